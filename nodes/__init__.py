@@ -1,4 +1,9 @@
-"""ComfyUI glue: one module per node family, collected here."""
+"""ComfyUI glue: one module per node family, collected here. Importing these modules is cheap."""
+
+from . import conditioning, loaders, media, sampling
 
 NODE_CLASS_MAPPINGS: dict = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+for _module in (loaders, conditioning, sampling, media):
+    NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
+    NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)

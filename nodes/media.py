@@ -1,0 +1,125 @@
+"""Decode and save nodes: latents to IMAGE frames and AUDIO, and an atomic mp4 writer with a ComfyUI preview."""
+
+import json
+
+from . import _comfy
+from .common import CATEGORY, LATENT, MODEL
+
+
+class L2A_DecodeVideo:
+    DESCRIPTION = (
+        "Decodes LTX-2 video latents to frames (IMAGE). Spatial tiling cuts the memory of large frames, temporal "
+        "tiling the memory of long clips; overlapping tiles are blended."
+    )
+    CATEGORY = f"{CATEGORY}/decode"
+    RETURN_TYPES = ("IMAGE", "FLOAT")
+    RETURN_NAMES = ("images", "fps")
+    FUNCTION = "decode"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (MODEL, {"tooltip": "The model that made the latent (its video VAE decodes it)."}),
+                "latent": (LATENT, {"tooltip": "From LTX-2 Sampler."}),
+                "spatial_tiling": ("BOOLEAN", {"default": False, "tooltip": "Decode in overlapping spatial tiles."}),
+                "tile_size": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 32,
+                                      "tooltip": "Tile width and height in pixels."}),
+                "tile_overlap": ("INT", {"default": 64, "min": 0, "max": 2048, "step": 32,
+                                         "tooltip": "Overlap between spatial tiles in pixels (smaller than the tile)."}),
+                "temporal_tiling": ("BOOLEAN", {"default": False,
+                                                "tooltip": "Decode in overlapping chunks of frames."}),
+                "tile_frames": ("INT", {"default": 16, "min": 8, "max": 1024, "step": 8,
+                                        "tooltip": "Frames per temporal tile."}),
+                "frame_overlap": ("INT", {"default": 8, "min": 0, "max": 512, "step": 8,
+                                          "tooltip": "Overlap between temporal tiles in frames."}),
+            }
+        }
+
+    def decode(self, model, latent, spatial_tiling, tile_size, tile_overlap, temporal_tiling, tile_frames,
+               frame_overlap):
+        from ..pipelines.decoding import Tiling, decode_video
+
+        tiling = Tiling(spatial_tiling, tile_size, tile_overlap, temporal_tiling, tile_frames, frame_overlap)
+        return (decode_video(model, latent, tiling), float(latent.fps))
+
+
+class L2A_DecodeAudio:
+    DESCRIPTION = "Decodes LTX-2 audio latents to a stereo waveform (AUDIO) at the vocoder's rate (24 kHz for 19B)."
+    CATEGORY = f"{CATEGORY}/decode"
+    RETURN_TYPES = ("AUDIO",)
+    RETURN_NAMES = ("audio",)
+    FUNCTION = "decode"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (MODEL, {"tooltip": "The model that made the latent (its audio VAE and vocoder decode it)."}),
+                "latent": (LATENT, {"tooltip": "From LTX-2 Sampler."}),
+            }
+        }
+
+    def decode(self, model, latent):
+        from ..pipelines.decoding import decode_audio
+        from ..pipelines.media import comfy_audio
+
+        waveform, sample_rate = decode_audio(model, latent)
+        return (comfy_audio(waveform, sample_rate),)
+
+
+class L2A_SaveVideo:
+    DESCRIPTION = (
+        "Saves frames and audio as an mp4 (H.264 + AAC) in the output folder, written atomically, with the "
+        "workflow in its metadata; shows it in ComfyUI and returns a VIDEO that core video nodes accept."
+    )
+    CATEGORY = f"{CATEGORY}/output"
+    RETURN_TYPES = ("VIDEO",)
+    RETURN_NAMES = ("video",)
+    OUTPUT_NODE = True
+    FUNCTION = "save"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "The frames, e.g. from LTX-2 Decode Video."}),
+                "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 120.0, "step": 0.001,
+                                  "tooltip": "Frame rate of the file; connect the decoder's fps output."}),
+                "filename_prefix": ("STRING", {"default": "LTX-2/video",
+                                               "tooltip": "File name prefix; may contain a subfolder."}),
+            },
+            "optional": {
+                "audio": ("AUDIO", {"tooltip": "The soundtrack, e.g. from LTX-2 Decode Audio. Without it the "
+                                    "file has no audio track."}),
+            },
+            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
+        }
+
+    def save(self, images, fps, filename_prefix, audio=None, prompt=None, extra_pnginfo=None):
+        from ..pipelines.media import write_video
+
+        metadata = {}
+        if prompt is not None:
+            metadata["prompt"] = json.dumps(prompt)
+        for key, value in (extra_pnginfo or {}).items():
+            metadata[key] = json.dumps(value)
+        path, filename, subfolder = _comfy.save_path(filename_prefix, images.shape[2], images.shape[1], "mp4")
+        waveform = sample_rate = None
+        if audio is not None:
+            waveform, sample_rate = audio["waveform"][0], int(audio["sample_rate"])
+        write_video(path, images, fps, audio=waveform, sample_rate=sample_rate, metadata=metadata)
+        preview = {"filename": filename, "subfolder": subfolder, "type": "output"}
+        return {"ui": {"images": [preview], "animated": (True,)}, "result": (_comfy.video_from_file(path),)}
+
+
+NODE_CLASS_MAPPINGS = {
+    "L2A_DecodeVideo": L2A_DecodeVideo,
+    "L2A_DecodeAudio": L2A_DecodeAudio,
+    "L2A_SaveVideo": L2A_SaveVideo,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "L2A_DecodeVideo": "LTX-2 Decode Video",
+    "L2A_DecodeAudio": "LTX-2 Decode Audio",
+    "L2A_SaveVideo": "LTX-2 Save Video (mp4 + audio)",
+}

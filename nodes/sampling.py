@@ -1,0 +1,116 @@
+"""The sampler node: video and audio denoised together, with ComfyUI's progress bar, previews and Cancel."""
+
+from ..pipelines.errors import L2AError
+from ..pipelines.families import Guidance
+from ..pipelines.schedules import SCHEDULES
+from . import _comfy
+from .common import CATEGORY, CONDITIONING, LATENT, MODEL
+
+GUIDANCE_MODES = ["auto", "custom", "off"]
+
+
+def parse_blocks(text: str):
+    """'29' or '28, 29' -> (28, 29); '' -> None (the model's default)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise L2AError(f"stg_blocks = {text!r} is not a list of block numbers: write e.g. '29' or '28, 29'.") from None
+
+
+class L2A_Sampler:
+    DESCRIPTION = (
+        "Generates video and audio latents together with LTX-2. Defaults follow the official pipelines: 40 steps, "
+        "STG block 29 and full guidance for LTX-2 19B dev; the 8-step distilled sigmas and no guidance for "
+        "distilled models. Width/height must be multiples of 32; frames are snapped to 8k+1 (reported)."
+    )
+    CATEGORY = f"{CATEGORY}/sampling"
+    RETURN_TYPES = (LATENT, "INT", "STRING")
+    RETURN_NAMES = ("latent", "seed", "report")
+    OUTPUT_TOOLTIPS = ("Video + audio latents.", "The seed actually used.", "The settings actually used.")
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (MODEL, {"tooltip": "From LTX-2 Model Loader."}),
+                "conditioning": (CONDITIONING, {"tooltip": "From LTX-2 Text Encode (and Image Condition)."}),
+                "width": ("INT", {"default": 768, "min": 64, "max": 4096, "step": 32,
+                                  "tooltip": "Output width in pixels, a multiple of 32."}),
+                "height": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 32,
+                                   "tooltip": "Output height in pixels, a multiple of 32."}),
+                "frames": ("INT", {"default": 121, "min": 9, "max": 1025, "step": 8,
+                                   "tooltip": "Number of frames, 8k+1 (121 = 5 s at 24 fps). Others are snapped."}),
+                "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 60.0, "step": 0.001,
+                                  "tooltip": "Playback frame rate; sets the duration and so the audio length."}),
+                "steps": ("INT", {"default": 0, "min": 0, "max": 200,
+                                  "tooltip": "Denoising steps. 0 = the model's default (40 for 19B dev, 30 for "
+                                  "2.3, the 8 distilled sigmas for distilled models)."}),
+                "seed": ("INT", {"default": -1, "min": -1, "max": 0xFFFF_FFFF_FFFF_FFFF,
+                                 "control_after_generate": True,
+                                 "tooltip": "Noise seed; -1 picks a random one (reported on the seed output)."}),
+                "guidance": (GUIDANCE_MODES, {"default": "auto",
+                                              "tooltip": "auto: the values below on dev models, none on distilled; "
+                                              "custom: the values below on any model; off: no guidance (1 model "
+                                              "call per step)."}),
+                "video_cfg": ("FLOAT", {"default": 3.0, "min": 1.0, "max": 20.0, "step": 0.1,
+                                        "tooltip": "Classifier-free guidance for video (official 3.0; 1 = off)."}),
+                "audio_cfg": ("FLOAT", {"default": 7.0, "min": 1.0, "max": 20.0, "step": 0.1,
+                                        "tooltip": "Classifier-free guidance for audio (official 7.0; 1 = off)."}),
+                "stg_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.05,
+                                        "tooltip": "Spatio-temporal guidance strength (official 1.0; 0 = off)."}),
+                "stg_blocks": ("STRING", {"default": "",
+                                          "tooltip": "Transformer blocks STG perturbs, e.g. '29'. Empty = the "
+                                          "model's default (29 for 19B, 28 for 2.3)."}),
+                "modality_scale": ("FLOAT", {"default": 3.0, "min": 1.0, "max": 10.0, "step": 0.1,
+                                             "tooltip": "Audio-video cross-modal guidance (official 3.0; 1 = off)."}),
+                "rescale": ("FLOAT", {"default": 0.7, "min": 0.0, "max": 1.0, "step": 0.01,
+                                      "tooltip": "Guidance rescale against over-saturation (official 0.7)."}),
+                "generate_audio": ("BOOLEAN", {"default": True,
+                                               "tooltip": "Off: the video is generated as usual and the audio "
+                                               "decodes to silence."}),
+                "schedule": (list(SCHEDULES), {"default": "official",
+                                               "tooltip": "official: the fixed-shift LTX-2 sigma schedule; "
+                                               "diffusers: diffusers' resolution-dependent shift."}),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    def sample(self, model, conditioning, width, height, frames, fps, steps, seed, guidance, video_cfg, audio_cfg,
+               stg_scale, stg_blocks, modality_scale, rescale, generate_audio, schedule, unique_id=None):
+        from ..pipelines.previews import latent_to_rgb
+        from ..pipelines.sampling import SamplerSettings, sample
+
+        if guidance not in GUIDANCE_MODES:
+            raise L2AError(f"guidance = {guidance!r} is unknown: use one of {', '.join(GUIDANCE_MODES)}.")
+        chosen = Guidance(video_cfg, audio_cfg, stg_scale, stg_scale, modality_scale, modality_scale, rescale, rescale)
+        if guidance == "off":
+            chosen = Guidance.off()
+        elif guidance == "auto" and model.variant == "distilled":
+            chosen = None
+        settings = SamplerSettings(
+            width=width, height=height, num_frames=frames, fps=fps, steps=steps, seed=seed, guidance=chosen,
+            stg_blocks=parse_blocks(stg_blocks), schedule=schedule, generate_audio=generate_audio,
+        )
+        show_previews = _comfy.previews_enabled()
+        factors = model.configs.get("latent_rgb_factors")
+        bar = None
+
+        def on_step(step, total, preview):
+            nonlocal bar
+            bar = bar or _comfy.Progress(total, unique_id)
+            bar.update(step, latent_to_rgb(preview(), factors) if show_previews else None)
+
+        latent = sample(model, conditioning, settings, on_step=on_step, check_interrupt=_comfy.throw_if_interrupted)
+        report = latent.report
+        if abs(conditioning.frame_rate - latent.fps) > 1e-3:
+            report += (f" | motion conditioned at {conditioning.frame_rate:g} fps, played at {latent.fps:g} fps "
+                       f"(motion x{latent.fps / conditioning.frame_rate:.2f})")
+        return {"ui": {"text": [report]}, "result": (latent, latent.seed, report)}
+
+
+NODE_CLASS_MAPPINGS = {"L2A_Sampler": L2A_Sampler}
+NODE_DISPLAY_NAME_MAPPINGS = {"L2A_Sampler": "LTX-2 Sampler (video + audio)"}
