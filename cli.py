@@ -80,7 +80,7 @@ def cmd_demo(args) -> int:
 
 def cmd_generate(args) -> int:
     from .pipelines.families import Guidance
-    from .pipelines.sampling import SamplerSettings
+    from .pipelines.sampling import SamplerSettings, check_settings
 
     guidance = None
     if args.guidance == "off":
@@ -89,6 +89,7 @@ def cmd_generate(args) -> int:
         guidance = Guidance(video_cfg=args.cfg, audio_cfg=args.audio_cfg or args.cfg)
     settings = SamplerSettings(width=args.width, height=args.height, num_frames=args.frames, fps=args.fps,
                                steps=args.steps, seed=args.seed, guidance=guidance, schedule=args.schedule)
+    check_settings(settings)
     model, encoder = _load(args.model, args.text_encoder, args.dtype)
     print(f"  model: {model.describe()}")
     _run(model, encoder, args.prompt, Path(args.out), settings, negative_prompt=args.negative_prompt,

@@ -83,20 +83,24 @@ class Plan:
 
 
 def resolve_seed(seed: int) -> int:
-    if seed == -1:
-        return secrets.randbelow(2**53)
-    if not 0 <= seed <= MAX_SEED:
-        raise L2AError(f"seed = {seed} is out of range: use 0 to {MAX_SEED}, or -1 for a random seed.")
-    return int(seed)
+    return secrets.randbelow(2**53) if seed == -1 else int(seed)
 
 
-def plan(model, settings: SamplerSettings) -> Plan:
-    """Check every setting against the loaded model and decide the schedule, before any heavy work."""
+def check_settings(settings: SamplerSettings) -> Geometry:
+    """The checks that need no model, so a caller can run them before loading one."""
     geometry = make_geometry(settings.width, settings.height, settings.num_frames, settings.fps)
     if settings.schedule not in SCHEDULES:
         raise L2AError(f"schedule = {settings.schedule!r} is unknown: use one of {', '.join(SCHEDULES)}.")
     if not 0 <= settings.steps <= MAX_STEPS:
         raise L2AError(f"steps = {settings.steps} is out of range: use 1 to {MAX_STEPS}, or 0 for the model's default.")
+    if settings.seed != -1 and not 0 <= settings.seed <= MAX_SEED:
+        raise L2AError(f"seed = {settings.seed} is out of range: use 0 to {MAX_SEED}, or -1 for a random seed.")
+    return geometry
+
+
+def plan(model, settings: SamplerSettings) -> Plan:
+    """Check every setting against the loaded model and decide the schedule, before any heavy work."""
+    geometry = check_settings(settings)
     num_layers = model.transformer.config.num_layers
     stg_blocks = model.family.stg_blocks if settings.stg_blocks is None else tuple(settings.stg_blocks)
     bad = [b for b in stg_blocks if not 0 <= b < num_layers]

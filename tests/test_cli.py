@@ -1,0 +1,68 @@
+"""The command line: demo, generate and tiny, run in-process on the tiny model."""
+
+import pytest
+
+from ltx2_anywhere import cli
+from ltx2_anywhere.pipelines import media, tiny
+
+
+def check_mp4(path, frames, fps=24.0):
+    info = media.probe_video(path)
+    assert (info["video_streams"], info["audio_streams"]) == (1, 1)
+    assert (info["video_codec"], info["audio_codec"]) == ("h264", "aac")
+    assert info["frames"] == frames
+    assert abs(info["video_duration"] - info["audio_duration"]) < 1 / fps + 1024 / info["sample_rate"]
+    return info
+
+
+def test_tiny_writes_real_file_names_into_a_models_folder(tmp_path, capsys):
+    assert cli.main(["tiny", "--models-dir", str(tmp_path)]) == 0
+    for name in tiny.CHECKPOINT_NAMES.values():
+        assert (tmp_path / "checkpoints" / name).is_file()
+    assert (tmp_path / "text_encoders" / tiny.TEXT_ENCODER_NAME / "config.json").is_file()
+    assert "checkpoint_dev" in capsys.readouterr().out
+
+
+def test_demo_writes_text_and_image_to_video(tmp_path, capsys):
+    assert cli.main(["demo", "--out", str(tmp_path)]) == 0
+    for name in ("demo_text_to_video.mp4", "demo_image_to_video.mp4"):
+        info = check_mp4(tmp_path / name, 25)
+        assert (info["width"], info["height"]) == (192, 128)
+    assert "seed 42" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-models")
+    tiny.write_models_dir(root)
+    return root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"], root / "text_encoders" / tiny.TEXT_ENCODER_NAME
+
+
+def test_generate_image_to_video_with_explicit_model(tmp_path, models, capsys):
+    model, encoder = models
+    out = tmp_path / "clip.mp4"
+    argv = ["generate", "--prompt", "a cat walks in the city", "--image", str(cli.ASSETS / "sample.png"),
+            "--out", str(out), "--model", str(model), "--text-encoder", str(encoder), "--width", "96",
+            "--height", "64", "--frames", "20", "--steps", "2", "--seed", "3", "--schedule", "diffusers"]
+    assert cli.main(argv) == 0
+    check_mp4(out, 17)
+    printed = capsys.readouterr().out
+    assert "seed 3" in printed and "snapped to 17" in printed and "2 steps (diffusers schedule)" in printed
+    tags = media.probe_video(out)["tags"]
+    assert "a cat walks in the city" in tags["l2a_settings"]
+
+
+def test_generate_refuses_bad_size_before_loading(tmp_path, capsys, monkeypatch):
+    def no_loading(*args):
+        raise AssertionError("the model was loaded before the size was checked")
+
+    monkeypatch.setattr(cli, "_load", no_loading)
+    out = tmp_path / "bad.mp4"
+    assert cli.main(["generate", "--prompt", "a dog", "--out", str(out), "--width", "500"]) == 2
+    assert "width = 500 is not a multiple of 32" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_generate_needs_a_text_encoder_with_a_model(tmp_path, models):
+    with pytest.raises(SystemExit, match="--text-encoder is required"):
+        cli.main(["generate", "--prompt", "a dog", "--out", str(tmp_path / "x.mp4"), "--model", str(models[0])])
