@@ -24,9 +24,12 @@ def _device_and_dtype(dtype: str | None):
 
 
 def _load(model_path, text_encoder_path, dtype):
+    from transformers.utils import logging as transformers_logging
+
     from .pipelines import tiny
     from .pipelines.loading import load_model, load_text_encoder
 
+    transformers_logging.disable_progress_bar()
     device, dtype = _device_and_dtype(dtype)
     if model_path is None:
         root = tiny.ensure_cached()
@@ -39,8 +42,14 @@ def _load(model_path, text_encoder_path, dtype):
 
 
 def _progress(label: str):
+    """A step counter that rewrites one line on a terminal and prints only the last step elsewhere."""
+    interactive = sys.stdout.isatty()
+
     def on_step(step, total, _preview):
-        print(f"\r  {label}: step {step}/{total}", end="" if step < total else "\n", flush=True)
+        if interactive:
+            print(f"\r  {label}: step {step}/{total}", end="" if step < total else "\n", flush=True)
+        elif step == total:
+            print(f"  {label}: {total} steps")
 
     return on_step
 
