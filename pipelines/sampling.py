@@ -9,11 +9,11 @@ diffusers' `output_type="latent"`.
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 from .errors import L2AError
-from .families import DISTILLED_SIGMAS, Guidance
+from .families import DISTILLED_SIGMAS, STAGE_2_DISTILLED_SIGMAS, Guidance
 from .geometry import Geometry, audio_latent_frames, make_geometry
 from .schedules import SCHEDULES, diffusers_sigmas, fixed_sigmas, official_sigmas
 
@@ -181,15 +181,27 @@ def denormalize_audio_tokens(tokens, audio_vae):
     )
 
 
-def encode_image_latent(model, pixels, width: int, height: int):
-    """A conditioning image, fitted to the target size, as a normalized latent [1, C, 1, H/32, W/32]."""
-    import numpy as np
+def resize_cover(pixels, width: int, height: int):
+    """uint8 [H, W, 3] -> float [1, 3, height, width] in 0..255, the official way: bilinear scale to cover the
+    target (no anti-aliasing), then a centre crop."""
+    import math
+
     import torch
 
-    from .media import fit_image
+    image = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(torch.float32)
+    src_h, src_w = image.shape[-2:]
+    scale = max(height / src_h, width / src_w)
+    new_h, new_w = math.ceil(src_h * scale), math.ceil(src_w * scale)
+    image = torch.nn.functional.interpolate(image, size=(new_h, new_w), mode="bilinear", align_corners=False)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    return image[:, :, top : top + height, left : left + width]
 
-    fitted = fit_image(pixels, width, height).astype(np.float32) / 255.0
-    image = torch.from_numpy(2.0 * fitted - 1.0).permute(2, 0, 1)[None, :, None]
+
+def encode_image_latent(model, pixels, width: int, height: int):
+    """A conditioning image, fitted to the target size, as a normalized latent [1, C, 1, H/32, W/32]."""
+    import torch
+
+    image = (resize_cover(pixels, width, height) / 127.5 - 1.0)[:, :, None]
     vae = model.vae
     with torch.no_grad():
         latent = vae.encode(image.to(model.device, vae.dtype)).latent_dist.mode()
@@ -211,6 +223,236 @@ def _rescale(guided, cond, factor: float):
 StepCallback = Callable[[int, int, Callable[[], Any]], None]
 
 
+@dataclass
+class _VideoTokens:
+    """The video sequence the transformer sees: the main grid, then appended keyframe tokens."""
+
+    latents: Any  # [1, S + K, C] normalized
+    mask: Any  # [1, S + K] strength of each token's clean value
+    clean: Any  # [1, S + K, C]
+    coords: Any  # [1, 3, S + K, 2]
+    main_count: int  # S
+
+
+def keyframe_coords(model, latent_height: int, latent_width: int, pixel_frame: int, fps: float):
+    """RoPE bounds of a single-image keyframe appended at a pixel frame: it lasts [frame, frame + 1) / fps."""
+    import torch
+
+    coords = model.transformer.rope.prepare_video_coords(1, 1, latent_height, latent_width, model.device, fps=1.0)
+    coords = coords.clone()
+    coords[:, 0, :, 0] = pixel_frame / fps
+    coords[:, 0, :, 1] = (pixel_frame + 1) / fps
+    return coords.to(torch.float32)
+
+
+def _image_conditions(model, conditioning, geo: Geometry):
+    """Each image condition as (pixel frame, strength, normalized latent); frame -1 means the last frame."""
+    found = {}
+    for cond in conditioning.images:
+        frame = cond.frame_index + geo.num_frames if cond.frame_index < 0 else cond.frame_index
+        if not 0 <= frame < geo.num_frames:
+            raise L2AError(
+                f"image frame {cond.frame_index} is outside the {geo.num_frames}-frame video: use 0 to "
+                f"{geo.num_frames - 1} (or -1 for the last frame)."
+            )
+        found[frame] = (frame, cond.strength, encode_image_latent(model, cond.pixels, geo.width, geo.height))
+    return [found[k] for k in sorted(found)]
+
+
+def prepare_video_tokens(model, conditioning, geo: Geometry, generator, init_video=None, noise_scale: float = 1.0):
+    """Noisy video tokens with the image conditions applied.
+
+    An image at frame 0 replaces the first latent frame; an image at any other pixel frame is appended as
+    keyframe tokens placed at that frame's time (official keyframe semantics). A fresh start draws its noise in
+    [B, C, F, H, W] order (as diffusers' text/image-to-video pipelines do); a refine pass from `init_video` (raw
+    latents) draws it over the packed sequence and mixes it in at `noise_scale` (as diffusers' condition pipeline).
+    """
+    import torch
+    from diffusers.utils.torch_utils import randn_tensor
+
+    device = model.device
+    f, h, w = geo.latent_frames, geo.latent_height, geo.latent_width
+    channels = model.transformer.config.in_channels
+    fps = conditioning.frame_rate
+    clean = torch.zeros((1, channels, f, h, w), dtype=torch.float32, device=device)
+    mask = torch.zeros((1, 1, f, h, w), dtype=torch.float32, device=device)
+    keyframes = []
+    for frame, strength, latent in _image_conditions(model, conditioning, geo):
+        if frame == 0:
+            clean[:, :, :1] = latent
+            mask[:, :, 0] = strength
+        else:
+            keyframes.append((pack_video(latent), strength, keyframe_coords(model, h, w, frame, fps)))
+    coords = model.transformer.rope.prepare_video_coords(1, f, h, w, device, fps=fps)
+    kf_tokens = [k[0] for k in keyframes]
+    kf_mask = [torch.full(k[0].shape[:2], float(k[1]), device=device) for k in keyframes]
+    mask_tokens = torch.cat([pack_video(mask).squeeze(-1), *kf_mask], dim=1)
+    clean_tokens = torch.cat([pack_video(clean), *kf_tokens], dim=1)
+    coords = torch.cat([coords, *[k[2] for k in keyframes]], dim=2)
+    main_count = f * h * w
+    if init_video is None:
+        noise = pack_video(randn_tensor((1, channels, f, h, w), generator=generator, device=device,
+                                        dtype=torch.float32))
+        main = pack_video(clean * mask + unpack_video(noise, f, h, w) * (1 - mask))
+        extra = clean_tokens[:, main_count:]
+        if extra.shape[1]:
+            kf_noise = randn_tensor(extra.shape, generator=generator, device=device, dtype=torch.float32)
+            keep = mask_tokens[:, main_count:].unsqueeze(-1)
+            extra = extra * keep + kf_noise * (1 - keep)
+        latents = torch.cat([main, extra], dim=1)
+    else:
+        start = pack_video(normalize_video(init_video.to(device, torch.float32), model.vae))
+        keep = mask_tokens[:, :main_count].unsqueeze(-1)
+        start = start * (1 - keep) + pack_video(clean) * keep
+        latents = torch.cat([start, clean_tokens[:, main_count:]], dim=1)
+        noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=torch.float32)
+        scaled = (1.0 - mask_tokens.unsqueeze(-1)) * noise_scale
+        latents = noise * scaled + latents * (1 - scaled)
+    return _VideoTokens(latents, mask_tokens, clean_tokens, coords, main_count)
+
+
+def prepare_audio_tokens(model, geo: Geometry, generator, init_audio=None, noise_scale: float = 1.0):
+    """Noisy audio tokens [1, L, C*M], sized to the video's duration, or a re-noised `init_audio` (raw)."""
+    import torch
+    from diffusers.utils.torch_utils import randn_tensor
+
+    audio_vae = model.audio_vae
+    mel_bins = audio_vae.config.mel_bins // audio_vae.mel_compression_ratio
+    if init_audio is not None:
+        start = normalize_audio_tokens(pack_audio(init_audio.to(model.device, torch.float32)), audio_vae)
+        noise = randn_tensor(start.shape, generator=generator, device=model.device, dtype=torch.float32)
+        return noise_scale * noise + (1 - noise_scale) * start, mel_bins
+    frames = audio_latent_frames(
+        geo.num_frames, geo.fps, audio_vae.config.sample_rate, audio_vae.config.mel_hop_length,
+        audio_vae.temporal_compression_ratio,
+    )
+    shape = (1, audio_vae.config.latent_channels, frames, mel_bins)
+    return pack_audio(randn_tensor(shape, generator=generator, device=model.device, dtype=torch.float32)), mel_bins
+
+
+def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio_latents, on_step, check_interrupt):
+    """The Euler loop over `p.sigmas` with multimodal guidance in x0 space; returns (video tokens, audio tokens)."""
+    import torch
+
+    g = p.guidance
+    geo = p.geometry
+    device, dtype, transformer = model.device, model.dtype, model.transformer
+    do_cfg = g.video_cfg > 1.0 or g.audio_cfg > 1.0
+    do_stg = g.stg_scale > 0.0 or g.audio_stg_scale > 0.0
+    do_mod = g.modality_scale > 1.0 or g.audio_modality_scale > 1.0
+
+    connector_dtype = next(model.connectors.parameters()).dtype
+    if do_cfg:
+        embeds = torch.cat([conditioning.negative_embeds, conditioning.prompt_embeds])
+        mask = torch.cat([conditioning.negative_mask, conditioning.prompt_mask])
+    else:
+        embeds, mask = conditioning.prompt_embeds, conditioning.prompt_mask
+    video_ctx, audio_ctx, ctx_mask = model.connectors(
+        embeds.to(device, connector_dtype), mask.to(device), padding_side="left"
+    )
+    f, h, w = geo.latent_frames, geo.latent_height, geo.latent_width
+    audio_frames = audio_latents.shape[1]
+    batch = 2 if do_cfg else 1
+    video_coords = video.coords
+    audio_coords = transformer.audio_rope.prepare_audio_coords(1, audio_frames, device)
+    video_coords_b = video_coords.repeat((batch,) + (1,) * (video_coords.ndim - 1))
+    audio_coords_b = audio_coords.repeat((batch,) + (1,) * (audio_coords.ndim - 1))
+    pos_video_ctx = video_ctx.chunk(2)[1] if do_cfg else video_ctx
+    pos_audio_ctx = audio_ctx.chunk(2)[1] if do_cfg else audio_ctx
+    pos_ctx_mask = ctx_mask.chunk(2)[1] if do_cfg else ctx_mask
+    video_mask, clean_tokens = video.mask, video.clean
+    has_video_mask = bool(video_mask.any())
+    latents = video.latents
+
+    sigmas = p.sigmas.to(device)
+    timesteps = sigmas[:-1] * 1000.0
+    total = len(timesteps)
+
+    def forward(x, ax, vctx, actx, cmask, t, coords, acoords, isolate=False, stg_blocks=None):
+        video_t = t.unsqueeze(-1) * (1 - video_mask) if has_video_mask else t
+        out_v, out_a = transformer(
+            hidden_states=x.to(dtype),
+            audio_hidden_states=ax.to(dtype),
+            encoder_hidden_states=vctx,
+            audio_encoder_hidden_states=actx,
+            timestep=video_t,
+            audio_timestep=t if has_video_mask else None,
+            sigma=t,
+            audio_sigma=t if has_video_mask else None,
+            encoder_attention_mask=cmask,
+            audio_encoder_attention_mask=cmask,
+            num_frames=f,
+            height=h,
+            width=w,
+            fps=conditioning.frame_rate,
+            audio_num_frames=audio_frames,
+            video_coords=coords,
+            audio_coords=acoords,
+            isolate_modalities=isolate,
+            spatio_temporal_guidance_blocks=stg_blocks,
+            perturbation_mask=None,
+            use_cross_timestep=p.use_cross_timestep,
+            return_dict=False,
+        )
+        return out_v.float(), out_a.float()
+
+    for i, t in enumerate(timesteps):
+        if check_interrupt is not None:
+            check_interrupt()
+        sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        v, a = forward(
+            torch.cat([latents] * batch), torch.cat([audio_latents] * batch),
+            video_ctx, audio_ctx, ctx_mask, t.expand(batch), video_coords_b, audio_coords_b,
+        )
+        x0_v, x0_a = latents - v_pos(v, do_cfg) * sigma, audio_latents - v_pos(a, do_cfg) * sigma
+        # Each guidance term is a delta in x0 space, summed in diffusers' order so results match it exactly.
+        cfg_v = cfg_a = stg_v = stg_a = mod_v = mod_a = 0
+        if do_cfg:
+            cfg_v = (g.video_cfg - 1) * (x0_v - (latents - v.chunk(2)[0] * sigma))
+            cfg_a = (g.audio_cfg - 1) * (x0_a - (audio_latents - a.chunk(2)[0] * sigma))
+        t1 = t.expand(1)
+        if do_stg:
+            sv, sa = forward(latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, t1, video_coords,
+                             audio_coords, stg_blocks=list(p.stg_blocks))
+            stg_v = g.stg_scale * (x0_v - (latents - sv * sigma))
+            stg_a = g.audio_stg_scale * (x0_a - (audio_latents - sa * sigma))
+        if do_mod:
+            mv, ma = forward(latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, t1, video_coords,
+                             audio_coords, isolate=True)
+            mod_v = (g.modality_scale - 1) * (x0_v - (latents - mv * sigma))
+            mod_a = (g.audio_modality_scale - 1) * (x0_a - (audio_latents - ma * sigma))
+        guided_v = x0_v + cfg_v + stg_v + mod_v
+        guided_a = x0_a + cfg_a + stg_a + mod_a
+        if g.rescale > 0:
+            guided_v = _rescale(guided_v, x0_v, g.rescale)
+        if g.audio_rescale > 0:
+            guided_a = _rescale(guided_a, x0_a, g.audio_rescale)
+        if has_video_mask:
+            keep = video_mask.unsqueeze(-1)
+            guided_v = guided_v * (1 - keep) + clean_tokens * keep
+        latents = latents + (sigma_next - sigma) * ((latents - guided_v) / sigma)
+        audio_latents = audio_latents + (sigma_next - sigma) * ((audio_latents - guided_a) / sigma)
+        if on_step is not None:
+            on_step(i + 1, total, lambda x0=guided_v: unpack_video(x0[:, :video.main_count], f, h, w))
+    return latents, audio_latents
+
+
+def _finish(model, p: Plan, video_tokens, audio_tokens, mel_bins: int, main_count: int, report: str) -> Latent:
+    geo = p.geometry
+    f, h, w = geo.latent_frames, geo.latent_height, geo.latent_width
+    video = denormalize_video(unpack_video(video_tokens[:, :main_count], f, h, w), model.vae)
+    audio = unpack_audio(denormalize_audio_tokens(audio_tokens, model.audio_vae), mel_bins)
+    return Latent(
+        video=video, audio=audio, width=geo.width, height=geo.height, num_frames=geo.num_frames, fps=geo.fps,
+        seed=p.seed, has_audio=p.generate_audio, report=report,
+        settings={
+            "seed": p.seed, "steps": len(p.sigmas) - 1, "schedule": p.schedule, "stg_blocks": list(p.stg_blocks),
+            "guidance": asdict(p.guidance), "width": geo.width, "height": geo.height, "frames": geo.num_frames,
+            "fps": geo.fps,
+        },
+    )
+
+
 def sample(
     model,
     conditioning,
@@ -225,159 +467,68 @@ def sample(
     normalized video latent); `check_interrupt()` runs before every step and cancels by raising.
     """
     import torch
-    from diffusers.utils.torch_utils import randn_tensor
 
     p = plan(model, settings)
-    geo = p.geometry
-    device = model.device
-    transformer, vae, audio_vae = model.transformer, model.vae, model.audio_vae
-    dtype = model.dtype
-    g = p.guidance
-    do_cfg = g.video_cfg > 1.0 or g.audio_cfg > 1.0
-    do_stg = g.stg_scale > 0.0 or g.audio_stg_scale > 0.0
-    do_mod = g.modality_scale > 1.0 or g.audio_modality_scale > 1.0
     generator = torch.Generator("cpu").manual_seed(p.seed)
-
     with torch.no_grad():
-        connector_dtype = next(model.connectors.parameters()).dtype
-        if do_cfg:
-            embeds = torch.cat([conditioning.negative_embeds, conditioning.prompt_embeds])
-            mask = torch.cat([conditioning.negative_mask, conditioning.prompt_mask])
-        else:
-            embeds, mask = conditioning.prompt_embeds, conditioning.prompt_mask
-        video_ctx, audio_ctx, ctx_mask = model.connectors(
-            embeds.to(device, connector_dtype), mask.to(device), padding_side="left"
-        )
+        video = prepare_video_tokens(model, conditioning, p.geometry, generator)
+        audio, mel_bins = prepare_audio_tokens(model, p.geometry, generator)
+        video_out, audio_out = _denoise(model, conditioning, p, video, audio, on_step, check_interrupt)
+        return _finish(model, p, video_out, audio_out, mel_bins, video.main_count, p.report())
 
-        f, h, w = geo.latent_frames, geo.latent_height, geo.latent_width
-        channels = transformer.config.in_channels
-        clean = torch.zeros((1, channels, f, h, w), dtype=torch.float32, device=device)
-        video_mask = torch.zeros((1, 1, f, h, w), dtype=torch.float32, device=device)
-        for cond in conditioning.images:
-            index = (cond.frame_index + 7) // 8
-            if not 0 <= index < f:
-                raise L2AError(
-                    f"image frame {cond.frame_index} is outside the {geo.num_frames}-frame video: "
-                    f"use 0 to {geo.num_frames - 1}."
-                )
-            clean[:, :, index : index + 1] = encode_image_latent(model, cond.pixels, geo.width, geo.height)
-            video_mask[:, :, index] = cond.strength
-        noise = randn_tensor((1, channels, f, h, w), generator=generator, device=device, dtype=torch.float32)
-        latents = pack_video(clean * video_mask + noise * (1 - video_mask))
-        clean_tokens = pack_video(clean)
-        video_mask = pack_video(video_mask).squeeze(-1)
-        has_video_mask = bool(video_mask.any())
 
-        audio_frames = audio_latent_frames(
-            geo.num_frames, geo.fps, audio_vae.config.sample_rate, audio_vae.config.mel_hop_length,
-            audio_vae.temporal_compression_ratio,
-        )
-        mel_bins = audio_vae.config.mel_bins // audio_vae.mel_compression_ratio
-        audio_shape = (1, audio_vae.config.latent_channels, audio_frames, mel_bins)
-        audio_latents = pack_audio(randn_tensor(audio_shape, generator=generator, device=device, dtype=torch.float32))
+MULTISCALE_MULTIPLE = 64
 
-        # Video positions are in seconds at the conditioning frame rate (a higher one than playback = slow motion).
-        fps = conditioning.frame_rate
-        video_coords = transformer.rope.prepare_video_coords(1, f, h, w, device, fps=fps)
-        audio_coords = transformer.audio_rope.prepare_audio_coords(1, audio_frames, device)
-        batch = 2 if do_cfg else 1
-        video_coords_b = video_coords.repeat((batch,) + (1,) * (video_coords.ndim - 1))
-        audio_coords_b = audio_coords.repeat((batch,) + (1,) * (audio_coords.ndim - 1))
-        pos_video_ctx = video_ctx.chunk(2)[1] if do_cfg else video_ctx
-        pos_audio_ctx = audio_ctx.chunk(2)[1] if do_cfg else audio_ctx
-        pos_ctx_mask = ctx_mask.chunk(2)[1] if do_cfg else ctx_mask
 
-        sigmas = p.sigmas.to(device)
-        timesteps = sigmas[:-1] * 1000.0
-        total = len(timesteps)
+def _progress_from(on_step: StepCallback | None, offset: int, total: int) -> StepCallback | None:
+    """Report one stage's steps as part of the whole run's progress."""
+    if on_step is None:
+        return None
+    return lambda step, _stage_total, preview: on_step(offset + step, total, preview)
 
-        def forward(x, ax, vctx, actx, cmask, t, coords, acoords, isolate=False, stg_blocks=None):
-            video_t = t.unsqueeze(-1) * (1 - video_mask) if has_video_mask else t
-            out_v, out_a = transformer(
-                hidden_states=x.to(dtype),
-                audio_hidden_states=ax.to(dtype),
-                encoder_hidden_states=vctx,
-                audio_encoder_hidden_states=actx,
-                timestep=video_t,
-                audio_timestep=t if has_video_mask else None,
-                sigma=t,
-                encoder_attention_mask=cmask,
-                audio_encoder_attention_mask=cmask,
-                num_frames=f,
-                height=h,
-                width=w,
-                fps=fps,
-                audio_num_frames=audio_frames,
-                video_coords=coords,
-                audio_coords=acoords,
-                isolate_modalities=isolate,
-                spatio_temporal_guidance_blocks=stg_blocks,
-                perturbation_mask=None,
-                use_cross_timestep=p.use_cross_timestep,
-                return_dict=False,
-            )
-            return out_v.float(), out_a.float()
 
-        for i, t in enumerate(timesteps):
-            if check_interrupt is not None:
-                check_interrupt()
-            sigma, sigma_next = sigmas[i], sigmas[i + 1]
-            tb = t.expand(batch)
-            v, a = forward(
-                torch.cat([latents] * batch), torch.cat([audio_latents] * batch),
-                video_ctx, audio_ctx, ctx_mask, tb, video_coords_b, audio_coords_b,
-            )
-            x0_v, x0_a = latents - v_pos(v, do_cfg) * sigma, audio_latents - v_pos(a, do_cfg) * sigma
-            # Each guidance term is a delta in x0 space, summed in diffusers' order so results match it exactly.
-            cfg_v = cfg_a = stg_v = stg_a = mod_v = mod_a = 0
-            if do_cfg:
-                cfg_v = (g.video_cfg - 1) * (x0_v - (latents - v.chunk(2)[0] * sigma))
-                cfg_a = (g.audio_cfg - 1) * (x0_a - (audio_latents - a.chunk(2)[0] * sigma))
-            t1 = t.expand(1)
-            if do_stg:
-                sv, sa = forward(
-                    latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, t1, video_coords,
-                    audio_coords, stg_blocks=list(p.stg_blocks),
-                )
-                stg_v = g.stg_scale * (x0_v - (latents - sv * sigma))
-                stg_a = g.audio_stg_scale * (x0_a - (audio_latents - sa * sigma))
-            if do_mod:
-                mv, ma = forward(
-                    latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, t1, video_coords,
-                    audio_coords, isolate=True,
-                )
-                mod_v = (g.modality_scale - 1) * (x0_v - (latents - mv * sigma))
-                mod_a = (g.audio_modality_scale - 1) * (x0_a - (audio_latents - ma * sigma))
-            guided_v = x0_v + cfg_v + stg_v + mod_v
-            guided_a = x0_a + cfg_a + stg_a + mod_a
-            if g.rescale > 0:
-                guided_v = _rescale(guided_v, x0_v, g.rescale)
-            if g.audio_rescale > 0:
-                guided_a = _rescale(guided_a, x0_a, g.audio_rescale)
-            if has_video_mask:
-                keep = video_mask.unsqueeze(-1)
-                guided_v = guided_v * (1 - keep) + clean_tokens * keep
-            latents = latents + (sigma_next - sigma) * ((latents - guided_v) / sigma)
-            audio_latents = audio_latents + (sigma_next - sigma) * ((audio_latents - guided_a) / sigma)
-            if on_step is not None:
-                on_step(i + 1, total, lambda x0=guided_v: unpack_video(x0, f, h, w))
+def sample_multiscale(
+    model,
+    conditioning,
+    settings: SamplerSettings,
+    upsampler,
+    *,
+    refine_model=None,
+    on_step: StepCallback | None = None,
+    check_interrupt: Callable[[], None] | None = None,
+) -> Latent:
+    """Two-stage generation, the official recipe.
 
-        video = denormalize_video(unpack_video(latents, f, h, w), vae)
-        audio = unpack_audio(denormalize_audio_tokens(audio_latents, audio_vae), mel_bins)
+    Stage 1 at half the size with the chosen steps and guidance; the video latent upsampled x2; stage 2 at full
+    size over the distilled refinement sigmas without guidance, video and stage-1 audio re-noised to the first of
+    them, image conditions re-encoded at full size. `refine_model` is the model for stage 2 (e.g. with the
+    distilled LoRA); the same model by default.
+    """
+    import torch
 
-    return Latent(
-        video=video,
-        audio=audio,
-        width=geo.width,
-        height=geo.height,
-        num_frames=geo.num_frames,
-        fps=geo.fps,
-        seed=p.seed,
-        has_audio=p.generate_audio,
-        report=p.report(),
-        settings={
-            "seed": p.seed, "steps": total, "schedule": p.schedule, "stg_blocks": list(p.stg_blocks),
-            "guidance": asdict(g), "width": geo.width, "height": geo.height,
-            "frames": geo.num_frames, "fps": geo.fps,
-        },
-    )
+    from .upsampler import upsample
+
+    final = make_geometry(settings.width, settings.height, settings.num_frames, settings.fps, MULTISCALE_MULTIPLE)
+    half = replace(settings, width=final.width // 2, height=final.height // 2, num_frames=final.num_frames)
+    p1 = plan(model, half)
+    refine_model = refine_model or model
+    sigmas = fixed_sigmas(STAGE_2_DISTILLED_SIGMAS)
+    p2 = replace(p1, geometry=final, sigmas=sigmas, schedule="distilled refinement", guidance=Guidance.off())
+    steps_one = len(p1.sigmas) - 1
+    total = steps_one + len(sigmas) - 1
+
+    generator = torch.Generator("cpu").manual_seed(p1.seed)
+    with torch.no_grad():
+        video = prepare_video_tokens(model, conditioning, p1.geometry, generator)
+        audio, mel_bins = prepare_audio_tokens(model, p1.geometry, generator)
+        first = _denoise(model, conditioning, p1, video, audio, _progress_from(on_step, 0, total), check_interrupt)
+        low = _finish(model, p1, *first, mel_bins, video.main_count, "")
+        upsampled = upsample(upsampler, model, low.video)
+        noise_scale = float(sigmas[0])
+        video = prepare_video_tokens(refine_model, conditioning, final, generator, upsampled, noise_scale)
+        audio, _ = prepare_audio_tokens(refine_model, final, generator, low.audio, noise_scale)
+        second = _denoise(refine_model, conditioning, p2, video, audio, _progress_from(on_step, steps_one, total),
+                          check_interrupt)
+        report = (f"multiscale: stage 1 {p1.geometry.width}x{p1.geometry.height} | {p1.report()} | stage 2 "
+                  f"{final.width}x{final.height}, {len(sigmas) - 1} distilled refinement steps, no guidance")
+        return _finish(refine_model, p2, *second, mel_bins, video.main_count, report)

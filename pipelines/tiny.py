@@ -17,7 +17,8 @@ from pathlib import Path
 CONFIG_PATH = Path(__file__).parent / "configs" / "tiny.json"
 CHECKPOINT_NAMES = {"dev": "ltx-2-19b-dev.safetensors", "distilled": "ltx-2-19b-distilled.safetensors"}
 TEXT_ENCODER_NAME = "gemma-3-12b-it-qat-q4_0-unquantized"
-UPSAMPLER_NAME = "ltx-2-spatial-upscaler-x2-1.0.safetensors"
+# Part of the cache key: bump it whenever write_models_dir writes other files, so old caches are not reused.
+LAYOUT_VERSION = 2
 
 
 def tiny_config() -> dict:
@@ -26,7 +27,8 @@ def tiny_config() -> dict:
 
 def config_hash(config: dict | None = None) -> str:
     config = tiny_config() if config is None else config
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    keyed = {"config": config, "layout": LAYOUT_VERSION}
+    return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def cache_root() -> Path:
@@ -127,6 +129,7 @@ def write_models_dir(models_dir: str | os.PathLike, config: dict | None = None) 
     model, tokenizer = build_text_encoder(config)
     _atomic_dir_write(te_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
     written["text_encoder"] = te_dir
+    written["upsampler"] = write_tiny_upsampler(models_dir, config)
     return written
 
 
@@ -152,3 +155,12 @@ def ensure_cached(config: dict | None = None) -> Path:
         write_models_dir(root, config)
         marker.write_text(config_hash(config))
     return root
+
+
+def write_tiny_upsampler(models_dir: str | os.PathLike, config: dict | None = None) -> Path:
+    """The tiny x2 latent upsampler under the official file name in `latent_upscale_models/`."""
+    from .upsampler import UPSAMPLER_FILE, save_upsampler
+
+    config = tiny_config() if config is None else config
+    path = Path(models_dir) / "latent_upscale_models" / UPSAMPLER_FILE
+    return save_upsampler(path, build_upsampler(config), {"l2a_tiny": json.dumps(config)})

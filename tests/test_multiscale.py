@@ -1,0 +1,138 @@
+"""Multiscale (two-stage) generation and first/last-frame conditions on the tiny model."""
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from ltx2_anywhere.pipelines import conditioning as cond_mod
+from ltx2_anywhere.pipelines import tiny
+from ltx2_anywhere.pipelines.decoding import decode_audio, decode_video
+from ltx2_anywhere.pipelines.errors import L2AError
+from ltx2_anywhere.pipelines.families import STAGE_2_DISTILLED_SIGMAS, Guidance
+from ltx2_anywhere.pipelines.loading import load_model, load_text_encoder
+from ltx2_anywhere.pipelines.sampling import (
+    SamplerSettings,
+    encode_image_latent,
+    plan,
+    prepare_video_tokens,
+    resize_cover,
+    sample,
+    sample_multiscale,
+)
+from ltx2_anywhere.pipelines.upsampler import UPSAMPLER_FILE, load_upsampler
+
+PROMPT = "a robot dancing in the rain, music plays"
+NEGATIVE = "blurry"
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    tiny.write_models_dir(root)
+    model = load_model(root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"], dtype="fp32")
+    encoder = load_text_encoder(root / "text_encoders" / tiny.TEXT_ENCODER_NAME, dtype="fp32")
+    upsampler = load_upsampler(root / "latent_upscale_models" / UPSAMPLER_FILE, dtype="fp32")
+    return model, encoder, upsampler
+
+
+def pixels(height, width, seed=0):
+    return (np.random.RandomState(seed).rand(height, width, 3) * 255).astype(np.uint8)
+
+
+def test_two_stage_equals_the_diffusers_composition(parts):
+    """Stage 1 through the image-to-video pipeline (given the image resized to half size the official way, which
+    that pipeline does not do itself), the x2 upsample pipeline, then stage 2 through the condition pipeline."""
+    from diffusers import (
+        FlowMatchEulerDiscreteScheduler,
+        LTX2ConditionPipeline,
+        LTX2ImageToVideoPipeline,
+        LTX2LatentUpsamplePipeline,
+    )
+    from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+
+    model, encoder, upsampler = parts
+    image = pixels(128, 192)
+    half_image = resize_cover(image, 96, 64) / 255.0
+    conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
+    conditioning = conditioning.with_image(cond_mod.image_condition(image, 1.0, 0))
+    settings = SamplerSettings(width=192, height=128, num_frames=17, fps=24.0, steps=4, seed=5, schedule="diffusers",
+                               guidance=Guidance(), stg_blocks=(1,))
+    latent = sample_multiscale(model, conditioning, settings, upsampler)
+    frames = decode_video(model, latent)
+    waveform, _ = decode_audio(model, latent)
+
+    common = dict(vae=model.vae, audio_vae=model.audio_vae, text_encoder=encoder.model, tokenizer=encoder.tokenizer,
+                  connectors=model.connectors, transformer=model.transformer, vocoder=model.vocoder)
+    text = dict(prompt=PROMPT, negative_prompt=NEGATIVE, num_frames=17, frame_rate=24.0, use_cross_timestep=False,
+                max_sequence_length=encoder.max_sequence_length)
+    generator = torch.Generator().manual_seed(5)
+    stage1 = LTX2ImageToVideoPipeline(scheduler=FlowMatchEulerDiscreteScheduler.from_config(model.scheduler_config),
+                                      **common)
+    video_1, audio_1 = stage1(
+        image=half_image, image_crf=0, height=64, width=96, num_inference_steps=4,
+        guidance_scale=3.0, stg_scale=1.0, modality_scale=3.0, guidance_rescale=0.7, audio_guidance_scale=7.0,
+        audio_stg_scale=1.0, audio_modality_scale=3.0, audio_guidance_rescale=0.7,
+        spatio_temporal_guidance_blocks=[1], generator=generator, output_type="latent", return_dict=False, **text)
+    upsampled = LTX2LatentUpsamplePipeline(vae=model.vae, latent_upsampler=upsampler.module)(
+        latents=video_1, latents_normalized=False, output_type="latent", return_dict=False)[0]
+    refine_scheduler = FlowMatchEulerDiscreteScheduler.from_config(
+        model.scheduler_config, use_dynamic_shifting=False, shift_terminal=None)
+    stage2 = LTX2ConditionPipeline(scheduler=refine_scheduler, **common)
+    reference = stage2(
+        conditions=[LTX2VideoCondition(frames=PIL.Image.fromarray(image), index=0, strength=1.0, crf=0)],
+        latents=upsampled, audio_latents=audio_1, height=128, width=192,
+        sigmas=list(STAGE_2_DISTILLED_SIGMAS[:-1]), num_inference_steps=3, noise_scale=STAGE_2_DISTILLED_SIGMAS[0],
+        guidance_scale=1.0, stg_scale=0.0, modality_scale=1.0, guidance_rescale=0.0, audio_guidance_scale=1.0,
+        audio_stg_scale=0.0, audio_modality_scale=1.0, audio_guidance_rescale=0.0, generator=generator,
+        output_type="np", **text)
+    assert frames.shape == (17, 128, 192, 3)
+    assert np.abs(reference.frames[0] - frames.numpy()).max() <= 1e-5
+    assert (reference.audio - waveform).abs().max().item() <= 1e-5
+
+
+def test_multiscale_size_must_be_a_multiple_of_64(parts):
+    model, encoder, upsampler = parts
+    conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
+    with pytest.raises(L2AError, match="width = 160 is not a multiple of 64: .* use 128 or 192"):
+        sample_multiscale(model, conditioning, SamplerSettings(width=160, height=128, num_frames=17), upsampler)
+
+
+def test_multiscale_progress_counts_both_stages(parts):
+    model, encoder, upsampler = parts
+    conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
+    seen = []
+    sample_multiscale(model, conditioning, SamplerSettings(width=128, height=128, num_frames=9, steps=2, seed=1,
+                                                           guidance=Guidance.off()), upsampler,
+                      on_step=lambda step, total, preview: seen.append((step, total, tuple(preview().shape[-2:]))))
+    assert [s[:2] for s in seen] == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    assert seen[0][2] == (2, 2) and seen[-1][2] == (4, 4)
+
+
+def test_end_image_is_a_keyframe_at_the_last_frame(parts):
+    model, encoder, _ = parts
+    first, last = pixels(64, 96, 1), pixels(64, 96, 2)
+    conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
+    conditioning = conditioning.with_image(cond_mod.image_condition(first, 1.0, 0))
+    conditioning = conditioning.with_image(cond_mod.image_condition(last, 1.0, 0, frame_index=-1))
+    settings = SamplerSettings(width=96, height=64, num_frames=25, fps=24.0, steps=3, seed=2)
+    geo = plan(model, settings).geometry
+    tokens = prepare_video_tokens(model, conditioning, geo, torch.Generator().manual_seed(0))
+    main = tokens.main_count
+    encoded_last = encode_image_latent(model, last, 96, 64).flatten(2).transpose(1, 2)
+    assert tokens.latents.shape[1] == main + encoded_last.shape[1]
+    assert (tokens.clean[:, main:] - encoded_last).abs().max().item() <= 1e-5
+    assert torch.equal(tokens.mask[:, main:], torch.ones_like(tokens.mask[:, main:]))
+    starts = tokens.coords[0, 0, main:, 0]
+    assert torch.allclose(starts, torch.full_like(starts, (25 - 1) / 24.0))
+    assert torch.allclose(tokens.coords[0, 0, main:, 1], torch.full_like(starts, 25 / 24.0))
+    latent = sample(model, conditioning, settings)
+    assert latent.video.shape[2] == 4 and latent.video.isfinite().all()
+
+
+def test_image_outside_the_video_is_refused(parts):
+    model, encoder, _ = parts
+    conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
+    conditioning = conditioning.with_image(cond_mod.image_condition(pixels(64, 96), 1.0, 0, frame_index=40))
+    with pytest.raises(L2AError, match="image frame 40 is outside the 17-frame video"):
+        sample(model, conditioning, SamplerSettings(width=96, height=64, num_frames=17, steps=1))
