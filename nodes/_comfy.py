@@ -88,17 +88,22 @@ def list_files(key: str, suffixes: tuple[str, ...] = ()) -> list[str]:
     else:
         names = []
         for root in folder_paths_for(key):
-            if root.is_dir():
-                names += [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+            for dirpath, _dirs, files in os.walk(root, followlinks=True):
+                names += [(Path(dirpath) / f).relative_to(root).as_posix() for f in files]
     return sorted(n for n in names if not suffixes or n.lower().endswith(suffixes))
 
 
 def list_model_dirs(key: str, marker: str) -> list[str]:
-    """Sub-folders of a model folder key that contain `marker` (e.g. config.json, model_index.json)."""
+    """Sub-folders of a model folder key that contain `marker` (e.g. config.json, model_index.json).
+
+    Symlinked folders are followed, as ComfyUI's own listing does (`Path.rglob` skips them before Python 3.13).
+    """
     found = []
     for root in folder_paths_for(key):
         if root.is_dir():
-            found += [p.parent.relative_to(root).as_posix() for p in root.rglob(marker)]
+            for dirpath, _dirs, files in os.walk(root, followlinks=True):
+                if marker in files:
+                    found.append(Path(dirpath).relative_to(root).as_posix())
     return sorted(set(found))
 
 
@@ -167,13 +172,6 @@ class Progress:
             if preview_image is not None:
                 self.previews.append(preview_image)
             throw_if_interrupted()
-
-
-def send_status(text: str, node_id: str | None = None) -> None:
-    server = _comfy_module("server")
-    instance = getattr(getattr(server, "PromptServer", None), "instance", None)
-    if instance is not None and hasattr(instance, "send_progress_text"):
-        instance.send_progress_text(text, node_id)
 
 
 def save_path(filename_prefix: str, width: int, height: int, suffix: str) -> tuple[Path, str, str]:

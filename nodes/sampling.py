@@ -2,9 +2,10 @@
 
 from ..pipelines.errors import L2AError
 from ..pipelines.families import Guidance
+from ..pipelines.sampling import ACCELERATIONS
 from ..pipelines.schedules import SCHEDULES
 from . import _comfy
-from .common import CATEGORY, CONDITIONING, LATENT, MODEL
+from .common import CATEGORY, CONDITIONING, LATENT, MODEL, UPSAMPLER
 
 GUIDANCE_MODES = ["auto", "custom", "off"]
 
@@ -75,14 +76,49 @@ class L2A_Sampler:
                 "schedule": (list(SCHEDULES), {"default": "official",
                                                "tooltip": "official: the fixed-shift LTX-2 sigma schedule; "
                                                "diffusers: diffusers' resolution-dependent shift."}),
+                "acceleration": (list(ACCELERATIONS), {"default": "none",
+                                                       "tooltip": "none: as set above; regular: half the steps; "
+                                                       "high: a quarter of the steps with CFG only; full: the 8 "
+                                                       "distilled sigmas without guidance (for distilled models "
+                                                       "or the distilled LoRA)."}),
+            },
+            "optional": {
+                "upsampler": (UPSAMPLER, {"tooltip": "Connect a latent upsampler for multiscale: stage 1 at half "
+                                          "size, x2 upsample, stage 2 at full size with the 3 distilled refinement "
+                                          "steps. Width and height must then be multiples of 64."}),
+                "refine_model": (MODEL, {"tooltip": "Multiscale only: the model for stage 2, e.g. this model "
+                                         "through LTX-2 LoRA with ltx-2-19b-distilled-lora-384 (the official "
+                                         "recipe). Default: the same model."}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
+    @classmethod
+    def IS_CHANGED(cls, seed=0, **_):
+        """Seed -1 draws a new seed every run, so ComfyUI must not reuse the cached result."""
+        return float("nan") if seed == -1 else seed
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, width=None, height=None, stg_blocks=None):
+        """Refuse bad sizes when the prompt is queued, before any model is loaded (ComfyUI passes widget values
+        only; inputs fed by links are checked when the node runs)."""
+        from ..pipelines.geometry import check_side
+
+        try:
+            for name, value in (("width", width), ("height", height)):
+                if value is not None:
+                    check_side(name, value)
+            if stg_blocks is not None:
+                parse_blocks(stg_blocks)
+        except L2AError as error:
+            return str(error)
+        return True
+
     def sample(self, model, conditioning, width, height, frames, fps, steps, seed, guidance, video_cfg, audio_cfg,
-               stg_scale, stg_blocks, modality_scale, rescale, generate_audio, schedule, unique_id=None):
+               stg_scale, stg_blocks, modality_scale, rescale, generate_audio, schedule, acceleration="none",
+               upsampler=None, refine_model=None, unique_id=None):
         from ..pipelines.previews import latent_to_rgb
-        from ..pipelines.sampling import SamplerSettings, sample
+        from ..pipelines.sampling import SamplerSettings, sample, sample_multiscale
 
         if guidance not in GUIDANCE_MODES:
             raise L2AError(f"guidance = {guidance!r} is unknown: use one of {', '.join(GUIDANCE_MODES)}.")
@@ -94,6 +130,7 @@ class L2A_Sampler:
         settings = SamplerSettings(
             width=width, height=height, num_frames=frames, fps=fps, steps=steps, seed=seed, guidance=chosen,
             stg_blocks=parse_blocks(stg_blocks), schedule=schedule, generate_audio=generate_audio,
+            acceleration=acceleration,
         )
         show_previews = _comfy.previews_enabled()
         factors = model.configs.get("latent_rgb_factors")
@@ -104,7 +141,11 @@ class L2A_Sampler:
             bar = bar or _comfy.Progress(total, unique_id)
             bar.update(step, latent_to_rgb(preview(), factors) if show_previews else None)
 
-        latent = sample(model, conditioning, settings, on_step=on_step, check_interrupt=_comfy.throw_if_interrupted)
+        hooks = dict(on_step=on_step, check_interrupt=_comfy.throw_if_interrupted)
+        if upsampler is not None:
+            latent = sample_multiscale(model, conditioning, settings, upsampler, refine_model=refine_model, **hooks)
+        else:
+            latent = sample(model, conditioning, settings, **hooks)
         report = latent.report
         if abs(conditioning.frame_rate - latent.fps) > 1e-3:
             report += (f" | motion conditioned at {conditioning.frame_rate:g} fps, played at {latent.fps:g} fps "

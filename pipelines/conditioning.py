@@ -82,3 +82,21 @@ def image_condition(image, strength: float = 1.0, crf: int = 33, frame_index: in
         raise L2AError(f"crf = {crf} is out of range: use 0 (no re-encode) to 51; the official default is 33.")
     pixels = to_uint8_rgb(image)
     return ImageCondition(crf_reencode(pixels, int(crf)), float(strength), int(frame_index))
+
+
+DIRECTIONS = ("forward", "backward")
+
+
+def first_last_frame(conditioning: Conditioning, image=None, end_image=None, image_strength: float = 1.0,
+                     end_image_strength: float = 1.0, direction: str = "forward", crf: int = 33) -> Conditioning:
+    """The hosted APIs' image / end image pair: first frame and last frame; 'backward' swaps the ends."""
+    if direction not in DIRECTIONS:
+        raise L2AError(f"direction = {direction!r} is unknown: use 'forward' or 'backward'.")
+    if image is None and end_image is None:
+        raise L2AError("no image given: connect an image, an end image, or both.")
+    first_frame, last_frame = (0, -1) if direction == "forward" else (-1, 0)
+    if image is not None:
+        conditioning = conditioning.with_image(image_condition(image, image_strength, crf, first_frame))
+    if end_image is not None:
+        conditioning = conditioning.with_image(image_condition(end_image, end_image_strength, crf, last_frame))
+    return conditioning

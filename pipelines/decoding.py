@@ -31,11 +31,31 @@ class Tiling:
             )
 
 
-def _configure_tiling(vae, tiling: Tiling) -> None:
+def _safe_stride(stride: int, tile: int, sizes: tuple[int, ...]) -> int:
+    """A spatial tile stride (in latents) that never leaves a last tile one latent wide.
+
+    diffusers tiles both sides once either exceeds the tile, starting a tile every `stride` latents, so a side of
+    k*stride + 1 latents ends in a 1-wide tile, which the decoder's reflect padding cannot handle. The nearest
+    stride (less overlap first) without that is used instead.
+    """
+    def fits(candidate):
+        return all(size == 1 or (size - 1) % candidate for size in sizes)
+
+    for delta in range(tile):
+        for candidate in (stride + delta, stride - delta):
+            if 1 <= candidate <= tile and fits(candidate):
+                return candidate
+    return tile
+
+
+def _configure_tiling(vae, tiling: Tiling, latent_height: int, latent_width: int) -> None:
+    ratio = vae.spatial_compression_ratio
+    tile = max(1, tiling.tile_size // ratio)
+    stride = _safe_stride(max(1, (tiling.tile_size - tiling.tile_overlap) // ratio), tile, (latent_height, latent_width))
     vae.use_tiling = tiling.spatial
     vae.use_framewise_decoding = tiling.temporal
-    vae.tile_sample_min_height = vae.tile_sample_min_width = tiling.tile_size
-    vae.tile_sample_stride_height = vae.tile_sample_stride_width = tiling.tile_size - tiling.tile_overlap
+    vae.tile_sample_min_height = vae.tile_sample_min_width = tile * ratio
+    vae.tile_sample_stride_height = vae.tile_sample_stride_width = stride * ratio
     vae.tile_sample_min_num_frames = tiling.tile_frames
     vae.tile_sample_stride_num_frames = tiling.tile_frames - tiling.frame_overlap
 
@@ -47,7 +67,7 @@ def decode_video(model, latent, tiling: Tiling | None = None):
     tiling = tiling or Tiling()
     tiling.check()
     vae = model.vae
-    _configure_tiling(vae, tiling)
+    _configure_tiling(vae, tiling, *latent.video.shape[-2:])
     with torch.no_grad():
         frames = vae.decode(latent.video.to(model.device, vae.dtype), None, return_dict=False)[0]
     frames = (frames.float() / 2 + 0.5).clamp(0, 1)

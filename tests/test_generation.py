@@ -278,3 +278,23 @@ def test_save_video_writes_mp4_with_audio_and_returns_video(model, encoder, mode
     frames, rate, sound = video.get_components()
     assert frames.shape[0] == 17 and sound["sample_rate"] == 24000
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_sampler_validates_widgets_at_queue_time_and_reruns_random_seeds():
+    assert L2A_Sampler.VALIDATE_INPUTS(width=768, height=512, stg_blocks="29") is True
+    assert "width = 500 is not a multiple of 32" in L2A_Sampler.VALIDATE_INPUTS(width=500, height=512)
+    assert "'28, 29'" in L2A_Sampler.VALIDATE_INPUTS(stg_blocks="a")
+    assert L2A_Sampler.VALIDATE_INPUTS() is True
+    changed = L2A_Sampler.IS_CHANGED(seed=-1)
+    assert changed != changed
+    assert L2A_Sampler.IS_CHANGED(seed=5) == 5
+
+
+@pytest.mark.parametrize(("width", "height", "tile", "overlap"), [(192, 128, 64, 32), (192, 96, 128, 32)])
+def test_spatial_tiling_never_leaves_a_one_latent_tile(model, width, height, tile, overlap):
+    from ltx2_anywhere.pipelines.sampling import Latent
+
+    latent = Latent(video=torch.randn(1, 8, 2, height // 32, width // 32), audio=None, width=width, height=height,
+                    num_frames=9, fps=24.0, seed=0)
+    images, _ = L2A_DecodeVideo().decode(model, latent, True, tile, overlap, False, 16, 8)
+    assert images.shape == (9, height, width, 3) and images.isfinite().all()

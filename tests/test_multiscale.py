@@ -136,3 +136,59 @@ def test_image_outside_the_video_is_refused(parts):
     conditioning = conditioning.with_image(cond_mod.image_condition(pixels(64, 96), 1.0, 0, frame_index=40))
     with pytest.raises(L2AError, match="image frame 40 is outside the 17-frame video"):
         sample(model, conditioning, SamplerSettings(width=96, height=64, num_frames=17, steps=1))
+
+
+def count_calls(model, run):
+    calls = []
+    hook = model.transformer.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        run()
+    finally:
+        hook.remove()
+    return len(calls)
+
+
+@pytest.mark.parametrize(("preset", "calls"), [("none", 24), ("regular", 12), ("high", 2), ("full", 8)])
+def test_acceleration_presets_cost(parts, preset, calls):
+    """The tiny model's default is 8 steps with full guidance (3 passes per step)."""
+    model, encoder, _ = parts
+    conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
+    settings = SamplerSettings(width=96, height=64, num_frames=9, seed=1, acceleration=preset)
+    assert count_calls(model, lambda: sample(model, conditioning, settings)) == calls
+    if preset != "none":
+        assert f"acceleration {preset}" in plan(model, settings).report()
+
+
+def test_unknown_acceleration_is_refused(parts):
+    model, encoder, _ = parts
+    with pytest.raises(L2AError, match="acceleration = 'turbo' is unknown: use one of none, regular, high, full"):
+        plan(model, SamplerSettings(width=96, height=64, num_frames=9, acceleration="turbo"))
+
+
+def test_first_last_frame_node_and_direction(parts):
+    from ltx2_anywhere.nodes.conditioning import L2A_FirstLastFrame
+
+    model, encoder, _ = parts
+    start = torch.from_numpy(pixels(64, 96, 3)).float()[None] / 255
+    end = torch.from_numpy(pixels(64, 96, 4)).float()[None] / 255
+    conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
+    (forward,) = L2A_FirstLastFrame().apply(conditioning, 1.0, 0.5, "forward", 0, image=start, end_image=end)
+    (backward,) = L2A_FirstLastFrame().apply(conditioning, 1.0, 0.5, "backward", 0, image=start, end_image=end)
+    by_frame = {c.frame_index: c for c in forward.images}
+    assert by_frame[0].strength == 1.0 and by_frame[-1].strength == 0.5
+    assert np.array_equal(by_frame[-1].pixels, pixels(64, 96, 4))
+    swapped = {c.frame_index: c for c in backward.images}
+    assert np.array_equal(swapped[-1].pixels, pixels(64, 96, 3))
+    with pytest.raises(L2AError, match="no image given"):
+        L2A_FirstLastFrame().apply(conditioning, 1.0, 1.0, "forward", 0)
+
+
+def test_sampler_node_runs_multiscale_with_an_upsampler(parts):
+    from ltx2_anywhere.nodes.sampling import L2A_Sampler
+
+    model, encoder, upsampler = parts
+    conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
+    latent, _, report = L2A_Sampler().sample(
+        model, conditioning, 128, 128, 9, 24.0, 2, 3, "off", 3.0, 7.0, 1.0, "", 3.0, 0.7, True, "official",
+        acceleration="none", upsampler=upsampler)["result"]
+    assert latent.video.shape[-2:] == (4, 4) and report.startswith("multiscale")
