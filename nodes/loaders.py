@@ -1,8 +1,7 @@
 """Loader nodes: the LTX-2 model (all-in-one checkpoint or diffusers folder) and the Gemma 3 text encoder."""
 
-from ..pipelines.errors import L2AError
 from . import _comfy
-from .common import CATEGORY, DTYPES, MODEL, TEXT_ENCODER
+from .common import CATEGORY, DTYPES, MODEL, TEXT_ENCODER, UPSAMPLER
 
 DIFFUSERS_PREFIX = "diffusers/"
 
@@ -56,10 +55,27 @@ class L2A_ModelLoader:
         return (load_model(path, dtype=dtype, device=_comfy.torch_device(), fp8=fp8_weights),)
 
 
+def _text_encoder_choices() -> list[str]:
+    """Gemma folders, then single-file Gemmas (header sniffed) that are not part of a listed folder."""
+    from ..pipelines.gemma_single_file import looks_like_gemma
+
+    folders = _comfy.list_model_dirs("text_encoders", "config.json")
+    inside = tuple(f"{folder}/" for folder in folders if folder != ".")
+    files = []
+    for name in _comfy.list_files("text_encoders", (".safetensors", ".sft")):
+        if name.startswith(inside) or ("." in folders and "/" not in name):
+            continue
+        if "gemma" in name.lower() or looks_like_gemma(_comfy.resolve_path("text_encoders", name)):
+            files.append(name)
+    return folders + files
+
+
 class L2A_TextEncoderLoader:
     DESCRIPTION = (
-        "Loads the Gemma 3 text encoder LTX-2 uses (e.g. gemma-3-12b-it-qat-q4_0-unquantized) from a transformers "
-        "folder in models/text_encoders, tokenizer included."
+        "Loads the Gemma 3 12B text encoder LTX-2 uses from models/text_encoders: a transformers folder (e.g. "
+        "gemma-3-12b-it-qat-q4_0-unquantized) or the single file ComfyUI's own LTX-2 workflows use "
+        "(gemma_3_12B_it.safetensors or gemma_3_12B_it_fp8_scaled.safetensors, tokenizer inside), so no second copy "
+        "is needed."
     )
     CATEGORY = f"{CATEGORY}/loaders"
     RETURN_TYPES = (TEXT_ENCODER,)
@@ -68,12 +84,12 @@ class L2A_TextEncoderLoader:
 
     @classmethod
     def INPUT_TYPES(cls):
-        choices = _comfy.list_model_dirs("text_encoders", "config.json") or ["gemma-3-12b-it-qat-q4_0-unquantized"]
+        choices = _text_encoder_choices() or ["gemma-3-12b-it-qat-q4_0-unquantized"]
         return {
             "required": {
                 "text_encoder_name": (choices, {
-                    "tooltip": "A Gemma 3 transformers folder (config.json, weights, tokenizer) in "
-                    "models/text_encoders.",
+                    "tooltip": "A Gemma 3 transformers folder (config.json, weights, tokenizer) or ComfyUI's "
+                    "single-file Gemma 3 12B (gemma_3_12B_it*.safetensors) in models/text_encoders.",
                 }),
                 "dtype": (DTYPES, {"default": "bf16", "tooltip": "Precision of Gemma. bf16 needs about 24 GB."}),
                 "device": (["default", "cpu"], {
@@ -87,17 +103,47 @@ class L2A_TextEncoderLoader:
         from ..pipelines.loading import load_text_encoder
 
         path = _comfy.resolve_path("text_encoders", text_encoder_name)
-        if not path.is_dir():
-            raise L2AError(
-                f"'{text_encoder_name}' is a file, not a Gemma 3 transformers folder: put the whole folder "
-                "(config.json, *.safetensors, tokenizer files) in models/text_encoders."
-            )
         target = "cpu" if device == "cpu" else _comfy.torch_device()
         return (load_text_encoder(path, dtype=dtype, device=target),)
 
 
-NODE_CLASS_MAPPINGS = {"L2A_ModelLoader": L2A_ModelLoader, "L2A_TextEncoderLoader": L2A_TextEncoderLoader}
+class L2A_UpsamplerLoader:
+    DESCRIPTION = (
+        "Loads the official LTX-2 latent upsampler (ltx-2-spatial-upscaler-x2-1.0.safetensors) from "
+        "models/latent_upscale_models, for multiscale generation: connect it to LTX-2 Sampler's upsampler input."
+    )
+    CATEGORY = f"{CATEGORY}/loaders"
+    RETURN_TYPES = (UPSAMPLER,)
+    RETURN_NAMES = ("upsampler",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        choices = _comfy.list_files("latent_upscale_models", (".safetensors", ".sft"))
+        return {
+            "required": {
+                "upsampler_name": (choices or ["ltx-2-spatial-upscaler-x2-1.0.safetensors"], {
+                    "tooltip": "The x2 spatial latent upsampler in models/latent_upscale_models (not "
+                    "models/upscale_models, which holds pixel upscalers).",
+                }),
+                "dtype": (DTYPES, {"default": "bf16", "tooltip": "Precision of the upsampler."}),
+            }
+        }
+
+    def load(self, upsampler_name, dtype):
+        from ..pipelines.upsampler import load_upsampler
+
+        path = _comfy.resolve_path("latent_upscale_models", upsampler_name)
+        return (load_upsampler(path, dtype=dtype, device=_comfy.torch_device()),)
+
+
+NODE_CLASS_MAPPINGS = {
+    "L2A_ModelLoader": L2A_ModelLoader,
+    "L2A_TextEncoderLoader": L2A_TextEncoderLoader,
+    "L2A_UpsamplerLoader": L2A_UpsamplerLoader,
+}
 NODE_DISPLAY_NAME_MAPPINGS = {
     "L2A_ModelLoader": "LTX-2 Model Loader",
     "L2A_TextEncoderLoader": "LTX-2 Text Encoder Loader (Gemma 3)",
+    "L2A_UpsamplerLoader": "LTX-2 Latent Upsampler Loader",
 }

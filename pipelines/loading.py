@@ -519,7 +519,16 @@ def _gemma_error(folder: Path, problem: str) -> L2AError:
 
 
 def load_text_encoder(folder: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu") -> TextEncoder:
-    """Load a local Gemma 3 folder (multimodal or text-only) and its tokenizer, offline; config checked first."""
+    """Load a local Gemma 3 folder (multimodal or text-only) and its tokenizer, offline; config checked first.
+
+    A file (or a path ending in .safetensors) is ComfyUI's single-file Gemma, read by `gemma_single_file`.
+    """
+    # ---- single file: ComfyUI's gemma_3_12B_it*.safetensors, tokenizer embedded ----
+    if Path(folder).is_file() or Path(folder).suffix.lower() in SAFETENSORS_SUFFIXES:
+        from .gemma_single_file import load_gemma_file
+
+        return load_gemma_file(folder, dtype=dtype, device=device)
+    # ---- transformers folder ----
     torch_dtype = resolve_dtype(dtype)
     device = _resolve_device(device)
     folder = Path(folder)

@@ -492,9 +492,11 @@ def sample(
     """
     import torch
 
+    from .lora import active_loras
+
     p = plan(model, settings)
     generator = torch.Generator("cpu").manual_seed(p.seed)
-    with torch.no_grad():
+    with torch.no_grad(), active_loras(model):
         video = prepare_video_tokens(model, conditioning, p.geometry, generator)
         audio, mel_bins = prepare_audio_tokens(model, p.geometry, generator)
         video_out, audio_out = _denoise(model, conditioning, p, video, audio, on_step, check_interrupt)
@@ -530,6 +532,7 @@ def sample_multiscale(
     """
     import torch
 
+    from .lora import active_loras
     from .upsampler import upsample
 
     final = make_geometry(settings.width, settings.height, settings.num_frames, settings.fps, MULTISCALE_MULTIPLE)
@@ -543,16 +546,19 @@ def sample_multiscale(
 
     generator = torch.Generator("cpu").manual_seed(p1.seed)
     with torch.no_grad():
-        video = prepare_video_tokens(model, conditioning, p1.geometry, generator)
-        audio, mel_bins = prepare_audio_tokens(model, p1.geometry, generator)
-        first = _denoise(model, conditioning, p1, video, audio, _progress_from(on_step, 0, total), check_interrupt)
-        low = _finish(model, p1, *first, mel_bins, video.main_count, "")
+        with active_loras(model):
+            video = prepare_video_tokens(model, conditioning, p1.geometry, generator)
+            audio, mel_bins = prepare_audio_tokens(model, p1.geometry, generator)
+            first = _denoise(model, conditioning, p1, video, audio, _progress_from(on_step, 0, total),
+                             check_interrupt)
+            low = _finish(model, p1, *first, mel_bins, video.main_count, "")
         upsampled = upsample(upsampler, model, low.video)
         noise_scale = float(sigmas[0])
-        video = prepare_video_tokens(refine_model, conditioning, final, generator, upsampled, noise_scale)
-        audio, _ = prepare_audio_tokens(refine_model, final, generator, low.audio, noise_scale)
-        second = _denoise(refine_model, conditioning, p2, video, audio, _progress_from(on_step, steps_one, total),
-                          check_interrupt)
+        with active_loras(refine_model):
+            video = prepare_video_tokens(refine_model, conditioning, final, generator, upsampled, noise_scale)
+            audio, _ = prepare_audio_tokens(refine_model, final, generator, low.audio, noise_scale)
+            second = _denoise(refine_model, conditioning, p2, video, audio,
+                              _progress_from(on_step, steps_one, total), check_interrupt)
         report = (f"multiscale: stage 1 {p1.geometry.width}x{p1.geometry.height} | {p1.report()} | stage 2 "
                   f"{final.width}x{final.height}, {len(sigmas) - 1} distilled refinement steps, no guidance")
         return _finish(refine_model, p2, *second, mel_bins, video.main_count, report)

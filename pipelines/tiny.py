@@ -18,7 +18,7 @@ CONFIG_PATH = Path(__file__).parent / "configs" / "tiny.json"
 CHECKPOINT_NAMES = {"dev": "ltx-2-19b-dev.safetensors", "distilled": "ltx-2-19b-distilled.safetensors"}
 TEXT_ENCODER_NAME = "gemma-3-12b-it-qat-q4_0-unquantized"
 # Part of the cache key: bump it whenever write_models_dir writes other files, so old caches are not reused.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 
 
 def tiny_config() -> dict:
@@ -130,6 +130,28 @@ def write_models_dir(models_dir: str | os.PathLike, config: dict | None = None) 
     _atomic_dir_write(te_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
     written["text_encoder"] = te_dir
     written["upsampler"] = write_tiny_upsampler(models_dir, config)
+    written.update(write_tiny_loras(models_dir, config))
+    written["text_encoder_file"] = write_tiny_gemma_file(models_dir, config)
+    return written
+
+
+def write_tiny_loras(models_dir: str | os.PathLike, config: dict | None = None) -> dict[str, Path]:
+    """Random LoRAs that fit the tiny model, under the official file names in models_dir/loras.
+
+    One per camera preset (attention q/k/v/out, rank 4) and the distilled LoRA (also the feed-forwards and the
+    connectors' text projection, rank 8), each with its own seed, in the official trainer key format.
+    """
+    from .lora import CAMERA_LORAS, DISTILLED_LORA, meta_modules, random_lora, save_lora
+
+    config = tiny_config() if config is None else config
+    folder = Path(models_dir) / "loras"
+    modules = meta_modules(config)
+    attention = r"^transformer\..*\.(to_q|to_k|to_v|to_out\.0)$"
+    written: dict[str, Path] = {}
+    for seed, (preset, (_repo, name)) in enumerate(CAMERA_LORAS.items(), start=1000):
+        written[f"lora_{preset}"] = save_lora(folder / name, random_lora(modules, attention, 4, seed))
+    distilled = r"^transformer\..*\.(to_q|to_k|to_v|to_out\.0|net\.0\.proj|net\.2)$|^connectors\.text_proj_in$"
+    written["lora_distilled"] = save_lora(folder / DISTILLED_LORA, random_lora(modules, distilled, 8, 2000))
     return written
 
 
@@ -164,3 +186,37 @@ def write_tiny_upsampler(models_dir: str | os.PathLike, config: dict | None = No
     config = tiny_config() if config is None else config
     path = Path(models_dir) / "latent_upscale_models" / UPSAMPLER_FILE
     return save_upsampler(path, build_upsampler(config), {"l2a_tiny": json.dumps(config)})
+
+
+def build_spiece_model(config: dict | None = None) -> bytes:
+    """A real SentencePiece BPE model (proto bytes) for the tiny vocabulary, laid out like Gemma's tokenizer.model.
+
+    Gemma's special ids (pad 0, eos 1, bos 2, unk 3, mask 4), the turn markers, 256 byte-fallback pieces, then
+    "\u2581", the letters and every prefix of the prompt words, scored so BPE builds each word letter by letter.
+    All ids stay below the tiny model's image token ids, so text never looks like an image.
+    """
+    from .gemma_single_file import BYTE, CONTROL, NORMAL, UNKNOWN, USER_DEFINED, Piece, encode_spiece
+
+    config = tiny_config() if config is None else config
+    pieces = [Piece(name, 0.0, CONTROL) for name in ("<pad>", "<eos>", "<bos>")]
+    pieces += [Piece("<unk>", 0.0, UNKNOWN), Piece("<mask>", 0.0, CONTROL)]
+    pieces += [Piece(name, 0.0, USER_DEFINED) for name in ("<start_of_turn>", "<end_of_turn>")]
+    pieces += [Piece(f"<0x{byte:02X}>", 0.0, BYTE) for byte in range(256)]
+    normal = ["\u2581", *"abcdefghijklmnopqrstuvwxyz"]
+    for word in config["tokenizer_words"]:
+        normal += ["\u2581" + word[:end] for end in range(1, len(word) + 1)]
+    normal = list(dict.fromkeys(normal))
+    pieces += [Piece(name, -float(rank), NORMAL) for rank, name in enumerate(normal)]
+    if len(pieces) > int(config["text_encoder"]["boi_token_index"]):
+        raise ValueError(f"tiny tokenizer has {len(pieces)} pieces, more than the image token ids allow")
+    return encode_spiece(pieces, unk_id=3, bos_id=2, eos_id=1, pad_id=0)
+
+
+def write_tiny_gemma_file(models_dir: str | os.PathLike, config: dict | None = None) -> Path:
+    """The tiny Gemma (same weights as the folder) as ComfyUI's single file, in `text_encoders/`."""
+    from .gemma_single_file import COMFY_FILE, MAX_LENGTH_METADATA, save_gemma_file
+
+    config = tiny_config() if config is None else config
+    model, _ = build_text_encoder(config)
+    metadata = {MAX_LENGTH_METADATA: str(config["family"]["max_sequence_length"])}
+    return save_gemma_file(Path(models_dir) / "text_encoders" / COMFY_FILE, model, build_spiece_model(config), metadata)

@@ -192,3 +192,47 @@ def test_sampler_node_runs_multiscale_with_an_upsampler(parts):
         model, conditioning, 128, 128, 9, 24.0, 2, 3, "off", 3.0, 7.0, 1.0, "", 3.0, 0.7, True, "official",
         acceleration="none", upsampler=upsampler)["result"]
     assert latent.video.shape[-2:] == (4, 4) and report.startswith("multiscale")
+
+
+def test_upsampler_loader_node_and_bad_files(tmp_path):
+    from safetensors.torch import save_file
+
+    from ltx2_anywhere.nodes import _comfy
+    from ltx2_anywhere.nodes.loaders import L2A_UpsamplerLoader
+
+    tiny.write_tiny_upsampler(tmp_path)
+    _comfy.configure(models_dir=tmp_path)
+    assert UPSAMPLER_FILE in L2A_UpsamplerLoader.INPUT_TYPES()["required"]["upsampler_name"][0]
+    (loaded,) = L2A_UpsamplerLoader().load(UPSAMPLER_FILE, "fp32")
+    assert loaded.in_channels == 8
+    other = tmp_path / "latent_upscale_models" / "RealESRGAN_x4.safetensors"
+    save_file({"conv_first.weight": torch.zeros(64, 3, 3, 3)}, str(other))
+    with pytest.raises(L2AError, match="is not an LTX-2 latent upsampler.*models/latent_upscale_models"):
+        L2A_UpsamplerLoader().load(other.name, "fp32")
+    pickled = tmp_path / "latent_upscale_models" / "upscaler.pth"
+    pickled.write_bytes(b"not safetensors")
+    with pytest.raises(L2AError, match="only safetensors"):
+        L2A_UpsamplerLoader().load(pickled.name, "fp32")
+
+
+def test_loras_apply_through_the_sampler_and_the_base_comes_back(parts, tmp_path):
+    from ltx2_anywhere.nodes import _comfy
+    from ltx2_anywhere.nodes.lora import L2A_LoRA
+    from ltx2_anywhere.nodes.sampling import L2A_Sampler
+    from ltx2_anywhere.pipelines.lora import DISTILLED_LORA
+
+    model, encoder, upsampler = parts
+    tiny.write_tiny_loras(tmp_path)
+    _comfy.configure(models_dir=tmp_path)
+    (refine,) = L2A_LoRA().apply(model, DISTILLED_LORA, 1.0, False)
+    conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
+    args = (conditioning, 128, 128, 9, 24.0, 2, 3, "off", 3.0, 7.0, 1.0, "", 3.0, 0.7, True, "official")
+
+    def run(first, second=None):
+        return L2A_Sampler().sample(first, *args, upsampler=upsampler, refine_model=second)["result"][0].video
+
+    base = run(model)
+    recipe = run(model, refine)
+    assert not torch.equal(base, recipe)
+    assert torch.equal(run(model), base)
+    assert model.loras == []
