@@ -23,22 +23,57 @@ def _device_and_dtype(dtype: str | None):
     return device, dtype or ("bf16" if device.type == "cuda" else "fp32")
 
 
-def _load(model_path, text_encoder_path, dtype):
+def _models(args) -> tuple[Path, Path, Path]:
+    """(models folder, checkpoint, text encoder): the tiny model's cache when no --model is given."""
+    from .pipelines import tiny
+
+    if args.model is None:
+        root = tiny.ensure_cached()
+        return root, root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"], root / "text_encoders" / tiny.TEXT_ENCODER_NAME
+    if args.text_encoder is None:
+        raise SystemExit("--text-encoder is required with --model: the Gemma 3 folder or file LTX-2 uses.")
+    root = Path(args.models_dir) if args.models_dir else Path(args.model).resolve().parent.parent
+    return root, Path(args.model), Path(args.text_encoder)
+
+
+def _load(checkpoint, text_encoder, dtype):
     from transformers.utils import logging as transformers_logging
 
-    from .pipelines import tiny
     from .pipelines.loading import load_model, load_text_encoder
 
     transformers_logging.disable_progress_bar()
     device, dtype = _device_and_dtype(dtype)
-    if model_path is None:
-        root = tiny.ensure_cached()
-        model_path = root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"]
-        text_encoder_path = text_encoder_path or root / "text_encoders" / tiny.TEXT_ENCODER_NAME
-    if text_encoder_path is None:
-        raise SystemExit("--text-encoder is required with --model: the Gemma 3 folder LTX-2 uses.")
-    return load_model(model_path, dtype=dtype, device=device), load_text_encoder(text_encoder_path, dtype=dtype,
-                                                                                 device=device)
+    return load_model(checkpoint, dtype=dtype, device=device), load_text_encoder(text_encoder, dtype=dtype,
+                                                                               device=device)
+
+
+def _with_loras(model, args, root: Path):
+    """The model with --camera and --lora adapters; they apply only while sampling."""
+    from .pipelines.lora import add_lora, camera_lora_file
+
+    if args.camera != "none" and args.camera_scale > 0:
+        model = add_lora(model, camera_lora_file(args.camera, [root / "loras"]), args.camera_scale)
+    for spec in args.lora:
+        path, _, strength = spec.partition(":")
+        model = add_lora(model, path, float(strength or 1.0))
+    return model
+
+
+def _multiscale(model, args, root: Path, dtype):
+    """(upsampler, stage-2 model): the official recipe adds the distilled LoRA to a dev model for stage 2."""
+    from .pipelines.lora import DISTILLED_LORA, DISTILLED_LORA_REPO, add_lora, require_lora_file
+    from .pipelines.upsampler import UPSAMPLER_FILE, load_upsampler
+
+    upsampler_path = Path(args.upsampler) if args.upsampler else root / "latent_upscale_models" / UPSAMPLER_FILE
+    if not upsampler_path.is_file():
+        raise SystemExit(f"--multiscale needs the latent upsampler: put {UPSAMPLER_FILE} (Lightricks/LTX-2) at "
+                         f"{upsampler_path} or pass --upsampler.")
+    upsampler = load_upsampler(upsampler_path, dtype=_device_and_dtype(dtype)[1], device=model.device)
+    refine = model
+    if model.variant == "dev" and args.distilled_lora_strength > 0:
+        lora = require_lora_file(DISTILLED_LORA, DISTILLED_LORA_REPO, [root / "loras"], "multiscale stage 2")
+        refine = add_lora(model, lora, args.distilled_lora_strength)
+    return upsampler, refine
 
 
 def _progress(label: str):
@@ -68,23 +103,50 @@ def _run(model, encoder, prompt, out, settings, **kwargs) -> Path:
     from .pipelines.generate import generate_to_file
 
     start = time.perf_counter()
-    path, latent = generate_to_file(model, encoder, prompt, out, settings, on_step=_progress(Path(out).name), **kwargs)
+    path, latent, used_prompt = generate_to_file(model, encoder, prompt, out, settings,
+                                                 on_step=_progress(Path(out).name), **kwargs)
+    if used_prompt != prompt:
+        print(f"  expanded prompt: {used_prompt}")
     print(f"  {latent.report}")
     print(f"  wrote {_describe(path)} in {time.perf_counter() - start:.1f} s")
     return path
 
 
 def cmd_demo(args) -> int:
+    from .pipelines import tiny
     from .pipelines.sampling import SamplerSettings
 
     out = Path(args.out)
     print("LTX-2 Anywhere demo on the built-in tiny model (random weights: expect coloured noise with sound).")
-    model, encoder = _load(None, None, None)
+    root = tiny.ensure_cached()
+    model, encoder = _load(root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"],
+                           root / "text_encoders" / tiny.TEXT_ENCODER_NAME, None)
     print(f"  model: {model.describe()}")
     settings = SamplerSettings(width=192, height=128, num_frames=25, fps=24.0, seed=args.seed)
     _run(model, encoder, DEMO_PROMPT, out / "demo_text_to_video.mp4", settings)
     _run(model, encoder, DEMO_PROMPT, out / "demo_image_to_video.mp4", settings, image=ASSETS / "sample.png")
     return 0
+
+
+def _geometry(args) -> tuple[int, int, int]:
+    """Width, height and frames from --resolution/--aspect-ratio/--duration when given, else the explicit values."""
+    from .pipelines.sizing import MULTISCALE_MULTIPLE, resolve_frames, resolve_size
+
+    width, height, frames = args.width, args.height, args.frames
+    if args.resolution:
+        image_size = None
+        if args.aspect_ratio == "auto" and args.image:
+            from PIL import Image
+
+            with Image.open(args.image) as opened:
+                image_size = opened.size
+        multiple = MULTISCALE_MULTIPLE if args.multiscale else 32
+        width, height, note = resolve_size(args.resolution, args.aspect_ratio, width, height, image_size, multiple)
+        print(f"  size: {note}")
+    if args.duration:
+        frames, note = resolve_frames(args.duration, frames, args.fps)
+        print(f"  length: {note}")
+    return width, height, frames
 
 
 def cmd_generate(args) -> int:
@@ -96,13 +158,21 @@ def cmd_generate(args) -> int:
         guidance = Guidance.off()
     elif args.cfg is not None:
         guidance = Guidance(video_cfg=args.cfg, audio_cfg=args.audio_cfg or args.cfg)
-    settings = SamplerSettings(width=args.width, height=args.height, num_frames=args.frames, fps=args.fps,
-                               steps=args.steps, seed=args.seed, guidance=guidance, schedule=args.schedule)
+    width, height, frames = _geometry(args)
+    settings = SamplerSettings(width=width, height=height, num_frames=frames, fps=args.fps, steps=args.steps,
+                               seed=args.seed, guidance=guidance, schedule=args.schedule,
+                               generate_audio=not args.no_audio, acceleration=args.acceleration)
     check_settings(settings)
-    model, encoder = _load(args.model, args.text_encoder, args.dtype)
+    root, checkpoint, text_encoder = _models(args)
+    model, encoder = _load(checkpoint, text_encoder, args.dtype)
     print(f"  model: {model.describe()}")
+    model = _with_loras(model, args, root)
+    upsampler, refine = _multiscale(model, args, root, args.dtype) if args.multiscale else (None, None)
+    write_options = {"format": args.format, "quality": args.quality, "write_mode": args.write_mode}
     _run(model, encoder, args.prompt, Path(args.out), settings, negative_prompt=args.negative_prompt,
-         image=args.image, image_strength=args.image_strength, crf=args.crf)
+         image=args.image, image_strength=args.image_strength, end_image=args.end_image,
+         end_image_strength=args.end_image_strength, direction=args.direction, crf=args.crf,
+         expand_prompt=args.expand_prompt, upsampler=upsampler, refine_model=refine, write_options=write_options)
     return 0
 
 
@@ -126,16 +196,28 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="generate one clip")
     gen.add_argument("--prompt", required=True)
     gen.add_argument("--negative-prompt", default=None, help="default: the official LTX-2 negative prompt")
+    gen.add_argument("--expand-prompt", action="store_true", help="expand the prompt with Gemma first")
     gen.add_argument("--image", default=None, help="first-frame image (image-to-video)")
     gen.add_argument("--image-strength", type=float, default=1.0)
-    gen.add_argument("--crf", type=int, default=33, help="training-style H.264 re-encode of the image (0 = off)")
-    gen.add_argument("--out", required=True, help="the mp4 to write")
+    gen.add_argument("--end-image", default=None, help="last-frame image")
+    gen.add_argument("--end-image-strength", type=float, default=1.0)
+    gen.add_argument("--direction", choices=["forward", "backward"], default="forward",
+                     help="backward: the video runs towards --image (the images swap ends)")
+    gen.add_argument("--crf", type=int, default=33, help="training-style H.264 re-encode of images (0 = off)")
+    gen.add_argument("--out", required=True, help="the video file to write")
     gen.add_argument("--model", default=None, help="all-in-one .safetensors or diffusers folder (default: tiny)")
-    gen.add_argument("--text-encoder", default=None, help="Gemma 3 transformers folder")
+    gen.add_argument("--text-encoder", default=None, help="Gemma 3 transformers folder or single .safetensors")
+    gen.add_argument("--models-dir", default=None,
+                     help="ComfyUI models folder holding loras/ and latent_upscale_models/ (default: the model's)")
     gen.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], default=None, help="default: bf16 on GPU, fp32 on CPU")
     gen.add_argument("--width", type=int, default=768)
     gen.add_argument("--height", type=int, default=512)
+    gen.add_argument("--resolution", choices=["480p", "720p", "1080p", "custom"], default=None,
+                     help="size tier (short side); overrides --width/--height except with custom")
+    gen.add_argument("--aspect-ratio", choices=["auto", "16:9", "9:16", "1:1", "4:3", "3:4", "21:9"], default="16:9",
+                     help="with --resolution; auto follows --image")
     gen.add_argument("--frames", type=int, default=121)
+    gen.add_argument("--duration", type=float, default=None, help="seconds; overrides --frames (nearest 8k+1)")
     gen.add_argument("--fps", type=float, default=24.0)
     gen.add_argument("--steps", type=int, default=0, help="0 = the model's default")
     gen.add_argument("--seed", type=int, default=-1, help="-1 = random (reported)")
@@ -143,6 +225,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--cfg", type=float, default=None, help="video CFG (default: the model's)")
     gen.add_argument("--audio-cfg", type=float, default=None, help="audio CFG (default: the model's)")
     gen.add_argument("--schedule", choices=["official", "diffusers"], default="official")
+    gen.add_argument("--acceleration", choices=["none", "regular", "high", "full"], default="none")
+    gen.add_argument("--no-audio", action="store_true", help="silent audio (no sound is kept)")
+    gen.add_argument("--multiscale", action="store_true", help="two stages: half size, x2 upsample, refine")
+    gen.add_argument("--upsampler", default=None, help="latent upsampler file (default: from --models-dir)")
+    gen.add_argument("--distilled-lora-strength", type=float, default=1.0,
+                     help="multiscale stage 2 on a dev model: the distilled LoRA's strength (0 = without)")
+    gen.add_argument("--camera", choices=["none", "dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up",
+                                          "jib_down", "static"], default="none", help="camera-control LoRA preset")
+    gen.add_argument("--camera-scale", type=float, default=1.0)
+    gen.add_argument("--lora", action="append", default=[], metavar="PATH[:STRENGTH]", help="any LTX-2 LoRA (repeatable)")
+    gen.add_argument("--format", choices=["mp4", "webm", "mov", "gif"], default=None, help="default: from --out's suffix")
+    gen.add_argument("--quality", choices=["low", "medium", "high", "maximum"], default="high")
+    gen.add_argument("--write-mode", choices=["fast", "balanced", "small"], default="balanced")
     gen.set_defaults(func=cmd_generate)
 
     tiny_cmd = sub.add_parser("tiny", help="write the tiny model into a ComfyUI models folder")

@@ -70,8 +70,9 @@ class L2A_DecodeAudio:
 
 class L2A_SaveVideo:
     DESCRIPTION = (
-        "Saves frames and audio as an mp4 (H.264 + AAC) in the output folder, written atomically, with the "
-        "workflow in its metadata; shows it in ComfyUI and returns a VIDEO that core video nodes accept."
+        "Saves frames and audio in the output folder as mp4 (H.264 + AAC), webm (VP9 + Opus), mov (ProRes 4444 + "
+        "PCM) or gif (no audio), written atomically, with the workflow in its metadata (except gif); shows it in "
+        "ComfyUI and returns a VIDEO that core video nodes accept."
     )
     CATEGORY = f"{CATEGORY}/output"
     RETURN_TYPES = ("VIDEO",)
@@ -81,6 +82,8 @@ class L2A_SaveVideo:
 
     @classmethod
     def INPUT_TYPES(cls):
+        # The choices are pipelines.media's FORMATS, QUALITIES and WRITE_MODES, spelled out so that loading the
+        # node does not import PyAV.
         return {
             "required": {
                 "images": ("IMAGE", {"tooltip": "The frames, e.g. from LTX-2 Decode Video."}),
@@ -88,29 +91,52 @@ class L2A_SaveVideo:
                                   "tooltip": "Frame rate of the file; connect the decoder's fps output."}),
                 "filename_prefix": ("STRING", {"default": "LTX-2/video",
                                                "tooltip": "File name prefix; may contain a subfolder."}),
+                "format": (["mp4", "webm", "mov", "gif"], {
+                    "default": "mp4",
+                    "tooltip": "mp4: H.264 + AAC, plays everywhere. webm: VP9 + Opus, smaller at the same "
+                    "quality. mov: ProRes 4444 + PCM, for editing (large; browsers cannot preview it). gif: no "
+                    "audio and no metadata, at most 50 fps."}),
+                "quality": (["low", "medium", "high", "maximum"], {
+                    "default": "high",
+                    "tooltip": "How close the file stays to the frames: higher is larger. mp4: CRF 28/23/18/12; "
+                    "webm: CRF 36/27/18/10; mov: ProRes 4444 at the data rate of 422 LT/422 HQ/4444/4444 XQ; "
+                    "gif: 32/64/128/256 colours."}),
+                "write_mode": (["fast", "balanced", "small"], {
+                    "default": "balanced",
+                    "tooltip": "Encoding time against compression. mp4: x264 preset veryfast/medium/slower; "
+                    "webm: VP9 cpu-used 5/2/0; mov: no effect; gif: first-frame palette / clip palette with "
+                    "dithering / clip palette without dithering."}),
             },
             "optional": {
                 "audio": ("AUDIO", {"tooltip": "The soundtrack, e.g. from LTX-2 Decode Audio. Without it the "
-                                    "file has no audio track."}),
+                                    "file has no audio track; gif never has one."}),
+                "comment": ("STRING", {"forceInput": True,
+                                       "tooltip": "Stored as the file's human-readable comment tag; connect LTX-2 "
+                                       "Sampler's report to record the generation settings."}),
             },
             "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
         }
 
-    def save(self, images, fps, filename_prefix, audio=None, prompt=None, extra_pnginfo=None):
-        from ..pipelines.media import write_video
+    def save(self, images, fps, filename_prefix, format="mp4", quality="high", write_mode="balanced", audio=None,
+             comment=None, prompt=None, extra_pnginfo=None):
+        from ..pipelines.media import format_notes, write_video
 
-        metadata = {}
+        metadata = {"comment": comment} if comment else {}
         if prompt is not None:
             metadata["prompt"] = json.dumps(prompt)
         for key, value in (extra_pnginfo or {}).items():
             metadata[key] = json.dumps(value)
-        path, filename, subfolder = _comfy.save_path(filename_prefix, images.shape[2], images.shape[1], "mp4")
+        path, filename, subfolder = _comfy.save_path(filename_prefix, images.shape[2], images.shape[1], format)
         waveform = sample_rate = None
         if audio is not None:
             waveform, sample_rate = audio["waveform"][0], int(audio["sample_rate"])
-        write_video(path, images, fps, audio=waveform, sample_rate=sample_rate, metadata=metadata)
-        preview = {"filename": filename, "subfolder": subfolder, "type": "output"}
-        return {"ui": {"images": [preview], "animated": (True,)}, "result": (_comfy.video_from_file(path),)}
+        write_video(path, images, fps, audio=waveform, sample_rate=sample_rate, metadata=metadata, format=format,
+                    quality=quality, write_mode=write_mode)
+        ui = {"images": [{"filename": filename, "subfolder": subfolder, "type": "output"}], "animated": (True,)}
+        notes = format_notes(format, fps, has_audio=audio is not None, has_metadata=bool(metadata))
+        if notes:
+            ui["text"] = notes
+        return {"ui": ui, "result": (_comfy.video_from_file(path),)}
 
 
 NODE_CLASS_MAPPINGS = {
@@ -121,5 +147,5 @@ NODE_CLASS_MAPPINGS = {
 NODE_DISPLAY_NAME_MAPPINGS = {
     "L2A_DecodeVideo": "LTX-2 Decode Video",
     "L2A_DecodeAudio": "LTX-2 Decode Audio",
-    "L2A_SaveVideo": "LTX-2 Save Video (mp4 + audio)",
+    "L2A_SaveVideo": "LTX-2 Save Video",
 }

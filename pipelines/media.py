@@ -1,5 +1,5 @@
-"""Media I/O without ComfyUI: mp4 (H.264 + AAC) writing and reading, image loading and fitting, and the
-training-style CRF round trip applied to conditioning images.
+"""Media I/O without ComfyUI: video writing (mp4, webm, mov, gif; the quality/write-mode table is in write_video),
+probing and reading, image loading and fitting, and the training-style CRF round trip applied to conditioning images.
 
 Nodes and the CLI import this module lazily, so numpy/av/torch are imported at the top. Frames use ComfyUI's IMAGE
 layout (float [F, H, W, 3] in 0..1); audio uses ComfyUI's AUDIO dict (`{"waveform": [B, C, S], "sample_rate"}`).
@@ -64,12 +64,12 @@ def _check_sample_rate(sample_rate, aac: bool) -> int:
     return rate
 
 
-def _stereo_audio(audio, sample_rate) -> tuple[np.ndarray, int]:
+def _stereo_audio(audio, sample_rate, aac: bool) -> tuple[np.ndarray, int]:
     """Audio argument of write_video -> (float32 [2, S] sanitized, sample rate)."""
     if isinstance(audio, dict):
         sample_rate = audio.get("sample_rate") if sample_rate is None else sample_rate
         audio = audio["waveform"]
-    rate = _check_sample_rate(sample_rate, aac=True)
+    rate = _check_sample_rate(sample_rate, aac=aac)
     wave = sanitize_audio(audio).cpu()
     if wave.ndim == 3:
         wave = wave[0]  # ComfyUI AUDIO batch: the first item is the clip of this video
@@ -153,6 +153,73 @@ def _pad_even(rgb: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------------- video
 
+FORMATS = ("mp4", "webm", "mov", "gif")
+QUALITIES = ("low", "medium", "high", "maximum")
+WRITE_MODES = ("fast", "balanced", "small")
+
+# The encoder settings behind each quality and write mode (write_video's docstring has the table in words).
+H264_CRF = {"low": 28, "medium": 23, "high": 18, "maximum": 12}
+H264_PRESETS = {"fast": "veryfast", "balanced": "medium", "small": "slower"}
+VP9_CRF = {"low": 36, "medium": 27, "high": 18, "maximum": 10}
+VP9_CPU_USED = {"fast": 5, "balanced": 2, "small": 0}
+# ProRes profile and bits per macroblock: low/medium cap ProRes 4444 at the data rate of ProRes 422 LT / 422 HQ
+# (prores_ks's figures for frames above 1440x1080); None keeps the profile's own rate.
+PRORES = {"low": ("4444", 440), "medium": ("4444", 950), "high": ("4444", None), "maximum": ("4444xq", None)}
+GIF_COLORS = {"low": 32, "medium": 64, "high": 128, "maximum": 256}
+GIF_MAX_FPS = 50
+GIF_PALETTE_FRAMES = 8
+OPUS_SAMPLE_RATE = 48000
+OPUS_BIT_RATE = 128_000
+
+
+def _choice(name: str, value, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise L2AError(f"Unknown {name} {value!r}; choose one of: {', '.join(choices)}.")
+    return value
+
+
+def _output_format(target: Path, format: str | None) -> str:
+    """The explicit format, else the one the file name ends in, else mp4; a known suffix must agree with it."""
+    suffix = target.suffix.lower().lstrip(".")
+    if format is None:
+        return suffix if suffix in FORMATS else "mp4"
+    _choice("format", format, FORMATS)
+    if suffix in FORMATS and suffix != format:
+        raise L2AError(f"{target.name} ends in .{suffix} but the format is {format}; name it .{format}.")
+    return format
+
+
+def _video_settings(fmt: str, quality: str, write_mode: str, crf, preset) -> tuple[str, str, dict[str, str]]:
+    """(encoder, pixel format, encoder options); `crf` and `preset` override the quality's CRF and the mode's preset."""
+    if crf is not None and fmt not in ("mp4", "webm"):
+        raise L2AError(f"crf applies to mp4 (H.264) and webm (VP9) only, not {fmt}; choose a quality instead.")
+    if preset is not None and fmt != "mp4":
+        raise L2AError(f"preset is an H.264 (mp4) setting, not one of {fmt}; choose a write mode instead.")
+    if fmt == "mp4":
+        crf = H264_CRF[quality] if crf is None else _crf(crf, 51, "H.264")
+        return "libx264", "yuv420p", {"crf": str(crf), "preset": preset or H264_PRESETS[write_mode]}
+    if fmt == "webm":
+        crf = VP9_CRF[quality] if crf is None else _crf(crf, 63, "VP9")
+        # b=0 with a CRF is libvpx's constant-quality mode (a bit rate would make the CRF a cap instead)
+        speed = str(VP9_CPU_USED[write_mode])
+        return "libvpx-vp9", "yuv420p", {"crf": str(crf), "b": "0", "deadline": "good", "cpu-used": speed,
+                                          "row-mt": "1"}
+    if fmt == "mov":
+        profile, bits_per_mb = PRORES[quality]
+        options = {"profile": profile} if bits_per_mb is None else {"profile": profile, "bits_per_mb": str(bits_per_mb)}
+        return "prores_ks", "yuv444p10le", options
+    return "gif", "pal8", {}
+
+
+def _crf(crf, top: int, codec: str) -> int:
+    if int(crf) != crf or not 0 <= int(crf) <= top:
+        raise L2AError(f"{codec} CRF must be an integer in 0..{top} (lower is better quality); got {crf}.")
+    return int(crf)
+
+
+def _audio_codec(fmt: str, quality: str) -> str | None:
+    return {"mp4": "aac", "webm": "libopus", "mov": "pcm_s24le" if quality == "maximum" else "pcm_s16le"}.get(fmt)
+
 
 def _metadata_strings(metadata: dict | None) -> dict[str, str]:
     tags = {}
@@ -172,39 +239,116 @@ def write_video(
     audio=None,
     sample_rate: int | None = None,
     metadata: dict | None = None,
-    crf: int = 19,
-    preset: str = "medium",
+    crf: int | None = None,
+    preset: str | None = None,
     overwrite: bool = True,
+    *,
+    format: str | None = None,
+    quality: str = "high",
+    write_mode: str = "balanced",
 ) -> Path:
-    """Write an mp4 (H.264 yuv420p BT.709, optional stereo AAC) atomically; return the final path.
+    """Write a video file atomically and return its path.
 
-    `frames`: [F, H, W, C] float 0..1 or uint8 (torch or numpy), or a sequence of [H, W, C] frames; odd sizes are
-    padded to even by repeating the last row/column. `audio`: [S], [C, S], [1, C, S] or an AUDIO dict; mono is
-    duplicated to stereo, NaN/inf become 0, values are clipped to [-1, 1]. `fps` may be fractional (23.976 is
-    stored as 24000/1001) and the video lasts exactly F/fps. Tags go into the container (`use_metadata_tags`).
-    The file is encoded to a hidden temporary beside the target and renamed; on failure nothing is left.
+    `format` is mp4, webm, mov or gif (default: the file name's suffix, else mp4). `quality` sets how close the file
+    stays to the frames (higher: larger file); `write_mode` how much encoding time is spent on compression:
+
+    | format | streams                                  | quality low / medium / high / maximum                  |
+    |--------|------------------------------------------|--------------------------------------------------------|
+    | mp4    | H.264 yuv420p + AAC 192 kb/s             | x264 CRF 28 / 23 / 18 / 12                             |
+    | webm   | VP9 yuv420p + Opus 128 kb/s, 48 kHz      | VP9 CRF 36 / 27 / 18 / 10 in constant-quality mode     |
+    |        |                                          | (b:v 0); about the PSNR of the H.264 levels            |
+    | mov    | ProRes 4444 yuv444p10le (no alpha) + PCM | 4444 capped at the data rate of ProRes 422 LT / 422 HQ |
+    |        | 16-bit, 24-bit at maximum                | (440 / 950 bits per macroblock) / 4444's own rate /    |
+    |        |                                          | the 4444 XQ profile and its rate                       |
+    | gif    | one palette for the file, no audio       | 32 / 64 / 128 / 256 colours                            |
+
+    | format | write mode fast / balanced / small                                                                |
+    |--------|---------------------------------------------------------------------------------------------------|
+    | mp4    | x264 preset veryfast / medium / slower: slower presets get more quality per byte; at one CRF the  |
+    |        | size moves little and not always down (veryfast makes small files of lower quality)                |
+    | webm   | libvpx deadline good, cpu-used 5 / 2 / 0: slower is usually smaller at the same CRF                |
+    | mov    | no effect: ProRes is intra-only and its encoder has no speed-for-size setting                     |
+    | gif    | palette from the first frame, no dithering (quickest; later colours can be off) / palette from 8   |
+    |        | frames across the clip with Floyd-Steinberg dithering (smooth gradients, 2-4x larger) / that      |
+    |        | palette without dithering (gradients show bands)                                                  |
+
+    `crf` (mp4 0..51, webm 0..63) and `preset` (an x264 preset, mp4 only) override the quality's CRF and the write
+    mode's preset. `frames`: [F, H, W, C] float 0..1 or uint8 (torch or numpy), or a sequence of [H, W, C] frames;
+    odd sizes are padded to even for the 4:2:0 formats by repeating the last row/column. Colour is tagged BT.709
+    limited range (gif: RGB palette). `audio`: [S], [C, S], [1, C, S] or an AUDIO dict; mono is duplicated to
+    stereo, NaN/inf become 0, values are clipped to [-1, 1]; mp4 needs an AAC rate (24000 is one), webm resamples
+    to 48 kHz (FFmpeg's resampler), mov keeps the rate; gif has no audio track, so the audio is dropped
+    (`format_notes` says so). `fps` may be fractional (23.976 is stored as 24000/1001). Durations are exact in mp4
+    and mov (F/fps, S/rate), kept to the millisecond in webm (Matroska timestamps) and to the centisecond in gif
+    (frame delays alternate, e.g. 4 and 5/100 s at 24 fps; gif allows at most 50 fps and loops forever).
+    `metadata` becomes container tags in mp4, mov (`use_metadata_tags`) and webm (Matroska tags); gif cannot hold
+    tags. The file is encoded to a hidden temporary beside the target and renamed; on failure nothing is left.
     """
     target = Path(path)
+    fmt = _output_format(target, format)
+    _choice("quality", quality, QUALITIES)
+    _choice("write mode", write_mode, WRITE_MODES)
+    settings = _video_settings(fmt, quality, write_mode, crf, preset)
     if not overwrite and target.exists():
         raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.")
     rate = _fps_fraction(fps)
+    if fmt == "gif" and rate > GIF_MAX_FPS:
+        raise L2AError(
+            f"GIF plays at most {GIF_MAX_FPS} fps (frame delays are whole 1/100 s and browsers slow down shorter "
+            f"ones); got {float(rate):g} fps. Choose mp4 or webm, or a lower frame rate."
+        )
     count = len(frames)
     if count == 0:
         raise L2AError("Cannot write a video with no frames.")
-    if not 0 <= int(crf) <= 51:
-        raise L2AError(f"H.264 CRF must be in 0..51 (lower is better quality); got {crf}.")
-    stereo, audio_rate = _stereo_audio(audio, sample_rate) if audio is not None else (None, None)
+    stereo, audio_rate = (None, None) if audio is None or fmt == "gif" else _format_audio(audio, sample_rate, fmt)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
     try:
-        _encode_mp4(temp, frames, count, rate, stereo, audio_rate, _metadata_strings(metadata), int(crf), preset)
+        _encode(temp, fmt, settings, frames, count, rate, stereo, audio_rate, _audio_codec(fmt, quality),
+                _metadata_strings(metadata), write_mode, GIF_COLORS[quality])
         _publish(temp, target, overwrite)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
     return target
+
+
+def format_notes(format: str, fps, has_audio: bool, has_metadata: bool = False) -> list[str]:
+    """What a format could not keep, as sentences for the user: GIF drops the audio and the metadata and rounds
+    frame delays to 1/100 s."""
+    if format != "gif":
+        return []
+    notes = ["GIF has no audio track: the audio was not written."] if has_audio else []
+    if has_metadata:
+        notes.append("GIF cannot hold metadata: the workflow and the prompt are not stored in the file.")
+    rate = _fps_fraction(fps)
+    delay = 100 / rate
+    if delay.denominator != 1:
+        notes.append(
+            f"GIF stores frame delays in whole 1/100 s: at {float(rate):g} fps frames show for "
+            f"{math.floor(delay)} or {math.ceil(delay)}/100 s, so the clip keeps its length to within 1/100 s."
+        )
+    return notes
+
+
+def _format_audio(audio, sample_rate, fmt: str) -> tuple[np.ndarray, int]:
+    stereo, rate = _stereo_audio(audio, sample_rate, aac=fmt == "mp4")
+    if fmt == "webm" and rate != OPUS_SAMPLE_RATE:
+        stereo, rate = _resample(stereo, rate, OPUS_SAMPLE_RATE), OPUS_SAMPLE_RATE
+    return stereo, rate
+
+
+def _resample(stereo: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+    """FFmpeg's resampler (swresample), clipped again to [-1, 1] as its filter can overshoot."""
+    if stereo.shape[1] == 0:
+        return stereo
+    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=new_rate)
+    frame = av.AudioFrame.from_ndarray(stereo, format="fltp", layout="stereo")
+    frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
+    pieces = resampler.resample(frame) + resampler.resample(None)
+    return np.ascontiguousarray(np.clip(np.concatenate([piece.to_ndarray() for piece in pieces], axis=1), -1, 1))
 
 
 def _publish(temp: Path, target: Path, overwrite: bool) -> None:
@@ -232,32 +376,84 @@ def _movie_timescale(rate: Fraction, audio_rate: int | None) -> int:
     return scale if scale < 2**31 else 1000
 
 
-def _encode_mp4(temp, frames, count, rate, stereo, audio_rate, tags, crf, preset) -> None:
-    first = _pad_even(_rgb_uint8(frames[0]))
+def _gif_centiseconds(index: int, rate: Fraction) -> int:
+    """Frame start in GIF's 1/100 s, rounded from the exact time, so delays alternate and the length stays right."""
+    return math.floor(Fraction(100 * index) / rate + Fraction(1, 2))
+
+
+def _container_options(fmt: str, rate: Fraction, audio_rate: int | None, count: int) -> dict[str, str]:
+    if fmt in ("mp4", "mov"):
+        return {"movflags": "+faststart+use_metadata_tags", "movie_timescale": str(_movie_timescale(rate, audio_rate))}
+    if fmt == "gif":  # loop forever; the last frame's delay is its own, not a copy of the one before
+        last = _gif_centiseconds(count, rate) - _gif_centiseconds(count - 1, rate)
+        return {"loop": "0", "final_delay": str(last)}
+    return {}
+
+
+class _GifPalette:
+    """One palette for the whole file (Pillow's fast octree), so colours do not flicker between frames."""
+
+    def __init__(self, samples: list[np.ndarray], colors: int, dither: bool):
+        self.palette = Image.fromarray(np.concatenate(samples, axis=0)).quantize(
+            colors, method=Image.Quantize.FASTOCTREE
+        )
+        rgb = np.asarray(self.palette.getpalette(), dtype=np.uint8).reshape(-1, 3)
+        self.argb = np.zeros((256, 4), np.uint8)
+        self.argb[:, 0] = 255
+        self.argb[: len(rgb), 1:] = rgb
+        self.dither = Image.Dither.FLOYDSTEINBERG if dither else Image.Dither.NONE
+
+    def frame(self, rgb: np.ndarray) -> av.VideoFrame:
+        indices = np.asarray(Image.fromarray(rgb).quantize(palette=self.palette, dither=self.dither))
+        return av.VideoFrame.from_ndarray((np.ascontiguousarray(indices), self.argb), format="pal8")
+
+
+def _encode(temp, fmt, settings, frames, count, rate, stereo, audio_rate, audio_codec, tags, write_mode,
+            gif_colors) -> None:
+    codec, pix_fmt, options = settings
+    even = pix_fmt == "yuv420p"
+
+    def rgb_frame(index):
+        rgb = _rgb_uint8(frames[index])
+        return _pad_even(rgb) if even else rgb
+
+    first = rgb_frame(0)
     height, width = first.shape[:2]
-    options = {"movflags": "+faststart+use_metadata_tags", "movie_timescale": str(_movie_timescale(rate, audio_rate))}
-    container = av.open(str(temp), "w", format="mp4", options=options)
+    palette = None
+    if fmt == "gif":
+        picks = [0] if write_mode == "fast" else np.linspace(0, count - 1, min(count, GIF_PALETTE_FRAMES)).round()
+        samples = [first if int(index) == 0 else rgb_frame(int(index)) for index in picks]
+        palette = _GifPalette(samples, gif_colors, dither=write_mode == "balanced")
+    container = av.open(str(temp), "w", format=fmt, options=_container_options(fmt, rate, audio_rate, count))
     try:
-        container.metadata.update(tags)
-        video = container.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": preset})
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.codec_context.time_base = 1 / rate
-        # BT.709 limited range, tagged, so players do not guess the matrix from the frame size.
-        video.codec_context.colorspace = video.codec_context.color_primaries = video.codec_context.color_trc = 1
-        video.codec_context.color_range = 1
+        if fmt != "gif":  # GIF has no place for tags
+            container.metadata.update(tags)
+        video = container.add_stream(codec, rate=rate, options=options)
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        time_base = Fraction(1, 100) if fmt == "gif" else 1 / rate
+        video.codec_context.time_base = time_base
+        if fmt != "gif":  # BT.709 limited range, tagged, so players do not guess the matrix from the frame size
+            video.codec_context.colorspace = video.codec_context.color_primaries = video.codec_context.color_trc = 1
+            video.codec_context.color_range = 1
         sound = None
         if stereo is not None:
-            sound = container.add_stream("aac", rate=audio_rate, layout="stereo")
+            sound = container.add_stream(audio_codec, rate=audio_rate, layout="stereo")
             sound.codec_context.time_base = Fraction(1, audio_rate)
-            sound.codec_context.bit_rate = AUDIO_BIT_RATE
+            if audio_codec != "pcm_s16le" and audio_codec != "pcm_s24le":
+                sound.codec_context.bit_rate = AUDIO_BIT_RATE if audio_codec == "aac" else OPUS_BIT_RATE
         written = 0
         for index in range(count):
-            rgb = first if index == 0 else _pad_even(_rgb_uint8(frames[index]))
+            rgb = first if index == 0 else rgb_frame(index)
             if rgb.shape[:2] != (height, width):
                 raise L2AError(f"Frame {index} is {rgb.shape[1]}x{rgb.shape[0]}, the first frame {width}x{height}.")
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
-            frame.pts, frame.time_base = index, video.codec_context.time_base
+            if palette is not None:
+                frame = palette.frame(rgb)
+                frame.pts = _gif_centiseconds(index, rate)
+            else:
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame = frame.reformat(format=pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
+                frame.pts = index
+            frame.time_base = time_base
             container.mux(video.encode(frame))
             if sound is not None:  # interleave: audio up to the end of this frame
                 until = min(stereo.shape[1], math.floor((index + 1) * audio_rate / rate))
@@ -288,14 +484,36 @@ def _stream_seconds(stream) -> float | None:
     return float(stream.duration * stream.time_base)
 
 
+def _packet_spans(container, streams) -> dict[int, tuple[int, float | None]]:
+    """Per stream: packets and the seconds from the stream's start to the end of its last packet. For containers
+    that keep no stream duration (Matroska); pre-roll packets before the start (Opus priming) do not count."""
+    counts, ends = dict.fromkeys((s.index for s in streams), 0), {}
+    for packet in container.demux(*streams):
+        if packet.pts is None or not packet.size:
+            continue
+        index = packet.stream.index
+        counts[index] += 1
+        ends[index] = max(ends.get(index, packet.pts), packet.pts + (packet.duration or 0))
+    spans = {}
+    for stream in streams:
+        end = ends.get(stream.index)
+        seconds = None if end is None else float((end - (stream.start_time or 0)) * stream.time_base)
+        spans[stream.index] = (counts[stream.index], seconds)
+    return spans
+
+
 def probe_video(path) -> dict:
-    """Streams, sizes, rates, frame count, durations and container tags of a media file (PyAV)."""
+    """Streams, sizes, rates, frame count, durations and container tags of a media file (PyAV).
+
+    Matroska/WebM stores tag names upper-case; they are given lower-case, as mp4 and mov keep them.
+    """
     with av.open(str(path)) as container:
         videos, audios = container.streams.video, container.streams.audio
+        matroska = "matroska" in container.format.name
         info = {
             "video_streams": len(videos),
             "audio_streams": len(audios),
-            "tags": dict(container.metadata),
+            "tags": {key.lower() if matroska else key: value for key, value in container.metadata.items()},
             "duration": container.duration / av.time_base if container.duration is not None else None,
             "video_codec": None,
             "width": None,
@@ -328,10 +546,17 @@ def probe_video(path) -> dict:
                 channels=stream.codec_context.channels,
                 audio_duration=_stream_seconds(stream),
             )
-        if videos and info["frames"] is None:  # containers without a frame count: count the packets
-            info["frames"] = sum(1 for packet in container.demux(videos[0]) if packet.size)
-        if videos and info["video_duration"] is None and info["fps"]:  # e.g. Matroska keeps no stream duration
-            info["video_duration"] = float(info["frames"] / info["fps"])
+        if (videos and (info["frames"] is None or info["video_duration"] is None)) or (
+            audios and info["audio_duration"] is None
+        ):  # containers without a frame count or stream durations: read them off the packets
+            streams = [s[0] for s in (videos, audios) if s]
+            spans = _packet_spans(container, streams)
+            if videos:
+                frames, seconds = spans[videos[0].index]
+                info["frames"] = info["frames"] or frames
+                info["video_duration"] = info["video_duration"] if info["video_duration"] is not None else seconds
+            if audios and info["audio_duration"] is None:
+                info["audio_duration"] = spans[audios[0].index][1]
     return info
 
 
@@ -344,13 +569,16 @@ def read_video(path) -> tuple[torch.Tensor, Fraction, dict | None]:
         video = container.streams.video[0]
         sound = container.streams.audio[0] if container.streams.audio else None
         fps = video.average_rate or video.guessed_rate
-        pictures, chunks, resampler = [], [], None
+        pictures, chunks, resampler, sound_end = [], [], None, None
         if sound is not None:
             resampler = av.AudioResampler(
                 format="fltp", layout=sound.codec_context.layout, rate=sound.codec_context.sample_rate
             )
         streams = [video] if sound is None else [video, sound]
         for packet in container.demux(*streams):
+            if packet.stream is sound and packet.pts is not None and packet.size:
+                end = packet.pts + (packet.duration or 0)
+                sound_end = end if sound_end is None else max(sound_end, end)
             for frame in packet.decode():
                 if packet.stream is video:
                     # The matrix follows the frame's tag (PyAV default); the range must be passed explicitly.
@@ -369,6 +597,8 @@ def read_video(path) -> tuple[torch.Tensor, Fraction, dict | None]:
         if sound is not None and chunks:
             wave = np.concatenate(chunks, axis=1)
             seconds = _stream_seconds(sound)
+            if seconds is None and sound_end is not None:  # Matroska: the end of the last packet
+                seconds = float((sound_end - (sound.start_time or 0)) * sound.time_base)
             if seconds is not None:
                 wave = wave[:, : round(seconds * sound.codec_context.sample_rate)]
             audio = comfy_audio(torch.from_numpy(np.ascontiguousarray(wave)), sound.codec_context.sample_rate)
@@ -411,28 +641,6 @@ def to_uint8_rgb(image) -> np.ndarray:
             raise L2AError("The IMAGE batch is empty.")
         image = image[0]
     return _rgb_uint8(image)
-
-
-def fit_image(image_uint8: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Scale to cover width x height keeping the aspect ratio (Lanczos), then centre-crop.
-
-    The input itself is returned when it already has the size, so no filter ever touches matching pixels.
-    """
-    if width < 1 or height < 1:
-        raise L2AError(f"Target size must be at least 1x1; got {width}x{height}.")
-    source_h, source_w = image_uint8.shape[:2]
-    if (source_w, source_h) == (width, height):
-        return image_uint8
-    if source_w < 1 or source_h < 1:
-        raise L2AError(f"Cannot fit an empty image ({source_w}x{source_h}).")
-    scale = max(width / source_w, height / source_h)
-    scaled_w = max(width, round(source_w * scale))
-    scaled_h = max(height, round(source_h * scale))
-    resized = Image.fromarray(np.ascontiguousarray(image_uint8[..., :3])).resize(
-        (scaled_w, scaled_h), Image.Resampling.LANCZOS
-    )
-    left, top = (scaled_w - width) // 2, (scaled_h - height) // 2
-    return np.asarray(resized.crop((left, top, left + width, top + height)))
 
 
 def crf_reencode(image_uint8: np.ndarray, crf: int) -> np.ndarray:

@@ -10,3 +10,4 @@ def tiny_cache(tmp_path_factory):
     monkeypatch.setenv("LTX2_ANYWHERE_CACHE", str(path))
     yield path
     monkeypatch.undo()
+

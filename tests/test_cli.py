@@ -66,3 +66,27 @@ def test_generate_refuses_bad_size_before_loading(tmp_path, capsys, monkeypatch)
 def test_generate_needs_a_text_encoder_with_a_model(tmp_path, models):
     with pytest.raises(SystemExit, match="--text-encoder is required"):
         cli.main(["generate", "--prompt", "a dog", "--out", str(tmp_path / "x.mp4"), "--model", str(models[0])])
+
+
+def test_generate_multiscale_camera_first_last_frame_and_sizes(tmp_path, capsys):
+    out = tmp_path / "full.mp4"
+    sample = str(cli.ASSETS / "sample.png")
+    argv = ["generate", "--prompt", "a car drives in the city", "--out", str(out), "--image", sample,
+            "--end-image", sample, "--end-image-strength", "0.8", "--direction", "backward", "--multiscale",
+            "--camera", "dolly_in", "--camera-scale", "0.5", "--resolution", "custom", "--width", "200",
+            "--height", "130", "--duration", "0.5", "--acceleration", "regular", "--seed", "9"]
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    info = check_mp4(out, 9)
+    assert (info["width"], info["height"]) == (192, 128)
+    assert "custom 200x130 → 192x128" in printed and "0.50 s at 24 fps → 9 frames" in printed
+    assert "multiscale: stage 1 96x64" in printed and "acceleration regular" in printed
+
+
+def test_generate_multiscale_without_the_upsampler_says_where_to_put_it(tmp_path, models):
+    model, encoder = models
+    (model.parent.parent / "latent_upscale_models" / "ltx-2-spatial-upscaler-x2-1.0.safetensors").unlink()
+    with pytest.raises(SystemExit, match="put ltx-2-spatial-upscaler-x2-1.0.safetensors"):
+        cli.main(["generate", "--prompt", "a dog", "--out", str(tmp_path / "x.mp4"), "--model", str(model),
+                  "--text-encoder", str(encoder), "--width", "128", "--height", "128", "--frames", "9",
+                  "--multiscale"])

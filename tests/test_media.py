@@ -11,20 +11,10 @@ from PIL import Image
 from ltx2_anywhere.pipelines import media
 from ltx2_anywhere.pipelines.errors import L2AError
 
+from media_samples import ExplodingFrames, gradient_frames
+
 SR = 24000
 SAMPLE = Path(media.__file__).resolve().parent.parent / "assets" / "sample.png"
-
-
-def _frames(count=17, height=64, width=96):
-    """Smooth moving gradient: survives H.264 well enough to compare pixel values."""
-    y = torch.linspace(0, 1, height)[:, None]
-    x = torch.linspace(0, 1, width)[None, :]
-    frames = torch.empty(count, height, width, 3)
-    for i in range(count):
-        frames[i, ..., 0] = x
-        frames[i, ..., 1] = y
-        frames[i, ..., 2] = (i + 1) / (count + 1)
-    return frames
 
 
 def _tone(seconds=0.69, channels=2):
@@ -33,7 +23,7 @@ def _tone(seconds=0.69, channels=2):
 
 
 def test_video_with_audio_streams_sizes_and_durations(tmp_path):
-    path = media.write_video(tmp_path / "clip.mp4", _frames(), 24, audio=_tone(), sample_rate=SR)
+    path = media.write_video(tmp_path / "clip.mp4", gradient_frames(), 24, audio=_tone(), sample_rate=SR)
     info = media.probe_video(path)
     assert (info["video_streams"], info["audio_streams"]) == (1, 1)
     assert (info["video_codec"], info["audio_codec"], info["pix_fmt"]) == ("h264", "aac", "yuv420p")
@@ -48,7 +38,7 @@ def test_video_with_audio_streams_sizes_and_durations(tmp_path):
 
 @pytest.mark.parametrize(("fps", "exact"), [(23.976, Fraction(24000, 1001)), (Fraction(25, 2), Fraction(25, 2))])
 def test_fractional_fps_keeps_exact_duration(tmp_path, fps, exact):
-    info = media.probe_video(media.write_video(tmp_path / "f.mp4", _frames(9), fps))
+    info = media.probe_video(media.write_video(tmp_path / "f.mp4", gradient_frames(9), fps))
     assert info["fps"] == exact
     assert info["frames"] == 9
     assert info["video_duration"] == pytest.approx(float(9 / exact), abs=1e-6)
@@ -60,7 +50,7 @@ def test_nan_audio_and_mono_numpy_are_written_and_decode_finite(tmp_path):
     mono = _tone(channels=1)[0].numpy()
     mono[100:3000] = np.nan
     mono[4000] = np.inf
-    path = media.write_video(tmp_path / "nan.mp4", _frames().numpy(), 24, audio=mono, sample_rate=SR)
+    path = media.write_video(tmp_path / "nan.mp4", gradient_frames().numpy(), 24, audio=mono, sample_rate=SR)
     frames, fps, audio = media.read_video(path)
     wave = audio["waveform"]
     assert wave.shape == (1, 2, mono.shape[0]) and wave.dtype == torch.float32
@@ -70,7 +60,7 @@ def test_nan_audio_and_mono_numpy_are_written_and_decode_finite(tmp_path):
 
 
 def test_read_video_round_trip(tmp_path):
-    source = _frames()
+    source = gradient_frames()
     tone = _tone()
     path = media.write_video(tmp_path / "rt.mp4", source, 24, audio={"waveform": tone[None], "sample_rate": SR})
     frames, fps, audio = media.read_video(path)
@@ -84,7 +74,7 @@ def test_read_video_round_trip(tmp_path):
 
 
 def test_uint8_frames_and_odd_sizes_are_padded_to_even(tmp_path):
-    frames = (_frames(5, 61, 97) * 255).round().to(torch.uint8)
+    frames = (gradient_frames(5, 61, 97) * 255).round().to(torch.uint8)
     path = media.write_video(tmp_path / "odd.mp4", frames, 24)
     decoded, _, audio = media.read_video(path)
     assert audio is None
@@ -94,56 +84,41 @@ def test_uint8_frames_and_odd_sizes_are_padded_to_even(tmp_path):
 
 def test_metadata_tags_round_trip(tmp_path):
     tags = {"prompt": 'a fox runs through snow, "quoted" ünïcode', "seed": 1234, "settings": {"steps": 8}}
-    path = media.write_video(tmp_path / "m.mp4", _frames(3), 24, metadata=tags)
+    path = media.write_video(tmp_path / "m.mp4", gradient_frames(3), 24, metadata=tags)
     stored = media.probe_video(path)["tags"]
     assert stored["prompt"] == tags["prompt"]
     assert stored["seed"] == "1234"
     assert stored["settings"] == '{"steps": 8}'
 
 
-class _Exploding:
-    """Frames that fail on the fifth one, as a crash in the middle of an encode."""
-
-    def __init__(self, frames):
-        self.frames = frames
-
-    def __len__(self):
-        return len(self.frames)
-
-    def __getitem__(self, index):
-        if index == 4:
-            raise RuntimeError("boom")
-        return self.frames[index]
-
-
 def test_failed_encode_leaves_nothing_behind(tmp_path):
     with pytest.raises(RuntimeError, match="boom"):
-        media.write_video(tmp_path / "bad.mp4", _Exploding(_frames(9)), 24, audio=_tone(), sample_rate=SR)
+        media.write_video(tmp_path / "bad.mp4", ExplodingFrames(gradient_frames(9)), 24, audio=_tone(), sample_rate=SR)
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(Exception):  # noqa: B017 - whatever libx264 raises for an unknown preset
-        media.write_video(tmp_path / "bad.mp4", _frames(3), 24, preset="no-such-preset")
+        media.write_video(tmp_path / "bad.mp4", gradient_frames(3), 24, preset="no-such-preset")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_failed_encode_keeps_previous_file_and_overwrite_flag(tmp_path):
-    target = media.write_video(tmp_path / "keep.mp4", _frames(3), 24)
+    target = media.write_video(tmp_path / "keep.mp4", gradient_frames(3), 24)
     before = target.read_bytes()
     with pytest.raises(RuntimeError):
-        media.write_video(target, _Exploding(_frames(9)), 24)
+        media.write_video(target, ExplodingFrames(gradient_frames(9)), 24)
     assert target.read_bytes() == before
     with pytest.raises(FileExistsError):
-        media.write_video(target, _frames(3), 24, overwrite=False)
-    media.write_video(target, _frames(5), 24)  # overwrite is the default
+        media.write_video(target, gradient_frames(3), 24, overwrite=False)
+    media.write_video(target, gradient_frames(5), 24)  # overwrite is the default
     assert media.probe_video(target)["frames"] == 5
-    media.write_video(tmp_path / "new.mp4", _frames(2), 24, overwrite=False)
+    media.write_video(tmp_path / "new.mp4", gradient_frames(2), 24, overwrite=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4", "new.mp4"]
 
 
 def test_bad_inputs_are_rejected_before_encoding(tmp_path):
     with pytest.raises(L2AError, match="AAC"):
-        media.write_video(tmp_path / "a.mp4", _frames(3), 24, audio=_tone(), sample_rate=23000)
+        media.write_video(tmp_path / "a.mp4", gradient_frames(3), 24, audio=_tone(), sample_rate=23000)
     with pytest.raises(L2AError, match="mono or stereo"):
-        media.write_video(tmp_path / "a.mp4", _frames(3), 24, audio=torch.zeros(6, 100), sample_rate=SR)
+        media.write_video(tmp_path / "a.mp4", gradient_frames(3), 24, audio=torch.zeros(6, 100), sample_rate=SR)
     with pytest.raises(L2AError, match="no frames"):
         media.write_video(tmp_path / "a.mp4", torch.zeros(0, 8, 8, 3), 24)
     assert list(tmp_path.iterdir()) == []
@@ -214,20 +189,6 @@ def test_to_uint8_rgb_inputs():
     assert np.array_equal(media.to_uint8_rgb(torch.from_numpy(array).float() / 255), array)
     assert np.array_equal(media.to_uint8_rgb(Image.fromarray(array)), array)
     assert media.to_uint8_rgb(Image.fromarray(array).convert("L")).shape == (5, 7, 3)
-
-
-def test_fit_image_identity_and_cover_crop():
-    rng = np.random.default_rng(1)
-    image = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
-    assert media.fit_image(image, 96, 64) is image
-    wide = np.zeros((100, 300, 3), np.uint8)
-    wide[:, 100:200] = 255  # white centre third, black sides
-    fitted = media.fit_image(wide, 100, 100)  # cover: height already fits, centre third kept
-    assert fitted.shape == (100, 100, 3) and fitted.dtype == np.uint8
-    assert fitted[:, 5:95].min() >= 250
-    tall = media.fit_image(rng.integers(0, 256, (61, 97, 3), dtype=np.uint8), 32, 64)
-    assert tall.shape == (64, 32, 3)
-    assert media.fit_image(np.full((1, 1, 3), 7, np.uint8), 33, 17).shape == (17, 33, 3)
 
 
 def test_crf_reencode_matches_diffusers_exactly():
