@@ -63,6 +63,18 @@ class Latent:
 
 
 @dataclass(frozen=True)
+class CleanContext:
+    """Latents to keep clean while the rest is generated, by time: an extend prefix, frozen audio for
+    audio-to-video, everything outside a retake window. Raw latents cover the whole output grid; `*_keep` says per
+    latent frame / audio latent how clean each stays (1 = exactly as given, 0 = generated)."""
+
+    video: Any = None  # raw [1, C, F', H', W']
+    video_keep: Any = None  # [F']
+    audio: Any = None  # raw [1, C, L, M]
+    audio_keep: Any = None  # [L]
+
+
+@dataclass(frozen=True)
 class Plan:
     """A validated request: everything decided before the first tensor is touched."""
 
@@ -283,7 +295,8 @@ def _image_conditions(model, conditioning, geo: Geometry):
     return [found[k] for k in sorted(found)]
 
 
-def prepare_video_tokens(model, conditioning, geo: Geometry, generator, init_video=None, noise_scale: float = 1.0):
+def prepare_video_tokens(model, conditioning, geo: Geometry, generator, init_video=None, noise_scale: float = 1.0,
+                         context: CleanContext | None = None):
     """Noisy video tokens with the image conditions applied.
 
     An image at frame 0 replaces the first latent frame; an image at any other pixel frame is appended as
@@ -301,6 +314,10 @@ def prepare_video_tokens(model, conditioning, geo: Geometry, generator, init_vid
     clean = torch.zeros((1, channels, f, h, w), dtype=torch.float32, device=device)
     mask = torch.zeros((1, 1, f, h, w), dtype=torch.float32, device=device)
     keyframes = []
+    if context is not None and context.video is not None:
+        keep = context.video_keep.to(device, torch.float32).view(1, 1, f, 1, 1)
+        clean = normalize_video(context.video.to(device, torch.float32), model.vae) * (keep > 0)
+        mask = keep.expand(1, 1, f, h, w).clone()
     for frame, strength, latent in _image_conditions(model, conditioning, geo):
         if frame == 0:
             clean[:, :, :1] = latent
@@ -335,26 +352,52 @@ def prepare_video_tokens(model, conditioning, geo: Geometry, generator, init_vid
     return _VideoTokens(latents, mask_tokens, clean_tokens, coords, main_count)
 
 
-def prepare_audio_tokens(model, geo: Geometry, generator, init_audio=None, noise_scale: float = 1.0):
-    """Noisy audio tokens [1, L, C*M], sized to the video's duration, or a re-noised `init_audio` (raw)."""
+@dataclass
+class _AudioTokens:
+    latents: Any  # [1, L, C*M] normalized
+    mask: Any  # [1, L]
+    clean: Any  # [1, L, C*M]
+    mel_bins: int
+
+
+def prepare_audio_tokens(model, geo: Geometry, generator, init_audio=None, noise_scale: float = 1.0,
+                         context: CleanContext | None = None) -> _AudioTokens:
+    """Noisy audio tokens [1, L, C*M] sized to the video's duration, or a re-noised `init_audio` (raw); audio in
+    `context` is kept clean where its keep mask says so."""
     import torch
     from diffusers.utils.torch_utils import randn_tensor
 
     audio_vae = model.audio_vae
+    device = model.device
     mel_bins = audio_vae.config.mel_bins // audio_vae.mel_compression_ratio
     if init_audio is not None:
-        start = normalize_audio_tokens(pack_audio(init_audio.to(model.device, torch.float32)), audio_vae)
-        noise = randn_tensor(start.shape, generator=generator, device=model.device, dtype=torch.float32)
-        return noise_scale * noise + (1 - noise_scale) * start, mel_bins
+        start = normalize_audio_tokens(pack_audio(init_audio.to(device, torch.float32)), audio_vae)
+        noise = randn_tensor(start.shape, generator=generator, device=device, dtype=torch.float32)
+        latents = noise_scale * noise + (1 - noise_scale) * start
+        return _AudioTokens(latents, torch.zeros(latents.shape[:2], device=device), torch.zeros_like(latents),
+                            mel_bins)
     frames = audio_latent_frames(
         geo.num_frames, geo.fps, audio_vae.config.sample_rate, audio_vae.config.mel_hop_length,
         audio_vae.temporal_compression_ratio,
     )
     shape = (1, audio_vae.config.latent_channels, frames, mel_bins)
-    return pack_audio(randn_tensor(shape, generator=generator, device=model.device, dtype=torch.float32)), mel_bins
+    noise = pack_audio(randn_tensor(shape, generator=generator, device=device, dtype=torch.float32))
+    mask = torch.zeros(noise.shape[:2], device=device)
+    clean = torch.zeros_like(noise)
+    if context is not None and context.audio is not None:
+        if context.audio.shape[2] != frames:
+            raise L2AError(
+                f"the audio to keep has {context.audio.shape[2]} latent frames but the video needs {frames}: "
+                "encode it for the same duration."
+            )
+        mask = context.audio_keep.to(device, torch.float32)[None]
+        clean = normalize_audio_tokens(pack_audio(context.audio.to(device, torch.float32)), audio_vae)
+        clean = clean * (mask > 0).unsqueeze(-1)
+    keep = mask.unsqueeze(-1)
+    return _AudioTokens(clean * keep + noise * (1 - keep), mask, clean, mel_bins)
 
 
-def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio_latents, on_step, check_interrupt):
+def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTokens, on_step, check_interrupt):
     """The Euler loop over `p.sigmas` with multimodal guidance in x0 space; returns (video tokens, audio tokens)."""
     import torch
 
@@ -375,6 +418,7 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio_latents, o
         embeds.to(device, connector_dtype), mask.to(device), padding_side="left"
     )
     f, h, w = geo.latent_frames, geo.latent_height, geo.latent_width
+    audio_latents = audio.latents
     audio_frames = audio_latents.shape[1]
     batch = 2 if do_cfg else 1
     video_coords = video.coords
@@ -386,6 +430,9 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio_latents, o
     pos_ctx_mask = ctx_mask.chunk(2)[1] if do_cfg else ctx_mask
     video_mask, clean_tokens = video.mask, video.clean
     has_video_mask = bool(video_mask.any())
+    audio_mask, audio_clean = audio.mask, audio.clean
+    has_audio_mask = bool(audio_mask.any())
+    per_token = has_video_mask or has_audio_mask
     latents = video.latents
 
     sigmas = p.sigmas.to(device)
@@ -394,15 +441,16 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio_latents, o
 
     def forward(x, ax, vctx, actx, cmask, t, coords, acoords, isolate=False, stg_blocks=None):
         video_t = t.unsqueeze(-1) * (1 - video_mask) if has_video_mask else t
+        audio_t = t.unsqueeze(-1) * (1 - audio_mask) if has_audio_mask else (t if per_token else None)
         out_v, out_a = transformer(
             hidden_states=x.to(dtype),
             audio_hidden_states=ax.to(dtype),
             encoder_hidden_states=vctx,
             audio_encoder_hidden_states=actx,
             timestep=video_t,
-            audio_timestep=t if has_video_mask else None,
+            audio_timestep=audio_t,
             sigma=t,
-            audio_sigma=t if has_video_mask else None,
+            audio_sigma=t if per_token else None,
             encoder_attention_mask=cmask,
             audio_encoder_attention_mask=cmask,
             num_frames=f,
@@ -454,6 +502,9 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio_latents, o
         if has_video_mask:
             keep = video_mask.unsqueeze(-1)
             guided_v = guided_v * (1 - keep) + clean_tokens * keep
+        if has_audio_mask:
+            keep = audio_mask.unsqueeze(-1)
+            guided_a = guided_a * (1 - keep) + audio_clean * keep
         latents = latents + (sigma_next - sigma) * ((latents - guided_v) / sigma)
         audio_latents = audio_latents + (sigma_next - sigma) * ((audio_latents - guided_a) / sigma)
         if on_step is not None:
@@ -484,8 +535,9 @@ def sample(
     *,
     on_step: StepCallback | None = None,
     check_interrupt: Callable[[], None] | None = None,
+    context: CleanContext | None = None,
 ) -> Latent:
-    """Generate video and audio latents together.
+    """Generate video and audio latents together; `context` keeps given latents clean by time.
 
     `on_step(step, total, preview)` runs after every step (`preview()` returns the current x0 estimate as a
     normalized video latent); `check_interrupt()` runs before every step and cancels by raising.
@@ -497,10 +549,10 @@ def sample(
     p = plan(model, settings)
     generator = torch.Generator("cpu").manual_seed(p.seed)
     with torch.no_grad(), active_loras(model):
-        video = prepare_video_tokens(model, conditioning, p.geometry, generator)
-        audio, mel_bins = prepare_audio_tokens(model, p.geometry, generator)
+        video = prepare_video_tokens(model, conditioning, p.geometry, generator, context=context)
+        audio = prepare_audio_tokens(model, p.geometry, generator, context=context)
         video_out, audio_out = _denoise(model, conditioning, p, video, audio, on_step, check_interrupt)
-        return _finish(model, p, video_out, audio_out, mel_bins, video.main_count, p.report())
+        return _finish(model, p, video_out, audio_out, audio.mel_bins, video.main_count, p.report())
 
 
 MULTISCALE_MULTIPLE = 64
@@ -548,17 +600,17 @@ def sample_multiscale(
     with torch.no_grad():
         with active_loras(model):
             video = prepare_video_tokens(model, conditioning, p1.geometry, generator)
-            audio, mel_bins = prepare_audio_tokens(model, p1.geometry, generator)
+            audio = prepare_audio_tokens(model, p1.geometry, generator)
             first = _denoise(model, conditioning, p1, video, audio, _progress_from(on_step, 0, total),
                              check_interrupt)
-            low = _finish(model, p1, *first, mel_bins, video.main_count, "")
+            low = _finish(model, p1, *first, audio.mel_bins, video.main_count, "")
         upsampled = upsample(upsampler, model, low.video)
         noise_scale = float(sigmas[0])
         with active_loras(refine_model):
             video = prepare_video_tokens(refine_model, conditioning, final, generator, upsampled, noise_scale)
-            audio, _ = prepare_audio_tokens(refine_model, final, generator, low.audio, noise_scale)
+            audio = prepare_audio_tokens(refine_model, final, generator, low.audio, noise_scale)
             second = _denoise(refine_model, conditioning, p2, video, audio,
                               _progress_from(on_step, steps_one, total), check_interrupt)
         report = (f"multiscale: stage 1 {p1.geometry.width}x{p1.geometry.height} | {p1.report()} | stage 2 "
                   f"{final.width}x{final.height}, {len(sigmas) - 1} distilled refinement steps, no guidance")
-        return _finish(refine_model, p2, *second, mel_bins, video.main_count, report)
+        return _finish(refine_model, p2, *second, audio.mel_bins, video.main_count, report)
