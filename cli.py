@@ -2,6 +2,9 @@
 
   ltx2-anywhere demo                      text- and image-to-video on the built-in tiny model
   ltx2-anywhere generate --prompt ...     one clip from your model files (or the tiny model)
+  ltx2-anywhere extend --video clip.mp4   continue a clip, video and audio together
+  ltx2-anywhere audio-to-video --audio a.wav   video for given audio
+  ltx2-anywhere retake --video clip.mp4 --start 1 --end 2   regenerate a time window
   ltx2-anywhere tiny --models-dir DIR     write the tiny model into a ComfyUI models folder
 """
 
@@ -176,6 +179,85 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _edit_setup(args):
+    """Model, text conditioning and sampler settings shared by extend, audio-to-video and retake."""
+    from .pipelines.conditioning import encode_text
+    from .pipelines.families import Guidance
+    from .pipelines.sampling import SamplerSettings
+
+    settings = SamplerSettings(width=getattr(args, "width", 768), height=getattr(args, "height", 512),
+                               fps=getattr(args, "fps", 24.0), steps=args.steps, seed=args.seed,
+                               guidance=Guidance.off() if args.guidance == "off" else None)
+    _root, checkpoint, text_encoder = _models(args)
+    model, encoder = _load(checkpoint, text_encoder, args.dtype)
+    print(f"  model: {model.describe()}")
+    conditioning = encode_text(encoder, args.prompt, args.negative_prompt, settings.fps)
+    if getattr(args, "image", None):
+        from .pipelines.conditioning import image_condition
+        from .pipelines.media import load_image
+
+        conditioning = conditioning.with_image(image_condition(load_image(args.image), 1.0, args.crf))
+    return model, conditioning, settings
+
+
+def _read_clip(args):
+    from .pipelines.av_edit import Clip, fit_clip
+    from .pipelines.media import read_clip
+
+    frames, fps, audio, note = read_clip(args.video)
+    waveform, rate = (audio["waveform"][0], audio["sample_rate"]) if audio else (None, None)
+    clip, size_note = fit_clip(Clip(frames, float(fps), waveform, rate), args.size_mode)
+    for line in (note, size_note):
+        if line:
+            print(f"  {line}")
+    return clip
+
+
+def _write_result(result, out) -> int:
+    from .pipelines.media import write_video
+
+    clip = result.clip
+    path = write_video(out, clip.frames, clip.fps, audio=clip.audio, sample_rate=clip.sample_rate,
+                       metadata={"comment": result.report})
+    print(f"  {result.report}")
+    print(f"  wrote {_describe(path)}")
+    return 0
+
+
+def _edit_hooks(label):
+    return {"on_step": _progress(label)}
+
+
+def cmd_extend(args) -> int:
+    from .pipelines.av_edit import extend
+
+    clip = _read_clip(args)
+    model, conditioning, settings = _edit_setup(args)
+    frames = args.frames or round(args.seconds * clip.fps)
+    result = extend(model, conditioning, clip, frames, args.overlap, settings, _edit_hooks(Path(args.out).name))
+    return _write_result(result, args.out)
+
+
+def cmd_audio_to_video(args) -> int:
+    from .pipelines.av_edit import audio_to_video
+    from .pipelines.media import read_audio
+
+    waveform, rate = read_audio(args.audio)
+    model, conditioning, settings = _edit_setup(args)
+    result = audio_to_video(model, conditioning, waveform, rate, settings, _edit_hooks(Path(args.out).name))
+    return _write_result(result, args.out)
+
+
+def cmd_retake(args) -> int:
+    from .pipelines.av_edit import retake
+
+    clip = _read_clip(args)
+    model, conditioning, settings = _edit_setup(args)
+    result = retake(model, conditioning, clip, args.start, args.end, args.part, settings,
+                    _edit_hooks(Path(args.out).name))
+    return _write_result(result, args.out)
+
+
 def cmd_tiny(args) -> int:
     from .pipelines import tiny
 
@@ -239,6 +321,43 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--quality", choices=["low", "medium", "high", "maximum"], default="high")
     gen.add_argument("--write-mode", choices=["fast", "balanced", "small"], default="balanced")
     gen.set_defaults(func=cmd_generate)
+
+    def edit_command(name, help_text, func):
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("--prompt", required=True)
+        command.add_argument("--negative-prompt", default=None)
+        command.add_argument("--out", required=True)
+        command.add_argument("--model", default=None, help="default: the tiny model")
+        command.add_argument("--text-encoder", default=None)
+        command.add_argument("--models-dir", default=None)
+        command.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], default=None)
+        command.add_argument("--steps", type=int, default=0)
+        command.add_argument("--seed", type=int, default=-1)
+        command.add_argument("--guidance", choices=["auto", "off"], default="auto")
+        command.set_defaults(func=func)
+        return command
+
+    ext = edit_command("extend", "continue a clip, video and audio together", cmd_extend)
+    ext.add_argument("--video", required=True, help="the clip to continue")
+    ext.add_argument("--seconds", type=float, default=5.0, help="how much to add")
+    ext.add_argument("--frames", type=int, default=0, help="how much to add in frames (instead of --seconds)")
+    ext.add_argument("--overlap", type=int, default=25, help="frames (8k+1) of the clip the continuation starts from")
+    ext.add_argument("--size-mode", choices=["crop", "resize"], default="crop")
+
+    a2v = edit_command("audio-to-video", "video for given audio (lip-sync, music video)", cmd_audio_to_video)
+    a2v.add_argument("--audio", required=True, help="2-20 s of audio (wav, mp3, flac, or a video's sound)")
+    a2v.add_argument("--image", default=None, help="first frame")
+    a2v.add_argument("--crf", type=int, default=33)
+    a2v.add_argument("--width", type=int, default=768)
+    a2v.add_argument("--height", type=int, default=512)
+    a2v.add_argument("--fps", type=float, default=24.0)
+
+    ret = edit_command("retake", "regenerate a time window of a clip", cmd_retake)
+    ret.add_argument("--video", required=True)
+    ret.add_argument("--start", type=float, required=True, help="window start, seconds")
+    ret.add_argument("--end", type=float, required=True, help="window end, seconds")
+    ret.add_argument("--part", choices=["both", "video", "audio"], default="both")
+    ret.add_argument("--size-mode", choices=["crop", "resize"], default="crop")
 
     tiny_cmd = sub.add_parser("tiny", help="write the tiny model into a ComfyUI models folder")
     tiny_cmd.add_argument("--models-dir", required=True, help="e.g. ComfyUI/models")

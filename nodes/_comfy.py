@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def _comfy_module(name: str):
@@ -193,6 +195,15 @@ def save_path(filename_prefix: str, width: int, height: int, suffix: str) -> tup
     return folder / name, name, subfolder
 
 
+@dataclass
+class VideoParts:
+    """The parts of a video, with the attribute names of ComfyUI's VideoComponents."""
+
+    images: Any
+    frame_rate: Any
+    audio: Any = None
+
+
 class VideoFile:
     """A saved video when ComfyUI's own VIDEO type is unavailable: the path, and its parts on demand."""
 
@@ -202,10 +213,10 @@ class VideoFile:
     def get_stream_source(self) -> str:
         return str(self.path)
 
-    def get_components(self):
+    def get_components(self) -> VideoParts:
         from ..pipelines.media import read_video
 
-        return read_video(self.path)
+        return VideoParts(*read_video(self.path))
 
 
 def video_from_file(path: str | os.PathLike):

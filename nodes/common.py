@@ -9,3 +9,8 @@ LATENT = "L2A_LATENT"
 UPSAMPLER = "L2A_UPSAMPLER"
 
 DTYPES = ["bf16", "fp16", "fp32"]
+
+
+def rerun_when_seed_is_random(cls, seed=0, **_):
+    """Seed -1 draws a new seed every run, so ComfyUI must not reuse the cached result (IS_CHANGED)."""
+    return float("nan") if seed == -1 else seed

@@ -5,7 +5,7 @@ from ..pipelines.families import Guidance
 from ..pipelines.sampling import ACCELERATIONS
 from ..pipelines.schedules import SCHEDULES
 from . import _comfy
-from .common import CATEGORY, CONDITIONING, LATENT, MODEL, UPSAMPLER
+from .common import CATEGORY, CONDITIONING, LATENT, MODEL, UPSAMPLER, rerun_when_seed_is_random
 
 GUIDANCE_MODES = ["auto", "custom", "off"]
 
@@ -93,10 +93,7 @@ class L2A_Sampler:
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
-    @classmethod
-    def IS_CHANGED(cls, seed=0, **_):
-        """Seed -1 draws a new seed every run, so ComfyUI must not reuse the cached result."""
-        return float("nan") if seed == -1 else seed
+    IS_CHANGED = classmethod(rerun_when_seed_is_random)
 
     @classmethod
     def VALIDATE_INPUTS(cls, width=None, height=None, stg_blocks=None):

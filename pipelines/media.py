@@ -560,16 +560,17 @@ def probe_video(path) -> dict:
     return info
 
 
-def read_video(path) -> tuple[torch.Tensor, Fraction, dict | None]:
-    """Decode the first video stream to float [F, H, W, 3] in 0..1, its frame rate, and the first audio stream as
-    a ComfyUI AUDIO dict (float planar, trimmed to the stream's duration so encoder padding is dropped) or None."""
+def _decode(path):
+    """Decode the first video stream to float [F, H, W, 3] in 0..1 with each frame's time in seconds, its frame
+    rate, and the first audio stream as a ComfyUI AUDIO dict (float planar, trimmed to the stream's duration so
+    encoder padding is dropped) or None."""
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise L2AError(f"{path} has no video stream.")
         video = container.streams.video[0]
         sound = container.streams.audio[0] if container.streams.audio else None
         fps = video.average_rate or video.guessed_rate
-        pictures, chunks, resampler, sound_end = [], [], None, None
+        pictures, times, chunks, resampler, sound_end = [], [], [], None, None
         if sound is not None:
             resampler = av.AudioResampler(
                 format="fltp", layout=sound.codec_context.layout, rate=sound.codec_context.sample_rate
@@ -584,6 +585,7 @@ def read_video(path) -> tuple[torch.Tensor, Fraction, dict | None]:
                     # The matrix follows the frame's tag (PyAV default); the range must be passed explicitly.
                     full = frame.color_range == 2
                     pictures.append(frame.to_ndarray(format="rgb24", src_color_range="JPEG" if full else None))
+                    times.append(frame.time)
                 else:
                     chunks.extend(piece.to_ndarray() for piece in resampler.resample(frame))
         if resampler is not None:
@@ -602,7 +604,50 @@ def read_video(path) -> tuple[torch.Tensor, Fraction, dict | None]:
             if seconds is not None:
                 wave = wave[:, : round(seconds * sound.codec_context.sample_rate)]
             audio = comfy_audio(torch.from_numpy(np.ascontiguousarray(wave)), sound.codec_context.sample_rate)
-    return frames, Fraction(fps), audio
+    return frames, times, Fraction(fps), audio
+
+
+def read_video(path) -> tuple[torch.Tensor, Fraction, dict | None]:
+    """Frames [F, H, W, 3] in 0..1, the frame rate, and the audio (AUDIO dict or None) of a video file."""
+    frames, _times, fps, audio = _decode(path)
+    return frames, fps, audio
+
+
+def read_clip(path) -> tuple[torch.Tensor, Fraction, dict | None, str]:
+    """Like read_video, but a variable-frame-rate file is retimed to its average rate (each output instant shows
+    the frame on screen then), with a note saying so; constant-rate files come back as they are."""
+    frames, times, fps, audio = _decode(path)
+    known = [t for t in times if t is not None]
+    if len(known) < 3 or len(known) != len(times):
+        return frames, fps, audio, ""
+    steps = np.diff(np.asarray(known, dtype=np.float64))
+    nominal = 1.0 / float(fps)
+    if steps.min() > 0 and np.abs(steps - nominal).max() <= 0.25 * nominal:
+        return frames, fps, audio, ""
+    start = known[0]
+    count = max(1, round((known[-1] - start) * float(fps)) + 1)
+    instants = start + np.arange(count) / float(fps)
+    picks = np.clip(np.searchsorted(np.asarray(known), instants + 1e-6, side="right") - 1, 0, len(known) - 1)
+    note = (f"variable frame rate ({1 / max(steps.max(), 1e-9):.1f}-{1 / max(steps.min(), 1e-9):.1f} fps) retimed "
+            f"to a constant {float(fps):g} fps ({len(known)} frames -> {count})")
+    return frames[torch.from_numpy(picks)], fps, audio, note
+
+
+def read_audio(path) -> tuple[torch.Tensor, int]:
+    """The first audio stream of any file PyAV reads (wav, mp3, flac, a video's soundtrack): [C, S] float, rate."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise L2AError(f"{path} has no audio stream: give a file with sound (wav, mp3, flac, m4a, mp4...).")
+        sound = container.streams.audio[0]
+        rate = sound.codec_context.sample_rate
+        resampler = av.AudioResampler(format="fltp", layout=sound.codec_context.layout, rate=rate)
+        chunks = []
+        for frame in container.decode(sound):
+            chunks.extend(piece.to_ndarray() for piece in resampler.resample(frame))
+        chunks.extend(piece.to_ndarray() for piece in resampler.resample(None))
+    if not chunks:
+        raise L2AError(f"{path}: the audio stream decoded to no samples.")
+    return torch.from_numpy(np.ascontiguousarray(np.concatenate(chunks, axis=1))).to(torch.float32), rate
 
 
 # ----------------------------------------------------------------------------------------------------- images

@@ -90,3 +90,25 @@ def test_generate_multiscale_without_the_upsampler_says_where_to_put_it(tmp_path
         cli.main(["generate", "--prompt", "a dog", "--out", str(tmp_path / "x.mp4"), "--model", str(model),
                   "--text-encoder", str(encoder), "--width", "128", "--height", "128", "--frames", "9",
                   "--multiscale"])
+
+
+def test_extend_audio_to_video_and_retake_commands(tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    assert cli.main(["generate", "--prompt", "a man speaks hello", "--out", str(clip), "--width", "96",
+                     "--height", "64", "--frames", "25", "--steps", "2", "--seed", "1"]) == 0
+    longer = tmp_path / "longer.mp4"
+    assert cli.main(["extend", "--video", str(clip), "--prompt", "he walks away", "--frames", "32", "--overlap",
+                     "9", "--steps", "2", "--guidance", "off", "--out", str(longer)]) == 0
+    check_mp4(longer, 25 + 32)
+    synced = tmp_path / "synced.mp4"
+    assert cli.main(["audio-to-video", "--audio", str(longer), "--prompt", "a man speaks", "--image",
+                     str(cli.ASSETS / "sample.png"), "--width", "96", "--height", "64", "--steps", "2",
+                     "--guidance", "off", "--out", str(synced)]) == 0
+    info = check_mp4(synced, 57)
+    assert info["audio_duration"] == pytest.approx(57 / 24, abs=1024 / 24000)
+    retaken = tmp_path / "retaken.mp4"
+    assert cli.main(["retake", "--video", str(longer), "--start", "0.5", "--end", "1.0", "--prompt", "a dog barks",
+                     "--steps", "2", "--guidance", "off", "--out", str(retaken)]) == 0
+    check_mp4(retaken, 57)
+    printed = capsys.readouterr().out
+    assert "extended 25 → 57 frames" in printed and "audio-to-video" in printed and "retake of the both" in printed

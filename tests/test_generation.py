@@ -275,8 +275,8 @@ def test_save_video_writes_mp4_with_audio_and_returns_video(model, encoder, mode
     assert (info["video_streams"], info["audio_streams"]) == (1, 1)
     assert (info["video_codec"], info["audio_codec"]) == ("h264", "aac")
     assert abs(info["video_duration"] - info["audio_duration"]) < 1 / 24 + 1024 / 24000
-    frames, rate, sound = video.get_components()
-    assert frames.shape[0] == 17 and sound["sample_rate"] == 24000
+    parts = video.get_components()
+    assert parts.images.shape[0] == 17 and parts.frame_rate == 24 and parts.audio["sample_rate"] == 24000
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]
 
 

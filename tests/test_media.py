@@ -204,3 +204,42 @@ def test_crf_reencode_matches_diffusers_exactly():
     assert media.crf_reencode(random, 33).shape == (60, 96, 3)
     assert media.crf_reencode(random, 0) is random
     assert not np.array_equal(media.crf_reencode(sample, 33), sample)
+
+
+def test_variable_frame_rate_is_retimed_to_a_constant_rate(tmp_path):
+    import av
+
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        times_ms = [0, 42, 84, 250, 292, 334, 500, 542]
+        for index, ms in enumerate(times_ms):
+            picture = np.full((64, 64, 3), index * 30, np.uint8)
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    frames, fps, _audio, note = media.read_clip(path)
+    assert "variable frame rate" in note and "retimed" in note
+    assert frames.shape[0] == round(0.542 * float(fps)) + 1
+    _, _, _, constant_note = media.read_clip(media.write_video(tmp_path / "cfr.mp4", gradient_frames(9), 24))
+    assert constant_note == ""
+
+
+def test_read_audio_reads_a_wav_and_refuses_a_silent_video(tmp_path):
+    import wave
+
+    path = tmp_path / "tone.wav"
+    samples = (np.sin(np.arange(16000) / 16000 * 2 * np.pi * 440) * 20000).astype(np.int16)
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(16000)
+        handle.writeframes(samples.tobytes())
+    waveform, rate = media.read_audio(path)
+    assert rate == 16000 and waveform.shape == (1, 16000)
+    silent = media.write_video(tmp_path / "silent.mp4", gradient_frames(9), 24)
+    with pytest.raises(L2AError, match="has no audio stream"):
+        media.read_audio(silent)

@@ -1,0 +1,234 @@
+"""Audio-aware editing nodes: extend a clip, generate video for given audio, retake a time window."""
+
+from ..pipelines.errors import L2AError
+from . import _comfy
+from .common import CATEGORY, CONDITIONING, MODEL, rerun_when_seed_is_random
+
+OUTPUTS = ("IMAGE", "AUDIO", "FLOAT", "STRING")
+OUTPUT_NAMES = ("images", "audio", "fps", "report")
+SIZE_MODES = ["crop", "resize"]
+
+
+def _shared_widgets():
+    """Seed, steps and guidance, as on the sampler."""
+    return {
+        "seed": ("INT", {"default": -1, "min": -1, "max": 0xFFFF_FFFF_FFFF_FFFF, "control_after_generate": True,
+                         "tooltip": "Noise seed; -1 picks a random one (reported)."}),
+        "steps": ("INT", {"default": 0, "min": 0, "max": 200,
+                          "tooltip": "Denoising steps; 0 = the model's default."}),
+        "guidance": (["auto", "off"], {"default": "auto",
+                                       "tooltip": "auto: the model's official guidance (none on distilled models); "
+                                       "off: one model call per step."}),
+    }
+
+
+def _clip_inputs():
+    return {
+        "video": ("VIDEO", {"tooltip": "The clip, e.g. from core LoadVideo; its frame rate and audio are used."}),
+        "images": ("IMAGE", {"tooltip": "The clip as frames (instead of a VIDEO); use fps for their rate."}),
+        "audio": ("AUDIO", {"tooltip": "Sound for the frames given as images (a VIDEO brings its own)."}),
+    }
+
+
+def _video_parts(video):
+    """Frames, fps, audio and a note from a VIDEO: a file-backed one is read with variable frame rates retimed."""
+    import os
+
+    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
+    if isinstance(source, (str, os.PathLike)) and os.path.isfile(source):
+        from ..pipelines.media import read_clip
+
+        return read_clip(source)
+    parts = video.get_components()
+    return parts.images, parts.frame_rate, parts.audio, ""
+
+
+def _clip(video, images, audio, fps, size_mode):
+    """A Clip from a VIDEO or IMAGE frames (+ AUDIO), sized to multiples of 32; changes are reported."""
+    from ..pipelines.av_edit import Clip, fit_clip
+
+    notes = []
+    if video is not None:
+        images, fps, own_audio, note = _video_parts(video)
+        audio = own_audio if audio is None else audio
+        notes.append(note)
+    if images is None:
+        raise L2AError("no clip given: connect a VIDEO (e.g. from LoadVideo) or IMAGE frames.")
+    waveform = rate = None
+    if audio is not None:
+        waveform, rate = audio["waveform"][0], int(audio["sample_rate"])
+    clip, note = fit_clip(Clip(images.float(), float(fps), waveform, rate), size_mode)
+    return clip, " | ".join(n for n in [*notes, note] if n)
+
+
+def _settings(seed, steps, guidance, fps=24.0, width=768, height=512):
+    from ..pipelines.families import Guidance
+    from ..pipelines.sampling import SamplerSettings
+
+    return SamplerSettings(width=width, height=height, fps=fps, steps=steps, seed=seed,
+                           guidance=Guidance.off() if guidance == "off" else None)
+
+
+def _hooks(unique_id):
+    progress = {}
+
+    def on_step(step, total, _preview):
+        bar = progress.get("bar")
+        if bar is None or bar.total != total or step == 1:
+            bar = progress["bar"] = _comfy.Progress(total, unique_id)
+        bar.update(step)
+
+    return {"on_step": on_step, "check_interrupt": _comfy.throw_if_interrupted}
+
+
+def _outputs(result, note=""):
+    from ..pipelines.media import comfy_audio
+
+    clip = result.clip
+    report = " | ".join(part for part in (note, result.report) if part)
+    audio = comfy_audio(clip.audio, clip.sample_rate) if clip.audio is not None else None
+    return {"ui": {"text": [report]}, "result": (clip.frames, audio, float(clip.fps), report)}
+
+
+class L2A_Extend:
+    DESCRIPTION = (
+        "Continues a clip, video and sound together: the last overlap frames and their audio are kept clean while "
+        "the continuation is generated, then the clip is returned with the new part appended (same size and fps) "
+        "and the sound crossfaded over the overlap. A clip without audio gets freshly generated sound. Long "
+        "requests are made in parts. Extending backwards (prepending) is not offered: LTX-2's video latents are "
+        "causal, so a clean end cannot be encoded on its own."
+    )
+    CATEGORY = f"{CATEGORY}/edit"
+    RETURN_TYPES = OUTPUTS
+    RETURN_NAMES = OUTPUT_NAMES
+    FUNCTION = "extend"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (MODEL, {"tooltip": "From LTX-2 Model Loader."}),
+                "conditioning": (CONDITIONING, {"tooltip": "What happens next (LTX-2 Text Encode)."}),
+                "add_seconds": ("FLOAT", {"default": 5.0, "min": 1.0, "max": 120.0, "step": 0.1,
+                                          "tooltip": "How much to add, in seconds (more than ~20 s is made in "
+                                          "several parts)."}),
+                "add_frames": ("INT", {"default": 0, "min": 0, "max": 2880, "step": 8,
+                                       "tooltip": "How much to add, in frames (a multiple of 8); 0 = use seconds."}),
+                "overlap_frames": ("INT", {"default": 25, "min": 9, "max": 257, "step": 8,
+                                           "tooltip": "How many of the clip's last frames (8k+1) the continuation "
+                                           "starts from; their sound is crossfaded with the new sound."}),
+                "size_mode": (SIZE_MODES, {"default": "crop",
+                                           "tooltip": "For clips whose size is not a multiple of 32: crop the "
+                                           "centre or resize (reported)."}),
+                "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 60.0, "step": 0.001,
+                                  "tooltip": "Frame rate of IMAGE frames (a VIDEO brings its own)."}),
+                **_shared_widgets(),
+            },
+            "optional": _clip_inputs(),
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    IS_CHANGED = classmethod(rerun_when_seed_is_random)
+
+    def extend(self, model, conditioning, add_seconds, add_frames, overlap_frames, size_mode, fps, seed, steps,
+               guidance, video=None, images=None, audio=None, unique_id=None):
+        from ..pipelines.av_edit import extend
+
+        clip, note = _clip(video, images, audio, fps, size_mode)
+        frames = add_frames or round(add_seconds * clip.fps)
+        result = extend(model, conditioning, clip, frames, overlap_frames, _settings(seed, steps, guidance),
+                        _hooks(unique_id))
+        return _outputs(result, note)
+
+
+class L2A_AudioToVideo:
+    DESCRIPTION = (
+        "Generates video for given audio (lip-sync, music video): the video is as long as the audio (2-20 s) and "
+        "the audio is kept exactly as given, frozen while the video is generated and passed through untouched. "
+        "Add LTX-2 Image Condition to the conditioning for a first frame."
+    )
+    CATEGORY = f"{CATEGORY}/edit"
+    RETURN_TYPES = OUTPUTS
+    RETURN_NAMES = OUTPUT_NAMES
+    FUNCTION = "generate"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (MODEL, {"tooltip": "From LTX-2 Model Loader."}),
+                "conditioning": (CONDITIONING, {"tooltip": "What to show (LTX-2 Text Encode, + Image Condition)."}),
+                "audio": ("AUDIO", {"tooltip": "2 to 20 s of speech or music, e.g. from core LoadAudio."}),
+                "width": ("INT", {"default": 768, "min": 64, "max": 4096, "step": 32,
+                                  "tooltip": "Output width, a multiple of 32."}),
+                "height": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 32,
+                                   "tooltip": "Output height, a multiple of 32."}),
+                "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 60.0, "step": 0.001,
+                                  "tooltip": "Frame rate of the video."}),
+                **_shared_widgets(),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    IS_CHANGED = classmethod(rerun_when_seed_is_random)
+
+    def generate(self, model, conditioning, audio, width, height, fps, seed, steps, guidance, unique_id=None):
+        from ..pipelines.av_edit import audio_to_video
+
+        settings = _settings(seed, steps, guidance, fps, width, height)
+        result = audio_to_video(model, conditioning, audio["waveform"][0], int(audio["sample_rate"]), settings,
+                                _hooks(unique_id))
+        return _outputs(result)
+
+
+class L2A_Retake:
+    DESCRIPTION = (
+        "Regenerates a time window of a clip (video, audio or both) from a prompt and keeps everything outside it "
+        "exactly; the new sound is crossfaded in and out at the window's edges."
+    )
+    CATEGORY = f"{CATEGORY}/edit"
+    RETURN_TYPES = OUTPUTS
+    RETURN_NAMES = OUTPUT_NAMES
+    FUNCTION = "retake"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": (MODEL, {"tooltip": "From LTX-2 Model Loader."}),
+                "conditioning": (CONDITIONING, {"tooltip": "What happens inside the window (LTX-2 Text Encode)."}),
+                "start_seconds": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 20.0, "step": 0.01,
+                                            "tooltip": "Where the window starts."}),
+                "end_seconds": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 20.0, "step": 0.01,
+                                          "tooltip": "Where the window ends (after start, inside the clip)."}),
+                "regenerate": (["both", "video", "audio"], {"default": "both",
+                                                            "tooltip": "What to regenerate inside the window."}),
+                "size_mode": (SIZE_MODES, {"default": "crop",
+                                           "tooltip": "For clips whose size is not a multiple of 32: crop the "
+                                           "centre or resize (reported)."}),
+                "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 60.0, "step": 0.001,
+                                  "tooltip": "Frame rate of IMAGE frames (a VIDEO brings its own)."}),
+                **_shared_widgets(),
+            },
+            "optional": _clip_inputs(),
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    IS_CHANGED = classmethod(rerun_when_seed_is_random)
+
+    def retake(self, model, conditioning, start_seconds, end_seconds, regenerate, size_mode, fps, seed, steps,
+               guidance, video=None, images=None, audio=None, unique_id=None):
+        from ..pipelines.av_edit import retake
+
+        clip, note = _clip(video, images, audio, fps, size_mode)
+        result = retake(model, conditioning, clip, start_seconds, end_seconds, regenerate,
+                        _settings(seed, steps, guidance), _hooks(unique_id))
+        return _outputs(result, note)
+
+
+NODE_CLASS_MAPPINGS = {"L2A_Extend": L2A_Extend, "L2A_AudioToVideo": L2A_AudioToVideo, "L2A_Retake": L2A_Retake}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "L2A_Extend": "LTX-2 Extend (video + audio)",
+    "L2A_AudioToVideo": "LTX-2 Audio to Video (lip-sync)",
+    "L2A_Retake": "LTX-2 Retake (time window)",
+}
