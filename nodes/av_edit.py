@@ -22,6 +22,17 @@ def _shared_widgets():
     }
 
 
+def _clip_widgets():
+    """How a clip is read: the size fix and the frame rate of IMAGE frames."""
+    return {
+        "size_mode": (SIZE_MODES, {"default": "crop",
+                                   "tooltip": "For clips whose size is not a multiple of 32: crop the centre or "
+                                   "resize (reported)."}),
+        "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 60.0, "step": 0.001,
+                          "tooltip": "Frame rate of IMAGE frames (a VIDEO brings its own)."}),
+    }
+
+
 def _clip_inputs():
     return {
         "video": ("VIDEO", {"tooltip": "The clip, e.g. from core LoadVideo; its frame rate and audio are used."}),
@@ -117,11 +128,7 @@ class L2A_Extend:
                 "overlap_frames": ("INT", {"default": 25, "min": 9, "max": 257, "step": 8,
                                            "tooltip": "How many of the clip's last frames (8k+1) the continuation "
                                            "starts from; their sound is crossfaded with the new sound."}),
-                "size_mode": (SIZE_MODES, {"default": "crop",
-                                           "tooltip": "For clips whose size is not a multiple of 32: crop the "
-                                           "centre or resize (reported)."}),
-                "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 60.0, "step": 0.001,
-                                  "tooltip": "Frame rate of IMAGE frames (a VIDEO brings its own)."}),
+                **_clip_widgets(),
                 **_shared_widgets(),
             },
             "optional": _clip_inputs(),
@@ -203,11 +210,7 @@ class L2A_Retake:
                                           "tooltip": "Where the window ends (after start, inside the clip)."}),
                 "regenerate": (["both", "video", "audio"], {"default": "both",
                                                             "tooltip": "What to regenerate inside the window."}),
-                "size_mode": (SIZE_MODES, {"default": "crop",
-                                           "tooltip": "For clips whose size is not a multiple of 32: crop the "
-                                           "centre or resize (reported)."}),
-                "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 60.0, "step": 0.001,
-                                  "tooltip": "Frame rate of IMAGE frames (a VIDEO brings its own)."}),
+                **_clip_widgets(),
                 **_shared_widgets(),
             },
             "optional": _clip_inputs(),

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from ltx2_anywhere.pipelines import audio, loading, tiny
+from ltx2_anywhere.pipelines import audio
 from ltx2_anywhere.pipelines.decoding import decode_audio
 from ltx2_anywhere.pipelines.errors import L2AError
 from ltx2_anywhere.pipelines.geometry import audio_latent_frames
@@ -32,9 +32,8 @@ def max_jump(waveform) -> float:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    paths = tiny.write_models_dir(tmp_path_factory.mktemp("audio-models"))
-    return loading.load_model(paths["checkpoint_dev"], dtype="fp32")
+def model(tiny_model):
+    return tiny_model
 
 
 # ------------------------------------------------------------------------------------------- resample, stereo

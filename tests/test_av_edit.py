@@ -7,11 +7,10 @@ import pytest
 import torch
 
 from ltx2_anywhere.pipelines import conditioning as cond_mod
-from ltx2_anywhere.pipelines import media, tiny
+from ltx2_anywhere.pipelines import media
 from ltx2_anywhere.pipelines.av_edit import Clip, audio_to_video, extend, fit_clip, retake
 from ltx2_anywhere.pipelines.errors import L2AError
 from ltx2_anywhere.pipelines.families import Guidance
-from ltx2_anywhere.pipelines.loading import load_model, load_text_encoder
 from ltx2_anywhere.pipelines.sampling import SamplerSettings
 
 FAST = SamplerSettings(steps=2, seed=4, guidance=Guidance.off())
@@ -19,12 +18,8 @@ TOLERANCE = 1 / 24 + 1024 / 24000  # one video frame plus one AAC frame
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    tiny.write_models_dir(root)
-    model = load_model(root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"], dtype="fp32")
-    encoder = load_text_encoder(root / "text_encoders" / tiny.TEXT_ENCODER_NAME, dtype="fp32")
-    return model, cond_mod.encode_text(encoder, "a man speaks hello, music plays", "blurry", 24.0)
+def parts(tiny_model, tiny_encoder):
+    return tiny_model, cond_mod.encode_text(tiny_encoder, "a man speaks hello, music plays", "blurry", 24.0)
 
 
 def tone(seconds, rate=24000, freq=440.0):

@@ -6,20 +6,17 @@ import torch
 from ltx2_anywhere.nodes import _comfy
 from ltx2_anywhere.nodes.av_edit import L2A_AudioToVideo, L2A_Extend, L2A_Retake
 from ltx2_anywhere.nodes.conditioning import L2A_TextEncode
-from ltx2_anywhere.pipelines import media, tiny
+from ltx2_anywhere.pipelines import media
 from ltx2_anywhere.pipelines.errors import L2AError
-from ltx2_anywhere.pipelines.loading import load_model, load_text_encoder
 
 FAST = dict(seed=2, steps=2, guidance="off")
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    tiny.write_models_dir(root)
-    model = load_model(root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"], dtype="fp32")
-    encoder = load_text_encoder(root / "text_encoders" / tiny.TEXT_ENCODER_NAME, dtype="fp32")
-    (conditioning,) = L2A_TextEncode().encode(encoder, "a woman says hello", "blurry", 24.0)
+def parts(tiny_model, tiny_encoder, tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    model = tiny_model
+    (conditioning,) = L2A_TextEncode().encode(tiny_encoder, "a woman says hello", "blurry", 24.0)
     frames = torch.rand(25, 70, 100, 3, generator=torch.Generator().manual_seed(0))
     t = torch.arange(25 * 1000) / 24000
     sound = torch.stack([0.3 * torch.sin(2 * torch.pi * 300 * t)] * 2)

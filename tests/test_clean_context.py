@@ -4,21 +4,15 @@ import pytest
 import torch
 
 from ltx2_anywhere.pipelines import conditioning as cond_mod
-from ltx2_anywhere.pipelines import tiny
 from ltx2_anywhere.pipelines.errors import L2AError
 from ltx2_anywhere.pipelines.families import Guidance
 from ltx2_anywhere.pipelines.geometry import audio_latent_frames
-from ltx2_anywhere.pipelines.loading import load_model, load_text_encoder
 from ltx2_anywhere.pipelines.sampling import CleanContext, SamplerSettings, sample
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    tiny.write_models_dir(root)
-    model = load_model(root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"], dtype="fp32")
-    encoder = load_text_encoder(root / "text_encoders" / tiny.TEXT_ENCODER_NAME, dtype="fp32")
-    return model, cond_mod.encode_text(encoder, "a man speaks hello", "blurry", 24.0)
+def parts(tiny_model, tiny_encoder):
+    return tiny_model, cond_mod.encode_text(tiny_encoder, "a man speaks hello", "blurry", 24.0)
 
 
 SETTINGS = SamplerSettings(width=96, height=64, num_frames=25, fps=24.0, steps=4, seed=3, guidance=Guidance(),

@@ -15,10 +15,9 @@ from ltx2_anywhere.nodes.media import L2A_DecodeAudio, L2A_SaveVideo
 from ltx2_anywhere.nodes.prompt import L2A_PromptExpand
 from ltx2_anywhere.nodes.sampling import L2A_Sampler
 from ltx2_anywhere.nodes.size import L2A_VideoSize
-from ltx2_anywhere.pipelines import media, tiny
+from ltx2_anywhere.pipelines import media
 from ltx2_anywhere.pipelines.families import DEFAULT_NEGATIVE_PROMPT
 from ltx2_anywhere.pipelines.geometry import make_geometry
-from ltx2_anywhere.pipelines.loading import load_model, load_text_encoder
 from ltx2_anywhere.pipelines.sampling import prepare_video_tokens
 from ltx2_anywhere.pipelines.upsampler import UPSAMPLER_FILE, load_upsampler
 
@@ -51,13 +50,9 @@ def test_readme_lists_every_fal_field_with_its_local_equivalent():
 
 
 @pytest.fixture(scope="module")
-def kit(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    tiny.write_models_dir(root)
-    _comfy.configure(models_dir=root, output_dir=root.parent / "fal-output")
-    model = load_model(root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"], dtype="fp32")
-    encoder = load_text_encoder(root / "text_encoders" / tiny.TEXT_ENCODER_NAME, dtype="fp32")
-    return model, encoder, root
+def kit(tiny_models, tiny_model, tiny_encoder, tmp_path_factory):
+    _comfy.configure(models_dir=tiny_models.root, output_dir=tmp_path_factory.mktemp("fal-output"))
+    return tiny_model, tiny_encoder, tiny_models.root
 
 
 def encode(encoder, prompt=PROMPT, negative=DEFAULT_NEGATIVE_PROMPT):

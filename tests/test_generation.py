@@ -25,11 +25,9 @@ FULL_GUIDANCE = dict(guidance="custom", video_cfg=3.0, audio_cfg=7.0, stg_scale=
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    tiny.write_models_dir(root)
-    _comfy.configure(models_dir=root, output_dir=root.parent / "output")
-    return root
+def models_dir(tiny_models, tmp_path_factory):
+    _comfy.configure(models_dir=tiny_models.root, output_dir=tmp_path_factory.mktemp("output"))
+    return tiny_models.root
 
 
 @pytest.fixture(scope="module")

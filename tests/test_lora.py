@@ -8,7 +8,7 @@ import torch
 
 from ltx2_anywhere.nodes import _comfy
 from ltx2_anywhere.nodes.lora import L2A_CameraLoRA, L2A_LoRA
-from ltx2_anywhere.pipelines import conditioning, loading, lora, tiny
+from ltx2_anywhere.pipelines import conditioning, loading, lora
 from ltx2_anywhere.pipelines.components import LTX2Model
 from ltx2_anywhere.pipelines.errors import L2AError
 from ltx2_anywhere.pipelines.families import LTX2_19B, LTX23_22B
@@ -19,10 +19,9 @@ CAMERA_DOLLY_IN = lora.CAMERA_LORAS["dolly_in"][1]
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tiny_models):
     """The tiny models folder, one shared fp32 model, a prompt, and the base latents before any LoRA was loaded."""
-    root = tmp_path_factory.mktemp("models")
-    written = tiny.write_models_dir(root)
+    root, written = tiny_models.root, tiny_models.written
     _comfy.configure(models_dir=root)
     model = loading.load_model(written["checkpoint_dev"], dtype="fp32")
     encoder = loading.load_text_encoder(written["text_encoder"], dtype="fp32")

@@ -10,7 +10,6 @@ from ltx2_anywhere.pipelines import tiny
 from ltx2_anywhere.pipelines.decoding import decode_audio, decode_video
 from ltx2_anywhere.pipelines.errors import L2AError
 from ltx2_anywhere.pipelines.families import STAGE_2_DISTILLED_SIGMAS, Guidance
-from ltx2_anywhere.pipelines.loading import load_model, load_text_encoder
 from ltx2_anywhere.pipelines.sampling import (
     SamplerSettings,
     encode_image_latent,
@@ -27,13 +26,8 @@ NEGATIVE = "blurry"
 
 
 @pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    tiny.write_models_dir(root)
-    model = load_model(root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"], dtype="fp32")
-    encoder = load_text_encoder(root / "text_encoders" / tiny.TEXT_ENCODER_NAME, dtype="fp32")
-    upsampler = load_upsampler(root / "latent_upscale_models" / UPSAMPLER_FILE, dtype="fp32")
-    return model, encoder, upsampler
+def parts(tiny_models, tiny_model, tiny_encoder):
+    return tiny_model, tiny_encoder, load_upsampler(tiny_models.upsampler, dtype="fp32")
 
 
 def pixels(height, width, seed=0):
