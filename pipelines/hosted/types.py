@@ -1,0 +1,144 @@
+"""The provider-independent vocabulary of hosted generation: what is asked, what is sent, what comes back.
+
+Every provider client turns a GenerationRequest into a Prepared request (validated, snapped, priced, without
+any network traffic), submits it once, polls it, and fetches the video. `base.py` holds the shared HTTP and job
+machinery; each provider module implements `Provider` from here.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MODES = ("t2v", "i2v", "extend")
+STATES = ("queued", "running", "completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One parameter set for every provider (fields a provider lacks are refused or ignored with a note).
+
+    Images and videos are local files (uploaded by the provider client) or already-public http(s) URLs. The seed
+    is always resolved (never -1) before a request is built, so identical requests can be recognised.
+    """
+
+    mode: str
+    prompt: str
+    seed: int
+    negative_prompt: str | None = None
+    image: Path | None = None
+    image_url: str | None = None
+    end_image: Path | None = None
+    end_image_url: str | None = None
+    video: Path | None = None
+    video_url: str | None = None
+    width: int | None = None
+    height: int | None = None
+    resolution: str | None = None  # "480p" | "720p" | "1080p" | ...
+    aspect_ratio: str | None = None  # "16:9" | "9:16" | "auto" | ...
+    duration: float | None = None  # seconds
+    num_frames: int | None = None
+    fps: float | None = None
+    generate_audio: bool = True
+    guidance_scale: float | None = None
+    num_inference_steps: int | None = None
+    camera: str = "none"
+    camera_scale: float = 1.0
+    image_strength: float = 1.0
+    end_image_strength: float = 1.0
+    multiscale: bool | None = None
+    acceleration: str | None = None
+    prompt_expansion: bool | None = None
+    options: dict = field(default_factory=dict)  # provider-specific extras, passed through after validation
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    usd: float
+    formula: str  # how it was computed, shown to the user, e.g. "1280x704x121 = 109.1 MP x $0.0008/MP"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated request in the provider's own names and ranges, ready to submit."""
+
+    provider: str
+    endpoint: str  # the provider's model/endpoint id, e.g. "fal-ai/ltx-2-19b/image-to-video"
+    payload: dict  # the JSON body, without the URLs of files still to upload
+    uploads: dict[str, Path] = field(default_factory=dict)  # payload field -> local file to upload first
+    notes: tuple[str, ...] = ()  # values snapped or dropped, said to the user
+    cost: CostEstimate | None = None
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A submitted job: enough to poll, cancel, fetch or resume it later (also from another process)."""
+
+    provider: str
+    endpoint: str
+    job_id: str
+    urls: dict = field(default_factory=dict)  # status/result/cancel URLs the provider returned, if any
+    submitted_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    state: str  # one of STATES
+    queue_position: int | None = None
+    message: str = ""
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    video_url: str | None  # None when the provider streams the file itself (fetch handles it)
+    seed: int | None = None
+    prompt: str | None = None  # the provider's (possibly expanded) prompt
+    adjustments: dict = field(default_factory=dict)  # what the provider changed (size, duration, ...)
+    raw: dict = field(default_factory=dict)
+
+
+class Provider(abc.ABC):
+    """One hosted API. Network calls go through `self.http` (base.HttpClient): submits are sent once, status,
+    result and download calls are retried there."""
+
+    name: str = ""
+    key_env: str = ""
+    default_base_url: str = ""
+    modes: tuple[str, ...] = ()
+
+    def __init__(self, http: Any, key: str, base_url: str | None = None):
+        self.http = http
+        self.key = key
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+
+    @abc.abstractmethod
+    def prepare(self, request: GenerationRequest, endpoint: str | None = None) -> Prepared:
+        """Validate and map a request to this provider (no network). Refuse a mode it lacks, naming providers that
+        have it; snap or refuse out-of-range values with a note or an L2AError."""
+
+    @abc.abstractmethod
+    def upload(self, path: Path) -> str:
+        """Make a local file reachable by the provider and return the URL (or data URI) to put in the payload."""
+
+    @abc.abstractmethod
+    def submit(self, prepared: Prepared) -> JobRef:
+        """Send the request exactly once (never retried: a lost answer must not bill twice)."""
+
+    @abc.abstractmethod
+    def status(self, job: JobRef) -> JobStatus:
+        """Poll the job (retried on 408/429/5xx/connection errors)."""
+
+    @abc.abstractmethod
+    def result(self, job: JobRef) -> JobResult:
+        """The finished job's outputs (retried)."""
+
+    def cancel(self, job: JobRef) -> bool:
+        """Ask the provider to stop the job; False where the provider has no cancel (the job may still bill)."""
+        return False
+
+    def fetch(self, job: JobRef, result: JobResult, dest: Path) -> Path:
+        """Download the video to `dest` (streamed, capped, atomic); providers that serve bytes override this."""
+        return self.http.download(result.video_url, dest)
