@@ -5,6 +5,8 @@
   ltx2-anywhere extend --video clip.mp4   continue a clip, video and audio together
   ltx2-anywhere audio-to-video --audio a.wav   video for given audio
   ltx2-anywhere retake --video clip.mp4 --start 1 --end 2   regenerate a time window
+  ltx2-anywhere generate --backend fal ... the same on a hosted API (fal, wavespeed, vibedream, bytecompute, ltx)
+  ltx2-anywhere resume --backend fal --job-id ID --out clip.mp4   fetch a hosted job submitted earlier
   ltx2-anywhere tiny --models-dir DIR     write the tiny model into a ComfyUI models folder
 """
 
@@ -152,8 +154,79 @@ def _geometry(args) -> tuple[int, int, int]:
     return width, height, frames
 
 
+def _hosted_backend(args):
+    """A hosted backend for the CLI: keys from the environment or the user keys file, results kept in the cache."""
+    import os
+
+    from .pipelines import tiny
+    from .pipelines.backend import HostedBackend
+
+    return HostedBackend(
+        provider=args.backend, endpoint=getattr(args, "endpoint", None), base_url=args.base_url,
+        user_dir=Path.home() / ".config" / "ltx2-anywhere", store_dir=tiny.cache_root() / "hosted",
+        max_cost_usd=getattr(args, "max_cost", None), reuse=not getattr(args, "no_reuse", False),
+        allow_loopback=os.environ.get("LTX2_ANYWHERE_TEST_ALLOW_LOOPBACK") == "1",
+    )
+
+
+def _deliver(outcome, out) -> int:
+    """Put a hosted result at --out (copied when it is a stored result that is reused)."""
+    import shutil
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(outcome.path, out)
+    print(f"  {outcome.report}")
+    print(f"  wrote {_describe(out)}")
+    return 0
+
+
+def cmd_generate_hosted(args) -> int:
+    from .pipelines.backend import Hooks
+    from .pipelines.hosted.types import GenerationRequest
+    from .pipelines.sampling import resolve_seed
+
+    custom = not args.resolution or args.resolution == "custom"
+    request = GenerationRequest(
+        mode="i2v" if args.image else "t2v", prompt=args.prompt, seed=resolve_seed(args.seed),
+        negative_prompt=args.negative_prompt, image=Path(args.image) if args.image else None,
+        end_image=Path(args.end_image) if args.end_image else None,
+        width=args.width if custom else None, height=args.height if custom else None,
+        resolution=None if custom else args.resolution, aspect_ratio=args.aspect_ratio,
+        duration=args.duration, num_frames=None if args.duration else args.frames, fps=args.fps,
+        generate_audio=not args.no_audio, guidance_scale=args.cfg, num_inference_steps=args.steps or None,
+        camera=args.camera, camera_scale=args.camera_scale, image_strength=args.image_strength,
+        end_image_strength=args.end_image_strength, multiscale=args.multiscale or None,
+        acceleration=None if args.acceleration == "none" else args.acceleration,
+        prompt_expansion=args.expand_prompt or None,
+    )
+    backend = _hosted_backend(args)
+    prepared = backend.prepare(request)
+    if prepared.cost:
+        print(f"  {args.backend}: estimated ${prepared.cost.usd:.2f} ({prepared.cost.formula})")
+    outcome = backend.generate(request, Path(args.out).resolve().parent, Hooks(on_status=lambda t: print(f"  {t}")))
+    return _deliver(outcome, args.out)
+
+
+def cmd_resume(args) -> int:
+    from .pipelines.backend import Hooks
+    from .pipelines.hosted.jobs import resume_job
+    from .pipelines.hosted.types import JobRef
+
+    backend = _hosted_backend(args)
+    job = JobRef(provider=args.backend, endpoint=args.endpoint or "", job_id=args.job_id)
+    outcome = resume_job(backend.client(), job, Path(args.out).resolve(),
+                         on_status=Hooks(on_status=lambda t: print(f"  {t}")).on_status)
+    print(f"  {args.backend}: job {job.job_id} fetched")
+    print(f"  wrote {_describe(outcome.path)}")
+    return 0
+
+
 def cmd_generate(args) -> int:
     from .pipelines.families import Guidance
+
+    if args.backend != "local":
+        return cmd_generate_hosted(args)
     from .pipelines.sampling import SamplerSettings, check_settings
 
     guidance = None
@@ -266,6 +339,19 @@ def cmd_tiny(args) -> int:
     return 0
 
 
+PROVIDERS = ["fal", "wavespeed", "vibedream", "bytecompute", "ltx"]
+
+
+def add_hosted_arguments(parser, with_local: bool) -> None:
+    choices = ["local", *PROVIDERS] if with_local else PROVIDERS
+    parser.add_argument("--backend", choices=choices, default="local" if with_local else None,
+                        required=not with_local,
+                        help="where to generate; hosted keys come from FAL_KEY, WAVESPEED_API_KEY, ... or the "
+                        "keys file")
+    parser.add_argument("--endpoint", default=None, help="the provider's endpoint (default: chosen for the mode)")
+    parser.add_argument("--base-url", default=None, help="the provider's API base URL (default: the public one)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltx2-anywhere", description="LTX-2 video with synchronized audio.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -320,7 +406,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--format", choices=["mp4", "webm", "mov", "gif"], default=None, help="default: from --out's suffix")
     gen.add_argument("--quality", choices=["low", "medium", "high", "maximum"], default="high")
     gen.add_argument("--write-mode", choices=["fast", "balanced", "small"], default="balanced")
+    add_hosted_arguments(gen, with_local=True)
+    gen.add_argument("--max-cost", type=float, default=None, help="refuse a hosted submit estimated above this (USD)")
+    gen.add_argument("--no-reuse", action="store_true", help="submit again even when an identical result is stored")
     gen.set_defaults(func=cmd_generate)
+
+    res = sub.add_parser("resume", help="fetch a hosted job submitted earlier, by its id")
+    add_hosted_arguments(res, with_local=False)
+    res.add_argument("--job-id", required=True)
+    res.add_argument("--out", required=True)
+    res.set_defaults(func=cmd_resume)
 
     def edit_command(name, help_text, func):
         command = sub.add_parser(name, help=help_text)

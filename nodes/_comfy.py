@@ -12,7 +12,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 def _comfy_module(name: str):
@@ -28,7 +28,7 @@ class _FallbackInterrupt(Exception):
 
 
 _interrupt_flag = threading.Event()
-_settings = {"models_dir": None, "output_dir": None, "previews": False}
+_settings = {"models_dir": None, "output_dir": None, "previews": False, "user_dir": None, "status": None}
 
 
 def interrupt_exception() -> type[BaseException]:
@@ -55,8 +55,13 @@ def throw_if_interrupted() -> None:
 
 
 def configure(models_dir: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None,
-              previews: bool | None = None) -> None:
+              previews: bool | None = None, user_dir: str | os.PathLike | None = None,
+              status: Callable[[str], None] | None = None) -> None:
     """Settings used when ComfyUI is absent (the command line and tests)."""
+    if user_dir is not None:
+        _settings["user_dir"] = Path(user_dir)
+    if status is not None:
+        _settings["status"] = status
     if models_dir is not None:
         _settings["models_dir"] = Path(models_dir)
     if output_dir is not None:
@@ -67,6 +72,23 @@ def configure(models_dir: str | os.PathLike | None = None, output_dir: str | os.
 
 def _fallback_models_dir() -> Path:
     return Path(_settings["models_dir"] or os.environ.get("LTX2_ANYWHERE_MODELS_DIR") or "models")
+
+
+PACK_MODEL_FOLDERS = ("latent_upscale_models",)  # core keys newer than the oldest ComfyUI the pack supports
+
+
+def ensure_model_folders() -> None:
+    """Register model folder keys an older ComfyUI lacks (0.3.64 has no latent_upscale_models), appending so any
+    extra_model_paths.yaml entries survive, and give them ComfyUI's model file extensions."""
+    fp = _comfy_module("folder_paths")
+    if fp is None:
+        return
+    for key in PACK_MODEL_FOLDERS:
+        if key not in fp.folder_names_and_paths:
+            fp.add_model_folder_path(key, os.path.join(fp.models_dir, key))
+        paths, extensions = fp.folder_names_and_paths[key]
+        if not extensions:
+            fp.folder_names_and_paths[key] = (paths, set(fp.supported_pt_extensions))
 
 
 def folder_paths_for(key: str) -> list[Path]:
@@ -174,6 +196,61 @@ class Progress:
             if preview_image is not None:
                 self.previews.append(preview_image)
             throw_if_interrupted()
+
+
+def send_status(text: str, node_id: str | None = None) -> None:
+    """Status text under a node (hosted jobs: state, queue position, elapsed, cost); printed outside ComfyUI."""
+    from ..pipelines.hosted.keys import redact
+
+    text = redact(text)
+    server = _comfy_module("server")
+    instance = getattr(getattr(server, "PromptServer", None), "instance", None)
+    if instance is not None and hasattr(instance, "send_progress_text"):
+        instance.send_progress_text(text, node_id)
+    elif _settings["status"] is not None:
+        _settings["status"](text)
+
+
+def user_directory() -> Path:
+    """Where the API keys file lives: ComfyUI's user directory (outside graphs and git)."""
+    fp = _comfy_module("folder_paths")
+    if fp is not None and hasattr(fp, "get_user_directory"):
+        return Path(fp.get_user_directory())
+    return Path(_settings["user_dir"] or Path.home() / ".config" / "ltx2-anywhere")
+
+
+def temp_directory() -> Path:
+    fp = _comfy_module("folder_paths")
+    if fp is not None:
+        return Path(fp.get_temp_directory())
+    return output_directory() / ".temp"
+
+
+def register_key_routes() -> bool:
+    """POST /ltx2_anywhere/keys stores a provider key server-side; GET says which are set. No key ever goes back."""
+    server = _comfy_module("server")
+    instance = getattr(getattr(server, "PromptServer", None), "instance", None)
+    if instance is None:
+        return False
+    from aiohttp import web
+
+    from ..pipelines.hosted import keys
+
+    @instance.routes.get("/ltx2_anywhere/keys")
+    async def key_status(_request):
+        return web.json_response(keys.key_status(user_directory()))
+
+    @instance.routes.post("/ltx2_anywhere/keys")
+    async def store_key(request):
+        body = await request.json()
+        provider, key = str(body.get("provider", "")), str(body.get("key", ""))
+        if provider not in keys.KEY_ENVS or not key.strip():
+            return web.json_response({"error": f"give a provider ({', '.join(keys.KEY_ENVS)}) and a key"},
+                                     status=400)
+        keys.save_key(provider, key.strip(), user_directory())
+        return web.json_response(keys.key_status(user_directory()))
+
+    return True
 
 
 def save_path(filename_prefix: str, width: int, height: int, suffix: str) -> tuple[Path, str, str]:

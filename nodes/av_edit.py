@@ -118,8 +118,6 @@ class L2A_Extend:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "model": (MODEL, {"tooltip": "From LTX-2 Model Loader."}),
-                "conditioning": (CONDITIONING, {"tooltip": "What happens next (LTX-2 Text Encode)."}),
                 "add_seconds": ("FLOAT", {"default": 5.0, "min": 1.0, "max": 120.0, "step": 0.1,
                                           "tooltip": "How much to add, in seconds (more than ~20 s is made in "
                                           "several parts)."}),
@@ -131,21 +129,62 @@ class L2A_Extend:
                 **_clip_widgets(),
                 **_shared_widgets(),
             },
-            "optional": _clip_inputs(),
+            "optional": {
+                "model": (MODEL, {"tooltip": "From LTX-2 Model Loader (local extension)."}),
+                "conditioning": (CONDITIONING, {"tooltip": "What happens next (LTX-2 Text Encode)."}),
+                **_clip_inputs(),
+                "backend": ("L2A_BACKEND", {"tooltip": "A hosted backend extends on the provider instead (fal, "
+                                            "WaveSpeed LTX-2.3); the prompt is then the conditioning's text or "
+                                            "`prompt`."}),
+                "prompt": ("STRING", {"multiline": True, "default": "",
+                                      "tooltip": "What happens next, for a hosted backend without conditioning."}),
+            },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     IS_CHANGED = classmethod(rerun_when_seed_is_random)
 
-    def extend(self, model, conditioning, add_seconds, add_frames, overlap_frames, size_mode, fps, seed, steps,
-               guidance, video=None, images=None, audio=None, unique_id=None):
+    def extend(self, add_seconds, add_frames, overlap_frames, size_mode, fps, seed, steps, guidance, model=None,
+               conditioning=None, video=None, images=None, audio=None, backend=None, prompt="", unique_id=None):
         from ..pipelines.av_edit import extend
 
         clip, note = _clip(video, images, audio, fps, size_mode)
         frames = add_frames or round(add_seconds * clip.fps)
+        if backend is not None and not hasattr(backend, "checkpoint"):
+            text = prompt.strip() or (conditioning.prompt if conditioning is not None else "")
+            return _hosted_extend(backend, clip, text, frames / clip.fps, seed, unique_id, note)
+        if backend is not None:
+            backend.load()
+            model = model or backend.model
+        if model is None or conditioning is None:
+            raise L2AError("local extension needs a model and conditioning: connect LTX-2 Model Loader and LTX-2 "
+                           "Text Encode (or a hosted backend).")
         result = extend(model, conditioning, clip, frames, overlap_frames, _settings(seed, steps, guidance),
                         _hooks(unique_id))
         return _outputs(result, note)
+
+
+def _hosted_extend(backend, clip, prompt, seconds, seed, unique_id, note):
+    """Extend on a provider: the clip is written to a file, uploaded, and the provider's video comes back."""
+    from ..pipelines.backend import Hooks
+    from ..pipelines.hosted.types import GenerationRequest
+    from ..pipelines.media import comfy_audio, read_video, write_video
+    from ..pipelines.sampling import resolve_seed
+
+    if not prompt:
+        raise L2AError("hosted extension needs a prompt: write one in `prompt` or connect LTX-2 Text Encode.")
+    folder = _comfy.temp_directory()
+    source = write_video(folder / f"l2a_extend_source_{resolve_seed(-1)}.mp4", clip.frames, clip.fps,
+                         audio=clip.audio, sample_rate=clip.sample_rate)
+    request = GenerationRequest(mode="extend", prompt=prompt, seed=resolve_seed(seed), video=source,
+                                duration=seconds, fps=clip.fps)
+    hooks = Hooks(on_status=lambda text: _comfy.send_status(text, unique_id),
+                  check_interrupt=_comfy.throw_if_interrupted)
+    outcome = backend.generate(request, _comfy.output_directory() / "LTX-2" / "hosted", hooks)
+    frames, fps, audio = read_video(outcome.path)
+    report = " | ".join(part for part in (note, outcome.report) if part)
+    waveform = comfy_audio(audio["waveform"][0], audio["sample_rate"]) if audio else None
+    return {"ui": {"text": [report]}, "result": (frames, waveform, float(fps), report)}
 
 
 class L2A_AudioToVideo:

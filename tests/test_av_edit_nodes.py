@@ -26,7 +26,7 @@ def parts(tiny_model, tiny_encoder, tmp_path_factory):
 
 def test_extend_node_from_a_video_file(parts):
     model, conditioning, video = parts
-    out = L2A_Extend().extend(model, conditioning, 1.0, 16, 9, "crop", 24.0, video=video, **FAST)
+    out = L2A_Extend().extend(1.0, 16, 9, "crop", 24.0, model=model, conditioning=conditioning, video=video, **FAST)
     images, audio, fps, report = out["result"]
     assert images.shape == (25 + 16, 64, 96, 3) and fps == 24.0
     assert audio["sample_rate"] == 24000 and audio["waveform"].shape[-1] == round(41 / 24 * 24000)
@@ -36,7 +36,7 @@ def test_extend_node_from_a_video_file(parts):
 def test_extend_node_from_images_without_audio_generates_sound(parts):
     model, conditioning, _ = parts
     images = torch.rand(17, 64, 96, 3)
-    out_images, audio, _, _ = L2A_Extend().extend(model, conditioning, 1.0, 8, 9, "crop", 24.0, images=images,
+    out_images, audio, _, _ = L2A_Extend().extend(1.0, 8, 9, "crop", 24.0, model=model, conditioning=conditioning, images=images,
                                                   **FAST)["result"]
     assert out_images.shape[0] == 25 and audio["waveform"].abs().max() > 0
 

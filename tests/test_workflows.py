@@ -23,7 +23,8 @@ WORKFLOW_DIR = ROOT / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOW_DIR.glob("*.json"))
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 MODEL_URL = re.compile(r"^https://huggingface\.co/[^\s?#]+\.safetensors$")
-# folder_paths keys of ComfyUI (0.3.64 and newer) that a model entry may name as its download directory.
+# folder_paths keys a model entry may name as its download directory: ComfyUI's (0.3.64 and newer), plus
+# latent_upscale_models, which newer ComfyUI has and the pack registers on older ones (nodes/_comfy.py).
 MODEL_DIRECTORIES = frozenset({
     "checkpoints", "configs", "loras", "vae", "text_encoders", "clip", "diffusion_models", "unet", "clip_vision",
     "style_models", "embeddings", "diffusers", "vae_approx", "controlnet", "t2i_adapter", "gligen",

@@ -1,0 +1,158 @@
+"""What the pack's node chain costs over calling diffusers' LTX2Pipeline directly, for the same work.
+
+The chain L2A_TextEncode -> L2A_Sampler -> L2A_DecodeVideo -> L2A_DecodeAudio (ComfyUI absent: the `_comfy`
+fallbacks) and `LTX2Pipeline.__call__` get the same in-memory modules, prompt, seed, size, steps, full guidance
+(CFG, STG, modality, rescale) and the sampler's `schedule="diffusers"`, so both do the same arithmetic; the script
+checks that their frames and sound agree. The model is the tiny config with a wider, deeper transformer and a larger
+video, so one call takes seconds and per-step Python costs are measured against real work, not against nothing.
+Loading is excluded; runs alternate after one warm-up each; gc runs before every timed run.
+
+Torch runs on one thread by default: on a shared 2-core machine, two OpenMP threads stall on every barrier where
+another process holds a core, and run times swing by 2-3x (a median cannot hide that).
+
+    python bench/overhead.py [--runs 9] [--threads 1] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+
+from _common import footer, header, median, say, spread, table
+
+TARGET = 1.05
+PROMPT = "a robot dancing in the rain, music plays"
+NEGATIVE = "blurry, static"
+SEED = 7
+FPS = 24.0
+STG_BLOCK = 1
+# (width, height, frames, steps) and the transformer's size: the full run takes >= 2 s a call on a 2-core EPYC.
+FULL = dict(width=320, height=192, frames=33, steps=10, heads=8, head_dim=32, layers=4)
+QUICK = dict(width=96, height=64, frames=17, steps=2, heads=2, head_dim=8, layers=2)  # the tiny model itself
+
+
+def scaled_config(size: dict) -> dict:
+    """tiny.json with the transformer's width and depth replaced (cross-attention follows the width)."""
+    from ltx2_anywhere.pipelines import tiny
+
+    config = tiny.tiny_config()
+    heads, dim = size["heads"], size["head_dim"]
+    config["transformer"].update(
+        num_attention_heads=heads, attention_head_dim=dim, cross_attention_dim=heads * dim, num_layers=size["layers"],
+        audio_num_attention_heads=heads, audio_attention_head_dim=dim // 2, audio_cross_attention_dim=heads * dim // 2,
+    )
+    return config
+
+
+def build(config: dict):
+    """The pack's model and text encoder containers and a diffusers pipeline, all over the same modules."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler, LTX2Pipeline
+
+    from ltx2_anywhere.pipelines import tiny
+    from ltx2_anywhere.pipelines.components import LTX2Model, TextEncoder
+    from ltx2_anywhere.pipelines.families import family_from_dict
+    from ltx2_anywhere.pipelines.loading import scheduler_config_for
+
+    cpu = torch.device("cpu")
+    components = tiny.build_components(config)
+    gemma, tokenizer = tiny.build_text_encoder(config)
+    model = LTX2Model(**components, scheduler_config=scheduler_config_for(config, "dev"),
+                      family=family_from_dict(config["family"]), variant="dev", dtype=torch.float32, device=cpu,
+                      source="bench (in memory)", configs=config)
+    encoder = TextEncoder(model=gemma, tokenizer=tokenizer, device=cpu, dtype=torch.float32, source="bench (in memory)",
+                          max_sequence_length=int(config["family"]["max_sequence_length"]))
+    pipe = LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler.from_config(model.scheduler_config),
+                        vae=model.vae, audio_vae=model.audio_vae, text_encoder=gemma, tokenizer=tokenizer,
+                        connectors=model.connectors, transformer=model.transformer, vocoder=model.vocoder)
+    pipe.set_progress_bar_config(disable=True)
+    return model, encoder, pipe
+
+
+def node_chain(model, encoder, size: dict):
+    """The graph a ComfyUI user builds, node by node: frames [F, H, W, 3] and waveform [1, 2, S]."""
+    from ltx2_anywhere.nodes.conditioning import L2A_TextEncode
+    from ltx2_anywhere.nodes.media import L2A_DecodeAudio, L2A_DecodeVideo
+    from ltx2_anywhere.nodes.sampling import L2A_Sampler
+
+    (conditioning,) = L2A_TextEncode().encode(encoder, PROMPT, NEGATIVE, FPS)
+    latent, _, _ = L2A_Sampler().sample(
+        model, conditioning, width=size["width"], height=size["height"], frames=size["frames"], fps=FPS,
+        steps=size["steps"], seed=SEED, guidance="custom", video_cfg=3.0, audio_cfg=7.0, stg_scale=1.0,
+        stg_blocks=str(STG_BLOCK), modality_scale=3.0, rescale=0.7, generate_audio=True, schedule="diffusers",
+    )["result"]
+    images, _ = L2A_DecodeVideo().decode(model, latent, False, 512, 64, False, 16, 8)
+    (audio,) = L2A_DecodeAudio().decode(model, latent)
+    return images.numpy(), audio["waveform"]
+
+
+def direct(pipe, encoder, size: dict):
+    """The same request as one diffusers call."""
+    import torch
+
+    out = pipe(prompt=PROMPT, negative_prompt=NEGATIVE, width=size["width"], height=size["height"],
+               num_frames=size["frames"], frame_rate=FPS, num_inference_steps=size["steps"], guidance_scale=3.0,
+               stg_scale=1.0, modality_scale=3.0, guidance_rescale=0.7, audio_guidance_scale=7.0, audio_stg_scale=1.0,
+               audio_modality_scale=3.0, audio_guidance_rescale=0.7, spatio_temporal_guidance_blocks=[STG_BLOCK],
+               use_cross_timestep=False, max_sequence_length=encoder.max_sequence_length,
+               generator=torch.Generator().manual_seed(SEED), output_type="np")
+    return out.frames[0], out.audio
+
+
+def timed(run):
+    gc.collect()
+    start = time.perf_counter()
+    result = run()
+    return time.perf_counter() - start, result
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="timed runs of each (>= 7 for a figure)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both (default 1, see above)")
+    parser.add_argument("--quick", action="store_true", help="the tiny model, 2 steps, 2 runs: checks the script")
+    args = parser.parse_args(argv)
+    size, runs = (QUICK, 2) if args.quick else (FULL, args.runs)
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    header("node chain vs a direct diffusers LTX2Pipeline call")
+    started = time.perf_counter()
+    model, encoder, pipe = build(scaled_config(size))
+    params = sum(p.numel() for p in model.transformer.parameters()) / 1e6
+    say(f"model: tiny config, transformer {size['layers']} layers x {size['heads']} heads x {size['head_dim']} "
+        f"({params:.2f} M parameters); {size['width']}x{size['height']}, {size['frames']} frames, {size['steps']} "
+        f"steps, full guidance (4 transformer passes a step); torch threads {torch.get_num_threads()}; "
+        f"built in {time.perf_counter() - started:.1f} s (not timed)")
+
+    chain = lambda: node_chain(model, encoder, size)  # noqa: E731
+    reference = lambda: direct(pipe, encoder, size)  # noqa: E731
+    _, (frames, audio) = timed(chain)  # warm-ups, and the check that both do the same work
+    _, (ref_frames, ref_audio) = timed(reference)
+    frame_diff = float(np.abs(frames - ref_frames).max())
+    audio_diff = float((audio - ref_audio).abs().max())
+    chain_s, direct_s = [], []
+    for _ in range(runs):
+        chain_s.append(timed(chain)[0])
+        direct_s.append(timed(reference)[0])
+
+    table(["run", "median s", "min s", "max s"], [
+        ["node chain (4 nodes)", *spread(chain_s, digits=3)],
+        ["diffusers LTX2Pipeline (reference)", *spread(direct_s, digits=3)],
+    ])
+    ratio = median(chain_s) / median(direct_s)
+    paired = median([c / d for c, d in zip(chain_s, direct_s)])
+    say(f"outputs agree: max |frame diff| {frame_diff:.1e}, max |audio diff| {audio_diff:.1e}")
+    say(f"{runs} runs each, alternating; median of the per-pair ratios: {paired:.3f}")
+    if not args.quick and median(direct_s) < 2.0:
+        say(f"note: one diffusers call took {median(direct_s):.2f} s, under the 2 s the figure is meant for")
+    footer()
+    verdict = "holds" if ratio <= TARGET else "MISSED"
+    say(f"node chain / diffusers = {ratio:.3f}x (target <= {TARGET:g}: {verdict})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""One interface for where a video is made: a local LTX-2 model, a hosted provider, or one with the other as
+fallback. Every backend turns a GenerationRequest into an mp4 on disk and says what it did.
+
+Local backends load their files on first use (and keep them), so a fallback can catch missing weights, a
+missing GPU or an out-of-memory error and move on to the next backend, saying why.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import L2AError
+from .hosted.types import GenerationRequest
+
+PROVIDER_CLASSES = {
+    "fal": ("fal", "FalProvider"),
+    "wavespeed": ("wavespeed", "WaveSpeedProvider"),
+    "vibedream": ("vibedream", "VibedreamProvider"),
+    "bytecompute": ("bytecompute", "ByteComputeProvider"),
+    "ltx": ("ltx", "LtxProvider"),
+}
+
+
+class BackendUnavailable(L2AError):
+    """The backend cannot run here (no weights, no GPU, out of memory): a fallback may take over."""
+
+
+@dataclass
+class Outcome:
+    path: Path
+    report: str
+    seed: int | None = None
+    cost_usd: float | None = None
+    job: Any = None
+
+
+@dataclass
+class Hooks:
+    on_step: Callable | None = None  # local progress (step, total, preview)
+    on_status: Callable[[str], None] | None = None  # hosted status text and fallback notices
+    check_interrupt: Callable[[], None] | None = None
+
+
+def provider_class(name: str):
+    if name not in PROVIDER_CLASSES:
+        raise L2AError(f"provider = {name!r} is unknown: use one of {', '.join(PROVIDER_CLASSES)}.")
+    module, attr = PROVIDER_CLASSES[name]
+    return getattr(importlib.import_module(f".hosted.{module}", __package__), attr)
+
+
+@dataclass
+class HostedBackend:
+    """A provider and endpoint; the key comes from the environment or the keys file, never from the graph."""
+
+    provider: str
+    endpoint: str | None = None
+    options: dict = field(default_factory=dict)
+    base_url: str | None = None
+    user_dir: Path | None = None
+    store_dir: Path | None = None
+    reuse: bool = True
+    max_cost_usd: float | None = None
+    deadline_s: float = 1800.0
+    poll: tuple[float, float] = (1.0, 5.0)  # seconds between status calls: first, then at most
+    allow_loopback: bool = False  # test servers only
+
+    def label(self) -> str:
+        return f"{self.provider}" + (f" ({self.endpoint})" if self.endpoint else "")
+
+    def client(self):
+        from .hosted.base import HttpClient
+        from .hosted.keys import resolve_key
+
+        http = HttpClient(allow_loopback=self.allow_loopback)
+        return provider_class(self.provider)(http, resolve_key(self.provider, self.user_dir), self.base_url)
+
+    def prepare(self, request: GenerationRequest):
+        """Validate and price without any network traffic (so bad input fails before anything is sent)."""
+        request = replace(request, options={**self.options, **request.options})
+        return provider_class(self.provider)(None, "", self.base_url).prepare(request, self.endpoint)
+
+    def generate(self, request: GenerationRequest, out_dir: Path, hooks: Hooks) -> Outcome:
+        from .hosted.jobs import run_job
+        from .hosted.store import ResultStore
+
+        provider = self.client()
+        prepared = provider.prepare(replace(request, options={**self.options, **request.options}), self.endpoint)
+        store = ResultStore(self.store_dir) if self.store_dir else None
+        dest = Path(out_dir) / f"{self.provider}_{request.mode}_{request.seed}.mp4"
+        outcome = run_job(provider, prepared, dest, deadline_s=self.deadline_s, poll=self.poll, on_status=hooks.on_status,
+                          check_interrupt=hooks.check_interrupt, store=store, reuse=self.reuse,
+                          max_cost_usd=self.max_cost_usd)
+        cost = outcome.cost.usd if outcome.cost else None
+        parts = [f"{self.label()}: job {outcome.job.job_id}" + (" (stored result reused)" if outcome.reused else "")]
+        if outcome.cost:
+            parts.append(f"estimated cost ${outcome.cost.usd:.2f} ({outcome.cost.formula})")
+        parts += list(prepared.notes) + list(outcome.notes)
+        return Outcome(outcome.path, " | ".join(parts), outcome.result.seed or request.seed, cost, outcome.job)
+
+
+@dataclass
+class LocalBackend:
+    """Model files (loaded on first use) or already loaded components, and whether a CPU may run them."""
+
+    checkpoint: Path | None = None
+    text_encoder_path: Path | None = None
+    upsampler_path: Path | None = None
+    dtype: str = "bf16"
+    allow_cpu: bool = False
+    model: Any = None
+    text_encoder: Any = None
+    upsampler: Any = None
+    device: Any = None
+
+    def label(self) -> str:
+        source = self.model.describe() if self.model is not None else str(self.checkpoint)
+        return f"local {source}"
+
+    def load(self):
+        import torch
+
+        from .loading import load_model, load_text_encoder
+
+        device = self.device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.device(device).type == "cpu" and not self.allow_cpu:
+            raise BackendUnavailable("local generation needs a GPU and none was found (allow CPU to run it anyway, "
+                                     "slowly).")
+        if self.model is None and not (self.checkpoint and Path(self.checkpoint).exists()):
+            raise BackendUnavailable(f"the local model file is missing ({self.checkpoint}).")
+        if self.text_encoder is None and not (self.text_encoder_path and Path(self.text_encoder_path).exists()):
+            raise BackendUnavailable(f"the local text encoder is missing ({self.text_encoder_path}).")
+        if self.model is None:
+            self.model = load_model(self.checkpoint, dtype=self.dtype, device=device)
+        if self.text_encoder is None:
+            self.text_encoder = load_text_encoder(self.text_encoder_path, dtype=self.dtype, device=device)
+        if self.upsampler is None and self.upsampler_path is not None:
+            from .upsampler import load_upsampler
+
+            self.upsampler = load_upsampler(self.upsampler_path, dtype=self.dtype, device=device)
+
+    def generate(self, request: GenerationRequest, out_dir: Path, hooks: Hooks) -> Outcome:
+        import torch
+
+        from .generate import generate_to_file
+        from .sampling import SamplerSettings
+
+        if request.mode not in ("t2v", "i2v"):
+            raise L2AError(f"the local backend makes {request.mode} with LTX-2 Extend, not LTX-2 Generate.")
+        if request.image_url or request.end_image_url:
+            raise L2AError("the local backend needs image files, not URLs: load the image with LoadImage.")
+        self.load()
+        width, height, frames, fps = request_geometry(request)
+        guidance = None
+        if request.guidance_scale is not None:
+            from .families import Guidance
+
+            guidance = Guidance(video_cfg=request.guidance_scale)
+        settings = SamplerSettings(width=width, height=height, num_frames=frames, fps=fps,
+                                   steps=request.num_inference_steps or 0, seed=request.seed, guidance=guidance,
+                                   generate_audio=request.generate_audio,
+                                   acceleration=request.acceleration or "none")
+        model = self.model
+        if request.camera != "none" and request.camera_scale > 0:
+            from .lora import add_lora, camera_lora_file
+
+            folders = [Path(self.checkpoint).resolve().parent.parent / "loras"] if self.checkpoint else []
+            model = add_lora(model, camera_lora_file(request.camera, folders), request.camera_scale)
+        upsampler = self.upsampler if request.multiscale else None
+        if request.multiscale and upsampler is None:
+            raise L2AError("multiscale needs a latent upsampler on the local backend: connect one.")
+        out = Path(out_dir) / f"local_{request.mode}_{request.seed}.mp4"
+        try:
+            path, latent, _ = generate_to_file(
+                model, self.text_encoder, request.prompt, out, settings, negative_prompt=request.negative_prompt,
+                image=request.image, image_strength=request.image_strength, end_image=request.end_image,
+                end_image_strength=request.end_image_strength, upsampler=upsampler,
+                on_step=hooks.on_step, check_interrupt=hooks.check_interrupt,
+            )
+        except torch.cuda.OutOfMemoryError as error:
+            raise BackendUnavailable(f"out of GPU memory ({error}).") from error
+        return Outcome(path, f"{self.label()} | {latent.report}", latent.seed)
+
+
+def request_geometry(request: GenerationRequest) -> tuple[int, int, int, float]:
+    """Width, height, frames and fps of a request, the way users give them (tier + ratio, or WxH; s or frames)."""
+    from .sizing import resolve_frames, resolve_size
+
+    fps = request.fps or 24.0
+    if request.width and request.height:
+        width, height = request.width, request.height
+    else:
+        width, height, _ = resolve_size(request.resolution or "720p", request.aspect_ratio or "16:9")
+    frames, _ = resolve_frames(request.duration or 0.0, request.num_frames or 121, fps)
+    return width, height, frames, fps
+
+
+@dataclass
+class FallbackBackend:
+    """Try `primary`; when it cannot run here, use `fallback` and say why."""
+
+    primary: Any
+    fallback: Any
+
+    def label(self) -> str:
+        return f"{self.primary.label()}, else {self.fallback.label()}"
+
+    def generate(self, request: GenerationRequest, out_dir: Path, hooks: Hooks) -> Outcome:
+        try:
+            return self.primary.generate(request, out_dir, hooks)
+        except BackendUnavailable as reason:
+            notice = f"{self.primary.label()} unavailable: {reason} Using {self.fallback.label()}."
+            if hooks.on_status:
+                hooks.on_status(notice)
+            outcome = self.fallback.generate(request, out_dir, hooks)
+            outcome.report = f"{notice} | {outcome.report}"
+            return outcome
+

@@ -1,0 +1,432 @@
+"""The HTTP every provider shares: submits sent once, idempotent calls retried, downloads that cannot be misused.
+
+Why not requests' defaults: no provider has an idempotent submit, so a resent submit bills twice (ComfyUI#16204);
+result URLs come from a provider's JSON, so a download must not be steerable to a local file, the cloud metadata
+address or the user's LAN; and a CDN that stalls or serves a huge file must not hang ComfyUI or fill its disk.
+Every message names what failed and what to do, and passes through `keys.redact`, so no API key ever leaks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import ipaddress
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from urllib3.exceptions import NewConnectionError, ReadTimeoutError
+
+from ..errors import L2AError
+from . import keys
+
+VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
+MAX_REDIRECTS = 5
+_HINTS = {
+    400: "the provider rejected the request; check the values named above",
+    401: "the API key was refused: check the provider's key (environment variable or the pack's keys file)",
+    402: "the account has no credit left: top it up at the provider",
+    403: "access was refused: check the key and that the account may use this model (some providers need a top-up "
+         "first)",
+    404: "the provider does not know this URL or job (it may have expired)",
+    409: "the job is not finished yet",
+    413: "the request is too large for the provider",
+    422: "the provider rejected the input values",
+    429: "the provider is rate limiting this account: wait a little and try again",
+}
+_EXPIRED = "the result URL has expired or is no longer accessible; results must be fetched soon after the job ends"
+
+
+class HostedError(L2AError):
+    """A network or provider failure, told as what failed and what to do; never contains an API key."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(keys.redact(message))
+        self.status = status  # the final HTTP status, when there was one (e.g. 404 = expired, 409 = not ready)
+
+
+class _Retryable(Exception):
+    """One download attempt failed in a way a fresh attempt may fix."""
+
+    def __init__(self, reason: str, *, status: int | None = None, delay: float | None = None):
+        super().__init__(reason)
+        self.reason, self.status, self.delay = reason, status, delay
+
+
+def _display(url: str) -> str:
+    """A URL fit for a message: scheme, host and path only (query strings often carry signed tokens)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"a {parts.scheme or 'scheme-less'}: URL"
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    path = parts.path if len(parts.path) <= 100 else parts.path[:97] + "..."
+    return f"{parts.scheme}://{host}{port}{path}"
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _retryable_status(code: int) -> bool:
+    return code in (408, 429) or 500 <= code <= 599
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    """Retry-After in seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
+    value = resp.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _detail(resp: requests.Response) -> str:
+    """The provider's own explanation from an error body: JSON detail/error/message, else short plain text."""
+    try:
+        body = resp.json()
+    except ValueError:
+        text = resp.text.strip()
+        return "" if not text or text.startswith("<") else text[:300]
+    if not isinstance(body, dict):
+        return str(body)[:300]
+    for key in ("detail", "error", "message", "msg"):
+        value = body.get(key)
+        if value:
+            return _describe(value)[:300]
+    return ""
+
+
+def _describe(value) -> str:
+    if isinstance(value, dict):
+        message = value.get("message") or value.get("msg") or value.get("detail") or ""
+        kind = value.get("type") or ""
+        return f"{kind}: {message}" if kind and message else str(message or kind or value)
+    if isinstance(value, list):  # fal/pydantic: [{"loc": ["body", "image_url"], "msg": ..., "type": ...}]
+        items = []
+        for item in value:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                items.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", item)))
+            else:
+                items.append(str(item))
+        return "; ".join(items)
+    return str(value)
+
+
+def _request_id(resp: requests.Response) -> str:
+    rid = resp.headers.get("x-request-id") or resp.headers.get("x-fal-request-id")
+    return f" (request id {rid})" if rid else ""
+
+
+def _http_error(what: str, resp: requests.Response, attempts: int) -> HostedError:
+    code = resp.status_code
+    detail = _detail(resp)
+    hint = _HINTS.get(code) or ("the provider had a server error: try again later" if code >= 500 else "")
+    tried = f" after {attempts} attempts" if attempts > 1 else ""
+    text = f"{what} failed{tried}: HTTP {code} {resp.reason or ''}".rstrip()
+    text += f": {detail}" if detail else ""
+    return HostedError(text + _request_id(resp) + "." + _sentence(hint), status=code)
+
+
+def _sentence(hint: str) -> str:
+    """' Hint.' appended to a message, or nothing."""
+    return f" {hint[:1].upper()}{hint[1:]}." if hint else ""
+
+
+def _never_connected(err: requests.RequestException) -> bool:
+    """True when the request certainly never reached the server (so nothing can have been accepted)."""
+    if isinstance(err, requests.ConnectTimeout):
+        return True
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+def _stalled(err: requests.RequestException) -> bool:
+    """True for a socket read timeout (requests reports one inside iter_content as a ConnectionError)."""
+    inner = err.args[0] if err.args else None
+    return isinstance(err, requests.ReadTimeout) or isinstance(inner, ReadTimeoutError)
+
+
+def _rewind_points(data, files) -> list[tuple[object, int]]:
+    """File objects in a body and where they start, so a retried upload resends them from the beginning."""
+    pending = [data, *(files.values() if isinstance(files, dict) else files or ())]
+    points = []
+    while pending:
+        obj = pending.pop()
+        if isinstance(obj, (tuple, list)):  # ("name", fileobj, "type") and [("field", (...))] forms
+            pending.extend(obj)
+        elif hasattr(obj, "seek") and hasattr(obj, "tell"):
+            points.append((obj, obj.tell()))
+    return points
+
+
+class HttpClient:
+    """requests with the pack's rules; one per provider call chain (tests: `HttpClient(allow_loopback=True)`).
+
+    `sleep` and `retry_after_cap` are injectable so tests measure waits without spending them.
+    `check_interrupt` (set for a job by `interruptible`) is called every second while waiting or downloading.
+    """
+
+    def __init__(self, *, allow_loopback: bool = False, timeout: float = 30.0, max_retries: int = 5,
+                 backoff: float = 0.5, max_download_bytes: int = 8 * 2**30, stall_timeout: float = 60.0,
+                 retry_after_cap: float = 30.0, sleep: Callable[[float], None] = time.sleep):
+        self.allow_loopback = allow_loopback
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_download_bytes = max_download_bytes
+        self.stall_timeout = stall_timeout
+        self.retry_after_cap = retry_after_cap
+        self.sleep = sleep
+        self.chunk_size = 64 * 1024  # small enough that the between-chunks clock also catches a trickling server
+        self.check_interrupt: Callable[[], None] | None = None
+        self.session = requests.Session()
+
+    @contextlib.contextmanager
+    def interruptible(self, check_interrupt: Callable[[], None] | None):
+        """Within the block, retry waits and downloads call `check_interrupt` at least once a second."""
+        previous, self.check_interrupt = self.check_interrupt, check_interrupt
+        try:
+            yield self
+        finally:
+            self.check_interrupt = previous
+
+    # -- waiting -------------------------------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter (so many clients rejected together do not return together)."""
+        return min(self.retry_after_cap, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+
+    def _delay(self, attempt: int, resp: requests.Response) -> float:
+        after = _retry_after(resp)
+        return self._backoff(attempt) if after is None else min(after, self.retry_after_cap)
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep in slices of at most a second, checking for an interrupt between them."""
+        while seconds > 0:
+            if self.check_interrupt:
+                self.check_interrupt()
+            step = min(1.0, seconds)
+            self.sleep(step)
+            seconds -= step
+        if self.check_interrupt:
+            self.check_interrupt()
+
+    # -- API calls -----------------------------------------------------------------------------------------------
+
+    def request(self, method: str, url: str, *, retry: bool, headers=None, json=None, data=None, files=None,
+                params=None, timeout: float | None = None, what: str | None = None) -> requests.Response:
+        """One API call. `retry=True` only for idempotent calls (status, result, download): 408/429/5xx and
+        connection errors are retried with backoff, honouring Retry-After. `retry=False` (submits) sends once.
+        A final HTTP status >= 400 raises HostedError with the provider's detail. `what` names the call."""
+        what = what or f"{method} {_display(url)}"
+        attempts = 1 + self.max_retries if retry else 1
+        rewind = _rewind_points(data, files)
+        for attempt in range(attempts):
+            for obj, pos in rewind:
+                obj.seek(pos)
+            try:
+                resp = self.session.request(method, url, headers=headers, json=json, data=data, files=files,
+                                            params=params, timeout=timeout or self.timeout)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+                if not retry:
+                    raise HostedError(self._unsent_message(what, err)) from err
+                if attempt == attempts - 1:
+                    raise HostedError(f"{what} failed after {attempts} attempts: could not reach the provider "
+                                      f"({type(err).__name__}). Check the network and try again later.") from err
+                self._wait(self._backoff(attempt))
+                continue
+            except requests.RequestException as err:  # a malformed URL or header: retrying cannot help
+                raise HostedError(f"{what} could not be sent: {err}.") from err
+            if resp.status_code < 400:
+                return resp
+            if retry and _retryable_status(resp.status_code) and attempt < attempts - 1:
+                self._wait(self._delay(attempt, resp))
+                continue
+            raise _http_error(what, resp, attempt + 1)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _unsent_message(self, what: str, err: requests.RequestException) -> str:
+        if _never_connected(err):
+            return (f"{what} failed: could not connect ({type(err).__name__}); nothing was sent. Check the network "
+                    "and the provider's address, then try again.")
+        return (f"{what} failed: the connection broke or timed out after the request was sent "
+                f"({type(err).__name__}). The provider may have accepted it, so it was not resent (a resend could "
+                "bill twice): check the provider's dashboard for a new job before trying again.")
+
+    def json(self, method: str, url: str, *, retry: bool, **kwargs) -> dict:
+        """`request` and parse a JSON object; anything else is a HostedError saying the JSON was malformed."""
+        resp = self.request(method, url, retry=retry, **kwargs)
+        what = kwargs.get("what") or f"{method} {_display(url)}"
+        try:
+            body = resp.json()
+        except ValueError as err:
+            start = resp.text[:60].replace("\n", " ")
+            raise HostedError(f"{what} returned malformed JSON (HTTP {resp.status_code}, {len(resp.content)} bytes, "
+                              f"starting {start!r}): the provider may be having trouble; try again later.") from err
+        if not isinstance(body, dict):
+            raise HostedError(f"{what} returned malformed JSON: expected an object, got {type(body).__name__}.")
+        return body
+
+    # -- downloads -----------------------------------------------------------------------------------------------
+
+    def check_url(self, url: str) -> None:
+        """Refuse (HostedError) a URL `download` would refuse: not http(s), or a host that resolves to any
+        private, loopback, link-local, multicast, reserved or unspecified address. Checked before connecting."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise HostedError(f"Refused to download {_display(url)}: only http and https URLs are fetched. The "
+                              "provider returned an unexpected result URL; report it to the provider.")
+        try:
+            host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
+        except ValueError as err:
+            raise HostedError(f"Refused to download {_display(url)}: the port is not valid.") from err
+        if not host:
+            raise HostedError(f"Refused to download {_display(url)}: it names no host.")
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as err:
+            raise HostedError(f"Cannot download from {host}: the name does not resolve ({err}). Check the "
+                              "network.") from err
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            problem = self._address_problem(address)
+            if problem:
+                raise HostedError(f"Refused to download {_display(url)}: {host} resolves to {address}, a {problem} "
+                                  "address. Result URLs must point to the public internet.")
+
+    def _address_problem(self, address) -> str | None:
+        mapped = getattr(address, "ipv4_mapped", None)
+        address = mapped or address
+        if address.is_loopback:
+            return None if self.allow_loopback else "loopback"
+        for problem in ("unspecified", "link_local", "multicast", "private", "reserved"):
+            if getattr(address, f"is_{problem}"):
+                return problem.replace("_", "-")
+        return None if address.is_global else "non-public"
+
+    def download(self, url: str, dest: Path, *, headers=None, method: str = "GET", json=None,
+                 content_types=VIDEO_TYPES, max_bytes: int | None = None,
+                 on_progress: Callable[[int, int | None], None] | None = None, what: str | None = None) -> Path:
+        """Stream `url` to `dest` atomically (hidden `.<name>.<random>.part` beside it, renamed when complete).
+
+        Every hop is checked by `check_url` before connecting (at most 5 redirects, credentials dropped when the
+        host changes); Content-Type must match `content_types` (an empty tuple accepts any); `max_bytes` (default
+        the client's cap) applies to Content-Length and to the bytes streamed; no bytes for `stall_timeout`
+        seconds (socket read timeout, or the wall clock between chunks) aborts. 408/429/5xx and dropped
+        connections restart the download cleanly. Nothing partial is ever left at or beside `dest`.
+        """
+        dest = Path(dest)
+        cap = max_bytes or self.max_download_bytes
+        what = what or f"Download of {_display(url)}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        attempts = 1 + self.max_retries
+        for attempt in range(attempts):
+            try:
+                return self._download_once(url, dest, headers, method, json, content_types, cap, on_progress, what)
+            except _Retryable as err:
+                if attempt == attempts - 1:
+                    raise HostedError(f"{what} failed after {attempts} attempts: {err.reason}. Try again later "
+                                      "(the job's result may still be fetchable by resuming it).",
+                                      status=err.status) from err
+                self._wait(self._backoff(attempt) if err.delay is None else min(err.delay, self.retry_after_cap))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _open(self, url, headers, method, json, what) -> requests.Response:
+        """Send the request, following redirects by hand so that every hop is checked before connecting."""
+        headers = {"Accept-Encoding": "identity", **(headers or {})}  # bytes on the wire = bytes on disk
+        for _hop in range(MAX_REDIRECTS + 1):
+            self.check_url(url)
+            try:
+                resp = self.session.request(method, url, headers=headers, json=json, stream=True,
+                                            allow_redirects=False, timeout=(self.timeout, self.stall_timeout))
+            except requests.RequestException as err:
+                if _stalled(err):
+                    raise HostedError(f"{what} stalled: no answer for {self.stall_timeout:g} s.") from err
+                if isinstance(err, (requests.ConnectionError, requests.Timeout)):
+                    raise _Retryable(f"could not reach the server ({type(err).__name__})") from err
+                raise HostedError(f"{what} could not be sent: {err}.") from err
+            if not resp.is_redirect:
+                return resp
+            location = resp.headers["Location"]
+            resp.close()
+            following = urljoin(url, location)
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method != "HEAD"):
+                method, json = "GET", None
+            if _origin(following) != _origin(url):
+                headers = {"Accept-Encoding": "identity"}  # never carry credentials to another host
+            url = following
+        raise HostedError(f"{what} failed: more than {MAX_REDIRECTS} redirects.")
+
+    def _download_once(self, url, dest, headers, method, json, content_types, cap, on_progress, what) -> Path:
+        resp = self._open(url, headers, method, json, what)
+        with contextlib.closing(resp):
+            code = resp.status_code
+            if code >= 400:
+                if _retryable_status(code):
+                    raise _Retryable(f"HTTP {code}", status=code, delay=_retry_after(resp))
+                hint = _EXPIRED if code in (403, 404, 410) else _HINTS.get(code, "")
+                raise HostedError(f"{what} failed: HTTP {code}." + _sentence(hint), status=code)
+            if code >= 300 or code < 200:
+                raise HostedError(f"{what} failed: unexpected HTTP {code}.", status=code)
+            ctype = resp.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+            if content_types and ctype and not any(
+                    ctype.startswith(t) if t.endswith("/") else ctype == t for t in content_types):
+                raise HostedError(f"{what} failed: the server sent {ctype}, not {' or '.join(content_types)}. The "
+                                  "result URL may have expired or lead to an error page.")
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if total is not None and total > cap:
+                raise HostedError(f"{what} refused: the file is {total:,} bytes, over the {cap:,}-byte limit.")
+            return self._stream(resp, dest, total, cap, on_progress, what)
+
+    def _stream(self, resp, dest: Path, total, cap, on_progress, what) -> Path:
+        tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        done = 0
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                last = time.monotonic()
+                try:
+                    for chunk in resp.iter_content(self.chunk_size):
+                        now = time.monotonic()
+                        if now - last > self.stall_timeout:
+                            raise HostedError(f"{what} stalled: the server sent almost nothing for "
+                                              f"{now - last:.0f} s (limit {self.stall_timeout:g} s).")
+                        last = now
+                        done += len(chunk)
+                        if done > cap:
+                            raise HostedError(f"{what} refused: the file is larger than the {cap:,}-byte limit.")
+                        fh.write(chunk)
+                        if on_progress:
+                            on_progress(done, total)
+                        if self.check_interrupt:
+                            self.check_interrupt()
+                except requests.RequestException as err:
+                    if _stalled(err):
+                        raise HostedError(f"{what} stalled: no data for {self.stall_timeout:g} s after "
+                                          f"{done:,} bytes.") from err
+                    raise _Retryable(f"the connection dropped after {done:,} bytes") from err
+            if total is not None and done != total:
+                raise _Retryable(f"the connection closed after {done:,} of {total:,} bytes")
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return dest
