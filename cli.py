@@ -339,6 +339,21 @@ def cmd_tiny(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    """0 only when every model file of the workflows is present, in its folder, and the right LTX-2 file."""
+    import os
+
+    from .pipelines import doctor
+
+    models_dir = Path(args.models_dir or os.environ.get("LTX2_ANYWHERE_MODELS_DIR") or "models")
+    paths = args.workflow or doctor.shipped_workflows()
+    results = doctor.diagnose_workflows(paths, doctor.folders_under(models_dir))
+    absent = "" if models_dir.is_dir() else " (this folder does not exist)"
+    print(f"Model folders under {models_dir.resolve()}{absent}\n")
+    print(doctor.report_text(results))
+    return 0 if doctor.all_right(results) else 1
+
+
 PROVIDERS = ["fal", "wavespeed", "vibedream", "bytecompute", "ltx"]
 
 
@@ -457,6 +472,13 @@ def build_parser() -> argparse.ArgumentParser:
     tiny_cmd = sub.add_parser("tiny", help="write the tiny model into a ComfyUI models folder")
     tiny_cmd.add_argument("--models-dir", required=True, help="e.g. ComfyUI/models")
     tiny_cmd.set_defaults(func=cmd_tiny)
+
+    doctor_cmd = sub.add_parser("doctor", help="check the model files the example workflows need")
+    doctor_cmd.add_argument("--models-dir", default=None,
+                            help="a ComfyUI models folder (default: $LTX2_ANYWHERE_MODELS_DIR or ./models)")
+    doctor_cmd.add_argument("--workflow", nargs="+", action="extend", default=None, metavar="FILE",
+                            help="workflow JSON files to check (default: every shipped workflow)")
+    doctor_cmd.set_defaults(func=cmd_doctor)
     return parser
 
 

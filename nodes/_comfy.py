@@ -253,6 +253,41 @@ def register_key_routes() -> bool:
     return True
 
 
+def register_price_route() -> bool:
+    """GET /ltx2_anywhere/prices: the one price table (pipelines/hosted/prices.json) for the web cost badge, plus
+    `defaults` ({provider: {mode: endpoint}}, what endpoint `auto` picks, from the provider classes) and `key_envs`
+    (each provider's key variable, for the key status). No-op outside ComfyUI."""
+    server = _comfy_module("server")
+    instance = getattr(getattr(server, "PromptServer", None), "instance", None)
+    if instance is None:
+        return False
+    import sys
+
+    from aiohttp import web
+
+    from ..pipelines.hosted import keys, pricing
+
+    def default_endpoints() -> dict:
+        # Each provider's own choice for endpoint=None: its module's DEFAULT_ENDPOINTS, else its first endpoint
+        # for the mode (tests/test_web_extension.py checks this against the providers' prepare()).
+        from ..pipelines.backend import PROVIDER_CLASSES, provider_class
+
+        found = {}
+        for name in PROVIDER_CLASSES:
+            cls = provider_class(name)
+            chosen = getattr(sys.modules[cls.__module__], "DEFAULT_ENDPOINTS", {})
+            found[name] = {mode: chosen.get(mode) or next((e for e, m in cls.ENDPOINTS.items() if m == mode), None)
+                           for mode in cls.modes}
+        return found
+
+    @instance.routes.get("/ltx2_anywhere/prices")
+    async def prices(_request):
+        return web.json_response({**pricing.price_table(), "defaults": default_endpoints(),
+                                  "key_envs": dict(keys.KEY_ENVS)})
+
+    return True
+
+
 def save_path(filename_prefix: str, width: int, height: int, suffix: str) -> tuple[Path, str, str]:
     """The next free output path for a prefix, as ComfyUI numbers its outputs: (path, filename, subfolder)."""
     out_dir = output_directory()

@@ -1,0 +1,483 @@
+"""Model doctor: which model files a workflow needs, and whether each is there, in the right folder and right.
+
+A workflow names its files twice: in each node's `properties.models` (what ComfyUI's missing-models dialog
+offers to download) and in the loader widgets (what the node actually loads). Both are collected. Each file is
+looked up the way the loaders look it up (its folder key, case-insensitive, any sub-folder); a file that is not
+there is searched for in every other model folder, because the common mistake is a file in a neighbouring folder
+(the latent upsampler in `upscale_models`, a LoRA in `checkpoints`), which the loader never sees. Files that are
+found are checked from their safetensors header alone, with the loaders' own checks, so the doctor reads no
+tensor and says what the loader would say.
+
+Folders come in as a mapping `{folder key: [paths]}` (ComfyUI's `folder_paths` in the node, `folders_under` for a
+plain models folder), so this module never imports ComfyUI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from .errors import L2AError
+from .families import FAMILIES
+from .gemma_single_file import COMFY_FILE, COMFY_FP8_FILE, OTHER_GEMMA3, inspect_gemma_file
+from .loading import (
+    FAMILY_CONFIG_FILES,
+    GEMMA_FOLDER,
+    GEMMA_MODEL_TYPES,
+    _gemma_error,
+    family_config,
+    inspect_checkpoint,
+    read_safetensors_header,
+)
+from .lora import CAMERA_LORAS, DISTILLED_LORA, DISTILLED_LORA_REPO, HF, _declared_family, check_lora, read_lora_header
+from .upsampler import UPSAMPLER_FILE, _fits
+
+WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"
+ALL_WORKFLOWS = "all shipped workflows"
+STATUSES = ("present", "missing", "wrong_folder", "not_ltx2", "wrong_family")
+# Folder keys searched for misplaced files, and where ComfyUI's default layout keeps each (legacy names included).
+FOLDER_LAYOUT = {
+    "checkpoints": ("checkpoints",),
+    "diffusers": ("diffusers",),
+    "diffusion_models": ("unet", "diffusion_models"),
+    "text_encoders": ("text_encoders", "clip"),
+    "latent_upscale_models": ("latent_upscale_models",),
+    "upscale_models": ("upscale_models",),
+    "loras": ("loras",),
+    "vae": ("vae",),
+}
+FOLDER_KEYS = tuple(FOLDER_LAYOUT)
+CHECKPOINT_KEYS = ("checkpoints", "diffusers")
+DIFFUSERS_PREFIX = "diffusers/"
+MUTED_MODES = (2, 4)  # "never" and "bypass": ComfyUI does not run these nodes
+_LTX2 = f"{HF}Lightricks/LTX-2/resolve/main/"
+KNOWN_URLS = {
+    "ltx-2-19b-dev.safetensors": _LTX2 + "ltx-2-19b-dev.safetensors",
+    "ltx-2-19b-distilled.safetensors": _LTX2 + "ltx-2-19b-distilled.safetensors",
+    "ltx-2.3-22b-dev.safetensors": f"{HF}Lightricks/LTX-2.3",
+    "ltx-2.3-22b-distilled.safetensors": f"{HF}Lightricks/LTX-2.3",
+    UPSAMPLER_FILE: _LTX2 + UPSAMPLER_FILE,
+    DISTILLED_LORA: f"{HF}{DISTILLED_LORA_REPO}/resolve/main/{DISTILLED_LORA}",
+    GEMMA_FOLDER: f"{HF}google/{GEMMA_FOLDER}",
+    COMFY_FILE: f"{HF}Comfy-Org/ltx-2/resolve/main/split_files/text_encoders/{COMFY_FILE}",
+    COMFY_FP8_FILE: f"{HF}Comfy-Org/ltx-2/resolve/main/split_files/text_encoders/{COMFY_FP8_FILE}",
+    **{name: f"{HF}{repo}/resolve/main/{name}" for repo, name in CAMERA_LORAS.values()},
+}
+GEMMA_CHOICES = (GEMMA_FOLDER, COMFY_FILE, COMFY_FP8_FILE)  # any one of them is the text encoder LTX-2 needs
+# Loader widgets that name a model file: node type -> (input name, widget position, folder key).
+LOADER_WIDGETS = {
+    "L2A_ModelLoader": (("ckpt_name", 0, "checkpoints"),),
+    "L2A_TextEncoderLoader": (("text_encoder_name", 0, "text_encoders"),),
+    "L2A_UpsamplerLoader": (("upsampler_name", 0, "latent_upscale_models"),),
+    "L2A_LoRA": (("lora_name", 0, "loras"),),
+    "L2A_LocalBackend": (
+        ("ckpt_name", 0, "checkpoints"),
+        ("text_encoder_name", 1, "text_encoders"),
+        ("upsampler_name", 4, "latent_upscale_models"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One model file or folder a workflow needs."""
+
+    name: str
+    directory: str  # ComfyUI folder key, e.g. "loras"
+    url: str  # where to download it ("" when unknown)
+    node_type: str
+    node_id: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What the doctor found for one requirement, and what to do about it ("" when nothing)."""
+
+    requirement: Requirement
+    status: str  # one of STATUSES
+    found_at: Path | None
+    message: str
+    fix: str
+    family: str | None = None  # "2.0" / "2.3" for checkpoints, LoRAs and upsamplers whose family is known
+
+
+# ---- what a workflow needs ---------------------------------------------------------------------------------------
+
+
+def _nodes(workflow: Mapping[str, Any]) -> list[tuple[str, str, Any, dict]]:
+    """(id, type, widget values, properties) of each node that runs, from the UI format or the API format."""
+    if isinstance(workflow.get("nodes"), list):
+        return [
+            (str(node.get("id")), str(node.get("type")), node.get("widgets_values") or [], node.get("properties") or {})
+            for node in workflow["nodes"]
+            if isinstance(node, dict) and node.get("mode", 0) not in MUTED_MODES
+        ]
+    return [
+        (str(node_id), str(node["class_type"]), node.get("inputs") or {}, {})
+        for node_id, node in workflow.items()
+        if isinstance(node, dict) and "class_type" in node
+    ]
+
+
+def _value(values: Any, name: str, index: int, default: Any = None) -> Any:
+    """A widget's value by position (UI list) or by name (UI dict, API inputs)."""
+    if isinstance(values, list):
+        return values[index] if index < len(values) else default
+    return values.get(name, default) if isinstance(values, Mapping) else default
+
+
+def _text(values: Any, name: str, index: int) -> str:
+    """A text widget's value; "" when absent or linked to another node (API format)."""
+    value = _value(values, name, index)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _widget_requirements(node_type: str, values: Any) -> list[tuple[str, str]]:
+    """(name, folder key) of each model file the node's widgets name."""
+    if node_type == "L2A_CameraLoRA":
+        preset, lora_name, scale = _text(values, "preset", 0), _text(values, "lora_name", 2), _value(values, "scale", 1)
+        if preset == "none" or scale == 0:
+            return []
+        if lora_name:
+            return [(lora_name, "loras")]
+        return [(CAMERA_LORAS[preset][1], "loras")] if preset in CAMERA_LORAS else []
+    found = []
+    for name, index, key in LOADER_WIDGETS.get(node_type, ()):
+        value = _text(values, name, index)
+        if key == "checkpoints" and value.startswith(DIFFUSERS_PREFIX):
+            found.append((value[len(DIFFUSERS_PREFIX):], "diffusers"))
+        elif value:
+            found.append((value, key))
+    return found
+
+
+def required_models(workflow: Mapping[str, Any]) -> list[Requirement]:
+    """Every model file a workflow names, once each (the first node naming it; a properties URL wins)."""
+    found: dict[tuple[str, str], Requirement] = {}
+    for node_id, node_type, values, properties in _nodes(workflow):
+        entries = [
+            (str(m["name"]), str(m["directory"]), str(m.get("url") or ""))
+            for m in properties.get("models") or []
+            if isinstance(m, dict) and m.get("name") and m.get("directory")
+        ]
+        entries += [(name, key, "") for name, key in _widget_requirements(node_type, values)]
+        for name, directory, url in entries:
+            key = (directory, name.lower())
+            url = url or KNOWN_URLS.get(Path(name).name, "")
+            if key not in found:
+                found[key] = Requirement(name, directory, url, node_type, node_id)
+            elif url and not found[key].url:
+                old = found[key]
+                found[key] = Requirement(old.name, old.directory, url, old.node_type, old.node_id)
+    return list(found.values())
+
+
+def shipped_workflows() -> list[Path]:
+    return sorted(WORKFLOWS_DIR.glob("*.json"))
+
+
+def folders_under(models_dir: str | os.PathLike) -> dict[str, list[Path]]:
+    """Folder keys of a plain ComfyUI models folder, as ComfyUI maps them by default (models/clip is a
+    text_encoders folder, models/unet a diffusion_models one)."""
+    root = Path(models_dir)
+    return {key: [root / sub for sub in subs] for key, subs in FOLDER_LAYOUT.items()}
+
+
+# ---- where the files are -----------------------------------------------------------------------------------------
+
+
+class FolderIndex:
+    """Model folders listed once, and header checks done once, for all the workflows of one report."""
+
+    def __init__(self, folders: Mapping[str, Iterable[str | os.PathLike]]):
+        self.folders = {key: [Path(p) for p in paths] for key, paths in folders.items()}
+        self._listings: dict[Path, list[Path]] = {}
+        self._checks: dict[tuple, tuple[Any, L2AError | None]] = {}
+        self._modules: dict[str, dict] = {}
+
+    def _listing(self, root: Path) -> list[Path]:
+        """Every file and folder under a root (symlinks followed, as ComfyUI lists them), shallowest first."""
+        if root not in self._listings:
+            entries = []
+            for dirpath, dirs, files in os.walk(root, followlinks=True):
+                entries += [Path(dirpath) / n for n in (*dirs, *files)]
+            self._listings[root] = sorted(entries, key=lambda p: (len(p.parts), str(p)))
+        return self._listings[root]
+
+    def find(self, name: str, key: str) -> Path | None:
+        """A file or folder by its listed name in a folder key: the exact relative path first, then the name in any
+        sub-folder, case-insensitive (as the LoRA loader finds files)."""
+        roots = self.folders.get(key, [])
+        for root in roots:
+            if (root / name).exists():
+                return root / name
+        wanted = Path(name).name.lower()
+        for root in roots:
+            match = next((p for p in self._listing(root) if p.name.lower() == wanted), None)
+            if match is not None:
+                return match
+        return None
+
+    def find_elsewhere(self, name: str, key: str) -> tuple[str, Path] | None:
+        """(folder key, path) of the name in another folder the loader for `key` never looks in."""
+        own = {_real(root) for root in self.folders.get(key, [])}
+        wanted = Path(name).name.lower()
+        for other, roots in self.folders.items():
+            for root in roots:
+                if other == key or _real(root) in own:
+                    continue
+                match = next((p for p in self._listing(root) if p.name.lower() == wanted), None)
+                if match is not None:
+                    return other, match
+        return None
+
+    def target(self, key: str) -> str:
+        """Where a file of this folder key belongs, for the fix text."""
+        roots = self.folders.get(key)
+        return f"{roots[0]}{os.sep}" if roots else f"models/{key}/"
+
+    def check(self, kind: str, path: Path, checkpoint=None) -> tuple[Any, L2AError | None]:
+        """(result, None) or (None, error) of a header check, done once per file (and checkpoint, for LoRAs)."""
+        cache_key = (kind, path, checkpoint.path if checkpoint is not None else None)
+        if cache_key not in self._checks:
+            try:
+                self._checks[cache_key] = (_CHECKS[kind](self, path, checkpoint), None)
+            except (L2AError, OSError) as error:
+                self._checks[cache_key] = (None, error if isinstance(error, L2AError) else L2AError(
+                    f"'{path.name}' cannot be read: {error}"))
+        return self._checks[cache_key]
+
+    def meta_model(self, info) -> SimpleNamespace:
+        """A stand-in for the loaded model with parameters on the meta device: enough for the LoRA fit check."""
+        from .lora import meta_modules
+
+        config_key = json.dumps(info.config, sort_keys=True)
+        if config_key not in self._modules:
+            self._modules[config_key] = meta_modules(info.config)
+        return SimpleNamespace(family=info.family, **self._modules[config_key])
+
+
+def _real(path: Path) -> str:
+    return os.path.realpath(path)
+
+
+# ---- is it the right file? ---------------------------------------------------------------------------------------
+
+
+def _check_checkpoint(_index: FolderIndex, path: Path, _checkpoint):
+    return inspect_checkpoint(path)
+
+
+def _check_text_encoder(_index: FolderIndex, path: Path, _checkpoint) -> str:
+    """What the Gemma is, from a single file's header or a folder's config.json (as the loader checks them)."""
+    if path.is_file():
+        info = inspect_gemma_file(path)
+        quantized = "" if info.quantization == "none" else f", {info.quantization}"
+        return f"Gemma 3 single file ({info.weight_dtype.lower()}{quantized})"
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise _gemma_error(path, "has no config.json")
+    try:
+        config = json.loads(config_file.read_text())
+    except ValueError as exc:
+        raise _gemma_error(path, f"has an unreadable config.json ({exc})") from exc
+    model_type = config.get("model_type")
+    if model_type not in GEMMA_MODEL_TYPES:
+        raise _gemma_error(path, f"holds a {model_type!r} model, not Gemma 3 ({' or '.join(GEMMA_MODEL_TYPES)})")
+    hidden = (config.get("text_config") or config).get("hidden_size")
+    if hidden in OTHER_GEMMA3:
+        raise _gemma_error(path, f"holds Gemma 3 {OTHER_GEMMA3[hidden]}, but LTX-2 was trained with Gemma 3 12B")
+    if not any(path.glob("*.safetensors")):
+        raise _gemma_error(path, "has no .safetensors weights (only safetensors are loaded)")
+    return "Gemma 3 transformers folder"
+
+
+def _check_upsampler(_index: FolderIndex, path: Path, _checkpoint) -> tuple[str, str, dict]:
+    """(family name, label, config) of the configuration the file's tensors fit, as load_upsampler decides."""
+    if path.suffix.lower() not in (".safetensors", ".sft"):
+        raise L2AError(f"'{path.name}' is not a .safetensors file: only safetensors latent upsamplers are loaded.")
+    entries, metadata = read_safetensors_header(path)
+    if "l2a_tiny" in metadata:
+        tiny = json.loads(metadata["l2a_tiny"])
+        candidates = [(tiny["family"]["family"], tiny["family"].get("label"), tiny["latent_upsampler"])]
+    else:
+        candidates = [(name, None, family_config(name)["latent_upsampler"]) for name in FAMILY_CONFIG_FILES]
+    for family, label, config in candidates:
+        if _fits(config, entries):
+            return family, label or FAMILIES[family].label, config
+    raise L2AError(
+        f"'{path.name}' is not an LTX-2 latent upsampler: its tensors match no known upsampler. Use "
+        f"{UPSAMPLER_FILE} from Lightricks/LTX-2 in models/latent_upscale_models (not models/upscale_models)."
+    )
+
+
+def _check_lora(index: FolderIndex, path: Path, checkpoint):
+    """The LoRA's header, and (with a checkpoint) the loader's own fit check against its meta-device modules."""
+    info = read_lora_header(path)
+    if checkpoint is not None:
+        check_lora(path, index.meta_model(checkpoint))
+    return info
+
+
+_CHECKS = {
+    "checkpoint": _check_checkpoint,
+    "text_encoder": _check_text_encoder,
+    "upsampler": _check_upsampler,
+    "lora": _check_lora,
+}
+KINDS = {
+    "checkpoints": "checkpoint",
+    "diffusers": "checkpoint",
+    "text_encoders": "text_encoder",
+    "latent_upscale_models": "upsampler",
+    "loras": "lora",
+}
+
+
+def _inspect(index: FolderIndex, req: Requirement, path: Path, checkpoint) -> tuple[str, str, str, str | None]:
+    """(status, message, fix, family) of a found file, from its header."""
+    kind = KINDS.get(req.directory)
+    redownload = f"download {req.name} from {req.url} into models/{req.directory}/" if req.url else (
+        f"replace it with an LTX-2 file in models/{req.directory}/")
+    if kind is None:
+        return "present", "found (no header check for this folder)", "", None
+    result, error = index.check(kind, path, checkpoint if kind == "lora" else None)
+    if error is not None and kind == "lora" and checkpoint is not None:
+        if index.check("lora", path)[1] is None:  # an LTX-2 LoRA, for another model
+            family = _declared_family(path)
+            return "wrong_family", f"{error} (checked against {checkpoint.path.name})", (
+                f"use the version of this LoRA made for {checkpoint.family.label}"), family
+    if error is not None:
+        return "not_ltx2", str(error), redownload, None
+    if kind == "checkpoint":
+        family = result.family.name
+        text = f"{result.family.label} {result.variant} checkpoint" + (" (fp8)" if result.fp8 else "")
+        declared = _declared_family(Path(req.name))
+        if declared is not None and declared != family:
+            return "wrong_family", (
+                f"'{path.name}' holds {result.family.label}, but its name says {FAMILIES[declared].label}: the "
+                "workflow's LoRAs and upsampler follow the name."), redownload, family
+        return "present", text, "", family
+    if kind == "upsampler":
+        family, label, config = result
+        if checkpoint is not None and (family != checkpoint.family.name or int(config["in_channels"]) != int(
+                checkpoint.config["transformer"]["in_channels"])):
+            return "wrong_family", (
+                f"'{path.name}' is the latent upsampler of {label}, but the checkpoint "
+                f"{checkpoint.path.name} is {checkpoint.family.label}"), (
+                f"use the latent upsampler made for {checkpoint.family.label}"), family
+        return "present", f"LTX-2 latent upsampler ({label})", "", family
+    if kind == "lora":
+        family = _declared_family(path)
+        if checkpoint is not None:
+            return "present", f"LTX-2 LoRA that fits {checkpoint.path.name} ({checkpoint.family.label})", "", (
+                family or checkpoint.family.name)
+        said = f" for {FAMILIES[family].label} by its name" if family else ""
+        return "present", f"LTX-2 LoRA{said} (its fit is checked once the checkpoint is there)", "", family
+    return "present", result, "", None
+
+
+def _diagnose_one(index: FolderIndex, req: Requirement, checkpoint) -> Finding:
+    path = index.find(req.name, req.directory)
+    if path is not None:
+        status, message, fix, family = _inspect(index, req, path, checkpoint)
+        return Finding(req, status, path, message, fix, family)
+    elsewhere = index.find_elsewhere(req.name, req.directory)
+    if elsewhere is not None:
+        key, path = elsewhere
+        status, message, fix, family = _inspect(index, req, path, checkpoint)
+        if status == "present":
+            return Finding(req, "wrong_folder", path, (
+                f"in the wrong folder ({key}, where the loader never looks): {message}"), (
+                f"move {path} to {index.target(req.directory)}"), family)
+        return Finding(req, status, path, f"in {key}: {message}", fix, family)
+    where = " or ".join(str(r) for r in index.folders.get(req.directory, [])) or f"models/{req.directory}"
+    fix = f"download {req.name} from {req.url} into models/{req.directory}/" if req.url else (
+        f"put {req.name} into models/{req.directory}/")
+    if req.name in GEMMA_CHOICES:
+        others = [name for name in GEMMA_CHOICES if name != req.name and index.find(name, "text_encoders")]
+        if others:
+            fix = f"pick {others[0]} (already in text_encoders) in {req.node_type} instead, or {fix}"
+    return Finding(req, "missing", None, f"missing: not in {where}", fix)
+
+
+def diagnose(requirements: Iterable[Requirement],
+             folders: Mapping[str, Iterable[str | os.PathLike]] | FolderIndex) -> list[Finding]:
+    """A finding per requirement, in order. Checkpoints are checked first so LoRAs and the upsampler can be checked
+    against the workflow's checkpoint."""
+    index = folders if isinstance(folders, FolderIndex) else FolderIndex(folders)
+    requirements = list(requirements)
+    findings: dict[int, Finding] = {}
+    checkpoint = None
+    for i, req in enumerate(requirements):
+        if req.directory in CHECKPOINT_KEYS:
+            findings[i] = _diagnose_one(index, req, None)
+            if checkpoint is None and findings[i].found_at is not None:
+                checkpoint = index.check("checkpoint", findings[i].found_at)[0]
+    for i, req in enumerate(requirements):
+        if i not in findings:
+            findings[i] = _diagnose_one(index, req, checkpoint)
+    return [findings[i] for i in range(len(requirements))]
+
+
+def diagnose_workflows(paths: Iterable[str | os.PathLike],
+                       folders: Mapping[str, Iterable[str | os.PathLike]]) -> dict[str, list[Finding]]:
+    """Findings per workflow (by file stem); the folders are listed once for all of them."""
+    index = FolderIndex(folders)
+    results = {}
+    for path in paths:
+        path = Path(path)
+        try:
+            workflow = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise L2AError(f"Cannot read the workflow '{path}': {exc}") from exc
+        if not isinstance(workflow, dict):
+            raise L2AError(f"'{path}' is not a ComfyUI workflow (UI or API format JSON object).")
+        results[path.stem] = diagnose(required_models(workflow), index)
+    return results
+
+
+# ---- the report --------------------------------------------------------------------------------------------------
+
+MARKERS = {"present": "✓", "wrong_folder": "→"}
+SUMMARY = (
+    ("present", "present"),
+    ("missing", "missing"),
+    ("wrong_folder", "in the wrong folder"),
+    ("not_ltx2", "not LTX-2"),
+    ("wrong_family", "of the wrong family"),
+)
+
+
+def all_right(results: Mapping[str, list[Finding]]) -> bool:
+    return all(f.status == "present" for findings in results.values() for f in findings)
+
+
+def summary_line(results: Mapping[str, list[Finding]]) -> str:
+    """Counts of distinct files (a checkpoint shared by nine workflows counts once); the first three always show."""
+    seen = {(f.requirement.directory, f.requirement.name.lower(), f.status) for fs in results.values() for f in fs}
+    counts = {status: sum(1 for s in seen if s[2] == status) for status in STATUSES}
+    parts = [f"{counts[status]} {text}" for i, (status, text) in enumerate(SUMMARY) if i < 3 or counts[status]]
+    return ", ".join(parts)
+
+
+def report_text(results: Mapping[str, list[Finding]]) -> str:
+    """A readable report grouped by workflow: ✓ right, ✗ missing or wrong, → in the wrong folder; each fix below."""
+    lines = []
+    for workflow, findings in results.items():
+        lines.append(workflow)
+        if not findings:
+            lines.append("  (no local model files: hosted backends only)")
+        for f in findings:
+            req = f.requirement
+            lines.append(f"  {MARKERS.get(f.status, '✗')} {req.directory}/{req.name}: {f.message}")
+            if f.fix:
+                lines.append(f"      {f.fix}")
+        lines.append("")
+    lines.append(summary_line(results))
+    return "\n".join(lines)
