@@ -260,7 +260,7 @@ class L2A_Generate:
             generate_audio=generate_audio, camera=camera, camera_scale=camera_scale,
             guidance_scale=guidance_scale or None, num_inference_steps=steps or None,
         )
-        out_dir = _comfy.output_directory() / "LTX-2" / "generated"
+        out_dir = _comfy.temp_directory() / "LTX-2"
         outcome = backend.generate(request, out_dir, _hooks(unique_id))
         return _video_outputs(outcome.path, f"seed {outcome.seed} | {outcome.report}", unique_id)
 

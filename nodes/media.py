@@ -129,7 +129,10 @@ class L2A_SaveVideo:
         path, filename, subfolder = _comfy.save_path(filename_prefix, images.shape[2], images.shape[1], format)
         waveform = sample_rate = None
         if audio is not None:
-            waveform, sample_rate = audio["waveform"][0], int(audio["sample_rate"])
+            from ..pipelines.audio import pad_to_video
+
+            sample_rate = int(audio["sample_rate"])
+            waveform = pad_to_video(audio["waveform"][0], images.shape[0], fps, sample_rate)
         write_video(path, images, fps, audio=waveform, sample_rate=sample_rate, metadata=metadata, format=format,
                     quality=quality, write_mode=write_mode)
         ui = {"images": [{"filename": filename, "subfolder": subfolder, "type": "output"}], "animated": (True,)}

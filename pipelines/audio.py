@@ -40,6 +40,16 @@ def _check_rate(name: str, rate) -> int:
     return int(rate)
 
 
+def pad_to_video(waveform, frames: int, fps: float, sample_rate: int):
+    """A decoded soundtrack padded with silence to the video's exact length.
+
+    The audio VAE turns L latents into 4L-3 mel frames, so decoded audio ends 30-45 ms before the picture; files
+    get the missing tail as silence so audio length equals video length. Longer audio is left as it is.
+    """
+    target = round(frames / fps * sample_rate)
+    return fit_length(waveform, target) if waveform.shape[-1] < target else waveform
+
+
 def fit_length(waveform: torch.Tensor, samples: int) -> torch.Tensor:
     """Trim, or pad with silence at the end, so the last axis has exactly `samples` samples."""
     if samples < 0:

@@ -284,5 +284,6 @@ def retake(model, conditioning, clip: Clip, start: float, end: float, part: str,
         weight = _window_weights(audio.shape[1], start * rate, end * rate, SEAM_SECONDS * rate)
         audio = audio * (1 - weight) + new * weight
     out = Clip(frames=frames, fps=clip.fps, audio=audio, sample_rate=rate)
-    report = f"retake of the {part} from {start:g} s to {end:g} s | {latent.report}"
+    what = {"both": "video and audio", "video": "video", "audio": "audio"}[part]
+    report = f"retake of the {what} from {start:g} s to {end:g} s | {latent.report}"
     return EditResult(out, report, latent.seed, latent, context)

@@ -89,7 +89,8 @@ class HostedBackend:
         provider = self.client()
         prepared = provider.prepare(replace(request, options={**self.options, **request.options}), self.endpoint)
         store = ResultStore(self.store_dir) if self.store_dir else None
-        dest = Path(out_dir) / f"{self.provider}_{request.mode}_{request.seed}.mp4"
+        # Paid results are kept in the store folder (reused by identical requests), not wherever the caller asked.
+        dest = Path(self.store_dir or out_dir) / f"{self.provider}_{request.mode}_{request.seed}.mp4"
         outcome = run_job(provider, prepared, dest, deadline_s=self.deadline_s, poll=self.poll, on_status=hooks.on_status,
                           check_interrupt=hooks.check_interrupt, store=store, reuse=self.reuse,
                           max_cost_usd=self.max_cost_usd)

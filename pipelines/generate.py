@@ -25,6 +25,7 @@ def generate_to_file(model, text_encoder, prompt: str, out_path, settings: Sampl
 
     Images are paths, arrays or PIL images; `write_options` go to the video writer (format, quality, ...).
     """
+    from .audio import pad_to_video
     from .media import write_video
 
     if expand_prompt:
@@ -45,7 +46,7 @@ def generate_to_file(model, text_encoder, prompt: str, out_path, settings: Sampl
     frames = decode_video(model, latent, tiling)
     waveform, sample_rate = decode_audio(model, latent)
     metadata = {"comment": latent.report, "l2a_settings": json.dumps({**latent.settings, "prompt": prompt})}
-    audio = waveform[0] if latent.has_audio else None
+    audio = pad_to_video(waveform[0], frames.shape[0], latent.fps, sample_rate) if latent.has_audio else None
     path = write_video(out_path, frames, latent.fps, audio=audio, sample_rate=sample_rate, metadata=metadata,
                        **(write_options or {}))
     return Path(path), latent, prompt

@@ -111,4 +111,4 @@ def test_extend_audio_to_video_and_retake_commands(tmp_path, capsys):
                      "--steps", "2", "--guidance", "off", "--out", str(retaken)]) == 0
     check_mp4(retaken, 57)
     printed = capsys.readouterr().out
-    assert "extended 25 → 57 frames" in printed and "audio-to-video" in printed and "retake of the both" in printed
+    assert "extended 25 → 57 frames" in printed and "audio-to-video" in printed and "retake of the video and audio" in printed

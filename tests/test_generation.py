@@ -296,3 +296,15 @@ def test_spatial_tiling_never_leaves_a_one_latent_tile(model, width, height, til
                     num_frames=9, fps=24.0, seed=0)
     images, _ = L2A_DecodeVideo().decode(model, latent, True, tile, overlap, False, 16, 8)
     assert images.shape == (9, height, width, 3) and images.isfinite().all()
+
+
+def test_saved_soundtracks_last_as_long_as_the_video(model, encoder, models_dir):
+    """The audio VAE decodes L latents to 4L-3 mel frames (30-45 ms short); the saver pads the tail with silence."""
+    (conditioning,) = L2A_TextEncode().encode(encoder, PROMPT, NEGATIVE, 24.0)
+    latent, _, _ = run_sampler(model, conditioning, steps=1)
+    images, fps, audio = decode(model, latent)
+    assert audio["waveform"].shape[-1] < round(17 / 24 * 24000)
+    out = L2A_SaveVideo().save(images, fps, "LTX-2/padded", audio=audio)
+    preview = out["ui"]["images"][0]
+    info = media.probe_video(_comfy.output_directory() / preview["subfolder"] / preview["filename"])
+    assert info["audio_duration"] == pytest.approx(17 / 24, abs=1e-3)

@@ -1,0 +1,223 @@
+"""Every example workflow runs: validated as shipped, converted as the frontend converts it, and executed on the tiny
+model (core loaders/savers replaced by ``core_standins``), with hosted providers played by the fake servers.
+
+Sizes, lengths and steps are shrunk by widget overrides so each run takes seconds on a CPU; the hosted-only
+workflows run exactly as shipped, so their settings meet the fakes' request checks.
+"""
+
+import copy
+import json
+import math
+import shutil
+import socket
+import wave
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import workflow_runner as runner
+import workflow_validator as wv
+from core_standins import CreateVideo, Folders, GetVideoComponents, StandInDrift, build
+from fakes.fal_server import FalServer
+from fakes.wavespeed_server import WaveSpeedServer
+from PIL import Image
+
+from ltx2_anywhere.nodes import _comfy
+from ltx2_anywhere.pipelines.media import probe_video, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = sorted((ROOT / "workflows").glob("*.json"))
+FAL_KEY = "fal-KEYID-1a2b3c:SECRET-workflows-1357"
+WS_KEY = "ws-KEY-workflows-2468"
+FAST_POLL = (0.02, 0.05)
+VIDEO_SAVERS = frozenset({"SaveVideo", "L2A_SaveVideo"})
+
+SMALL = {
+    "L2A_Sampler": {"width": 96, "height": 64, "frames": 9, "steps": 2},
+    "L2A_VideoSize": {"resolution": "custom", "width": 96, "height": 64, "duration_seconds": 0.5},
+    "L2A_AudioToVideo": {"width": 96, "height": 64, "steps": 2},
+    "L2A_Extend": {"add_frames": 8, "overlap_frames": 9, "steps": 2},
+    "L2A_Retake": {"start_seconds": 0.25, "end_seconds": 0.5, "steps": 2},
+    "L2A_Generate": {"resolution": "custom", "width": 96, "height": 64, "duration_seconds": 0.0, "frames": 9,
+                     "steps": 2},
+    "L2A_LocalBackend": {"allow_cpu": True},
+}
+OVERRIDES = {
+    "ltx2_multiscale": {**SMALL, "L2A_Sampler": {**SMALL["L2A_Sampler"], "width": 128, "height": 128}},
+    "ltx2_hosted_fal_image_to_video": {},
+    "ltx2_hosted_wavespeed_extend": {},
+}
+FALLBACK = "ltx2_local_with_hosted_fallback"
+NO_GPU = {**SMALL, "L2A_LocalBackend": {"allow_cpu": False}}
+
+CASES = [pytest.param(path, OVERRIDES.get(path.stem, SMALL), id=path.stem) for path in WORKFLOW_FILES]
+CASES.append(pytest.param(ROOT / "workflows" / f"{FALLBACK}.json", NO_GPU, id=f"{FALLBACK}-no-gpu",
+                          marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")))
+
+
+def test_the_workflow_folder_has_every_example_with_a_thumbnail():
+    """The template browser requests <stem>.jpg beside each workflow."""
+    assert len(WORKFLOW_FILES) >= 11
+    for path in WORKFLOW_FILES:
+        thumbnail = path.with_suffix(".jpg")
+        assert thumbnail.is_file() and thumbnail.stat().st_size <= 30_000, thumbnail.name
+        with Image.open(thumbnail) as image:
+            assert image.format == "JPEG"
+
+
+def test_a_stand_in_that_drifts_from_core_is_refused(tmp_path):
+    core = wv.load_core_defs()
+    renamed = copy.deepcopy(core["CreateVideo"])
+    renamed["input_order"]["optional"] = ["sound"]
+    with pytest.raises(StandInDrift, match="optional inputs"):
+        CreateVideo(renamed, Folders(tmp_path, tmp_path))
+    fewer_outputs = {**core["GetVideoComponents"], "output": ["IMAGE", "AUDIO"]}
+    with pytest.raises(StandInDrift, match="outputs"):
+        GetVideoComponents(fewer_outputs, Folders(tmp_path, tmp_path))
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    """The hosted nodes reach the fakes only: any other address fails the test."""
+    connect = socket.socket.connect
+
+    def guarded(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
+            raise AssertionError(f"connection to {address} attempted")
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(scope="module")
+def input_dir(tmp_path_factory):
+    """ComfyUI's input folder with the files the workflows name."""
+    folder = tmp_path_factory.mktemp("input")
+    shutil.copy(ROOT / "assets" / "sample.png", folder / "ltx2_sample.png")
+    t = torch.arange(25)[:, None, None, None] / 25
+    frames = (torch.linspace(0, 1, 96)[None, None, :, None] + t).remainder(1.0).expand(25, 64, 96, 3)
+    seconds = torch.arange(round(24000 * 25 / 24)) / 24000
+    write_video(folder / "ltx2_clip.mp4", frames, 24.0, audio=0.3 * torch.sin(2 * math.pi * 330 * seconds)[None],
+                sample_rate=24000)
+    rate = 44100
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(int(2.5 * rate)) / rate)
+    with wave.open(str(folder / "ltx2_song.wav"), "wb") as song:
+        song.setnchannels(2)
+        song.setsampwidth(2)
+        song.setframerate(rate)
+        song.writeframes((np.repeat(tone[:, None], 2, axis=1) * 32767).astype("<i2").tobytes())
+    return folder
+
+
+@pytest.fixture
+def env(tiny_models, input_dir, tmp_path, monkeypatch):
+    """The tiny models folder, fresh output/temp/user folders, provider keys and the two fake providers."""
+    for key in ("models_dir", "output_dir", "user_dir", "status"):
+        monkeypatch.setitem(_comfy._settings, key, _comfy._settings[key])
+    status = []
+    _comfy.configure(models_dir=tiny_models.root, output_dir=tmp_path / "output", user_dir=tmp_path / "user",
+                     status=status.append)
+    monkeypatch.setenv("FAL_KEY", FAL_KEY)
+    monkeypatch.setenv("WAVESPEED_API_KEY", WS_KEY)
+    defs = wv.all_defs()  # after configure: the pack's file lists come from the tiny models folder
+    folders = Folders(input=input_dir, temp=tmp_path / "temp")
+    with FalServer(tmp_path / "fal", key=FAL_KEY) as fal, WaveSpeedServer(tmp_path / "ws", key=WS_KEY) as ws:
+        urls = {"fal": fal.url, "wavespeed": ws.url}
+
+        def point_at_fake(result, _inputs):
+            (backend,) = result
+            return (replace(backend, base_url=urls[backend.provider], allow_loopback=True, poll=FAST_POLL),)
+
+        yield {"defs": defs, "standins": build(wv.load_core_defs(), folders), "folders": folders,
+               "output": tmp_path / "output", "fal": fal, "ws": ws, "status": status,
+               "hooks": {"L2A_HostedBackend": point_at_fake}}
+        assert fal.errors == [] and ws.errors == []
+
+
+def _saved_files(run, env) -> dict[str, list[Path]]:
+    """The files each output node reports in its ui, by node id."""
+    roots = {"output": env["output"], "temp": env["folders"].temp}
+    saved = {}
+    for node_id, ui in run.ui.items():
+        entries = [item for value in ui.values() if isinstance(value, list) for item in value
+                   if isinstance(item, dict) and "filename" in item]
+        saved[node_id] = [roots[item["type"]] / item.get("subfolder", "") / item["filename"] for item in entries]
+    return saved
+
+
+@pytest.mark.parametrize(("path", "overrides"), CASES)
+def test_workflow_runs_on_the_tiny_model(path, overrides, env):
+    workflow = json.loads(path.read_text(encoding="utf-8"))
+    assert wv.validate_workflow(workflow, env["defs"]) == []
+    run = runner.run_workflow(workflow, env["defs"], env["standins"], overrides, env["hooks"])
+
+    executed = {node_id: run.prompt[node_id]["class_type"] for node_id in run.order}
+    has_audio = any("AUDIO" in env["defs"][node_type]["output"] for node_type in executed.values())
+    saved = _saved_files(run, env)
+    for node_id, node_type in executed.items():
+        if not env["defs"][node_type]["output_node"]:
+            continue
+        files = saved.get(node_id) or []
+        assert files and all(f.is_file() for f in files), f"output node {node_id} ({node_type}) saved nothing"
+        if node_type in VIDEO_SAVERS:
+            for file in files:
+                assert file.is_relative_to(env["output"])
+                info = probe_video(file)
+                assert info["video_streams"] == 1, f"{file.name}: {info}"
+                assert info["audio_streams"] == (1 if has_audio else 0), f"{file.name}: {info}"
+                assert json.loads(info["tags"]["workflow"]) == workflow, "the workflow is not in the file's metadata"
+    assert not list(env["output"].rglob("*.part")), "a half-written file was left in the output folder"
+    _check_backends(path.stem, overrides, run, executed, env)
+
+
+def _check_backends(stem, overrides, run, executed, env):
+    """Hosted workflows submit exactly one job to their provider; the fallback workflow says which backend ran."""
+    submits = {"fal": len(env["fal"].submits()), "wavespeed": len(env["ws"].submits())}
+    reports = [run.outputs[node_id][-1] for node_id, node_type in executed.items()
+               if node_type in ("L2A_Generate", "L2A_Extend")]
+    if stem == "ltx2_hosted_fal_image_to_video":
+        assert submits == {"fal": 1, "wavespeed": 0}
+    elif stem == "ltx2_hosted_wavespeed_extend":
+        assert submits == {"fal": 0, "wavespeed": 1}
+    elif stem == FALLBACK and overrides["L2A_LocalBackend"]["allow_cpu"]:
+        assert submits == {"fal": 0, "wavespeed": 0} and "local LTX-2 tiny" in reports[0]
+    elif stem == FALLBACK:
+        assert submits == {"fal": 1, "wavespeed": 0}
+        assert "unavailable: local generation needs a GPU" in reports[0] and "Using fal" in reports[0]
+    else:
+        assert submits == {"fal": 0, "wavespeed": 0}
+    for text in [*reports, *env["status"]]:
+        assert FAL_KEY not in text and WS_KEY not in text
+
+
+def test_conversion_follows_the_frontend():
+    """Reroutes pass links on, a bypassed node hands over its input of the same type, a muted node and the inputs it
+    fed drop out, a PrimitiveNode's value reaches the widget it feeds, and Notes vanish."""
+    link_rows = [[1, 1, 0, 2, 0, "L2A_MODEL"], [2, 2, 0, 3, 0, "L2A_MODEL"], [3, 3, 0, 4, 0, "L2A_MODEL"],
+                 [4, 5, 0, 4, 1, "L2A_LATENT"], [5, 6, 0, 7, 0, "FLOAT"], [6, 4, 0, 7, 1, "AUDIO"]]
+
+    def node(node_id, node_type, widgets=None, inputs=(), mode=0):
+        return {"id": node_id, "type": node_type, "mode": mode, "widgets_values": widgets,
+                "inputs": [{"name": name, "type": kind, "link": link, **extra} for name, kind, link, extra in inputs]}
+
+    workflow = {"links": link_rows, "nodes": [
+        node(1, "L2A_ModelLoader", ["ltx-2-19b-dev.safetensors", "fp32", False]),
+        node(2, "Reroute", inputs=[("", "*", 1, {})]),
+        node(3, "L2A_LoRA", ["x.safetensors", 1.0, False], [("model", "L2A_MODEL", 2, {})], mode=4),
+        node(4, "L2A_DecodeAudio", [], [("model", "L2A_MODEL", 3, {}), ("latent", "L2A_LATENT", 4, {})]),
+        node(5, "L2A_Sampler", [96, 64, 9, 24.0, 2, 7, "fixed", "auto", 3.0, 7.0, 1.0, "", 3.0, 0.7, True,
+                                "official", "none"], mode=2),
+        node(6, "PrimitiveNode", [12.0, "fixed"]),
+        node(7, "L2A_SaveVideo", [24.0, "clip", "mp4", "high", "balanced"],
+             [("fps", "FLOAT", 5, {"widget": {"name": "fps"}}), ("audio", "AUDIO", 6, {})]),
+        node(8, "Note", ["a note"]),
+    ]}
+    prompt = runner.to_prompt(workflow, wv.all_defs(), {"L2A_SaveVideo": {"quality": "low"}})
+    assert sorted(prompt) == ["1", "4", "7"]
+    assert prompt["4"]["inputs"] == {"model": ["1", 0]}
+    assert prompt["7"]["inputs"] == {"fps": 12.0, "filename_prefix": "clip", "format": "mp4", "quality": "low",
+                                     "write_mode": "balanced", "audio": ["4", 0]}
+    with pytest.raises(runner.WorkflowError, match="not its widgets"):
+        runner.to_prompt(workflow, wv.all_defs(), {"L2A_SaveVideo": {"qualty": "low"}})
