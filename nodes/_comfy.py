@@ -167,6 +167,33 @@ def free_comfy_memory() -> None:
         mm.soft_empty_cache()
 
 
+def preferred_offload() -> str:
+    """The offload ComfyUI's own memory flags ask for: --novram -> sequential, --lowvram -> group, else none."""
+    mm = _comfy_module("comfy.model_management")
+    state = getattr(getattr(mm, "vram_state", None), "name", "")
+    return {"NO_VRAM": "sequential", "LOW_VRAM": "group"}.get(state, "none")
+
+
+def register_unload_hook() -> bool:
+    """When ComfyUI unloads its models (the Unload Models button, /free, or before it loads a big one), release
+    ours to system memory too: our diffusers models are not ComfyUI ModelPatchers, so it cannot do it itself."""
+    mm = _comfy_module("comfy.model_management")
+    if mm is None or getattr(mm.unload_all_models, "l2a_wrapped", False):
+        return False
+    original = mm.unload_all_models
+
+    def unload_all_models(*args, **kwargs):
+        from ..pipelines.memory import release_all
+
+        result = original(*args, **kwargs)
+        release_all()
+        return result
+
+    unload_all_models.l2a_wrapped = True
+    mm.unload_all_models = unload_all_models
+    return True
+
+
 def previews_enabled() -> bool:
     """Whether ComfyUI's --preview-method asks for latent previews."""
     args = getattr(_comfy_module("comfy.cli_args"), "args", None)

@@ -41,18 +41,30 @@ class L2A_ModelLoader:
                     "tooltip": "Store the transformer weights in fp8 (e4m3) and compute in the chosen dtype: about "
                     "half the memory, slightly lower quality.",
                 }),
+                "offload": (["auto", "none", "model", "group", "sequential"], {
+                    "default": "auto",
+                    "tooltip": "Where the weights wait while not computing. auto follows ComfyUI's flags "
+                    "(--lowvram: group, --novram: sequential, else none); model/group/sequential keep them in "
+                    "system memory so 12-24 GB cards fit (see LTX-2 Memory Options).",
+                }),
             }
         }
 
-    def load(self, ckpt_name, dtype, fp8_weights):
+    def load(self, ckpt_name, dtype, fp8_weights, offload="auto"):
         from ..pipelines.loading import load_model
+        from ..pipelines.memory import MemoryPolicy
 
         if ckpt_name.startswith(DIFFUSERS_PREFIX):
             path = _comfy.resolve_path("diffusers", ckpt_name[len(DIFFUSERS_PREFIX):])
         else:
             path = _comfy.resolve_path("checkpoints", ckpt_name)
         _comfy.free_comfy_memory()
-        return (load_model(path, dtype=dtype, device=_comfy.torch_device(), fp8=fp8_weights),)
+        device = _comfy.torch_device()
+        mode = _comfy.preferred_offload() if offload == "auto" else offload
+        if getattr(device, "type", str(device)) == "cpu" and offload == "auto":
+            mode = "none"
+        memory = MemoryPolicy(offload=mode) if mode != "none" else None
+        return (load_model(path, dtype=dtype, device=device, fp8=fp8_weights, memory=memory),)
 
 
 def _text_encoder_choices() -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import L2AError
 
@@ -64,7 +64,13 @@ def decode_video(model, latent, tiling: Tiling | None = None):
     """Raw video latent -> ComfyUI IMAGE [F, H, W, 3] float32 in 0..1 on the CPU."""
     import torch
 
+    from .memory import apply_policy, policy_of
+
+    apply_policy(model)
+    forced = policy_of(model).vae_tiling
     tiling = tiling or Tiling()
+    tiling = replace(tiling, spatial=tiling.spatial or forced in ("spatial", "both"),
+                     temporal=tiling.temporal or forced in ("temporal", "both"))
     tiling.check()
     vae = model.vae
     _configure_tiling(vae, tiling, *latent.video.shape[-2:])
@@ -78,6 +84,9 @@ def decode_audio(model, latent):
     """Raw audio latent -> waveform [1, 2, S] float32 at the vocoder's sample rate, never NaN or inf."""
     import torch
 
+    from .memory import apply_policy
+
+    apply_policy(model)
     with torch.no_grad():
         mel = model.audio_vae.decode(latent.audio.to(model.device, model.audio_vae.dtype), return_dict=False)[0]
         waveform = model.vocoder(mel.to(next(model.vocoder.parameters()).dtype)).float()

@@ -14,6 +14,7 @@ else 2.0; a folder whose transformer config matches `configs/tiny.json` is the t
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -27,6 +28,9 @@ from . import convert
 from .components import LTX2Model, TextEncoder
 from .errors import L2AError
 from .families import Family, family_from_dict
+from .memory import MemoryPolicy, apply_scaled_fp8, quantize_fp8, track, with_policy
+
+logger = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 FAMILY_CONFIG_FILES = {"2.0": "ltx2-19b.json", "2.3": "ltx2.3-22b.json"}
@@ -42,6 +46,8 @@ GEMMA_FOLDER = "gemma-3-12b-it-qat-q4_0-unquantized"
 # The distilled checkpoints sample a fixed sigma list: no dynamic or terminal shift (diffusers' conversion script).
 DISTILLED_SCHEDULER = {"use_dynamic_shifting": False, "shift_terminal": None}
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
+_WEIGHT_SCALE, _INPUT_SCALE = ".weight_scale", ".input_scale"  # pre-quantized fp8 files
+_DAMAGED = "the file is damaged or was not fully downloaded: download it again."
 _PIPELINE_INDEX = {
     "transformer": ["diffusers", "LTX2VideoTransformer3DModel"],
     "vae": ["diffusers", "AutoencoderKLLTX2Video"],
@@ -363,15 +369,41 @@ def _cast(tensor, dtype, device):
     return tensor.to(device=device, dtype=dtype) if tensor.is_floating_point() else tensor.to(device=device)
 
 
-def _read_file_states(path: Path, dtypes: Mapping[str, Any], device) -> dict[str, dict]:
+def _read_file_states(path: Path, prepare) -> dict[str, dict]:
+    """Every component's tensors, each passed through `prepare(component, key, tensor, scale)`.
+
+    Official pre-quantized files (`*-fp8.safetensors`, ltx-core's `fp8_scaled_mm` format) store a Linear as an fp8
+    `<layer>.weight` plus a float32 `<layer>.weight_scale` (and `<layer>.input_scale`); the real weight is
+    `weight.float() * weight_scale`, so such a weight comes with its scale (None for every other tensor). Input
+    scales only serve fp8 matmul kernels, which the pack does not use: they are dropped, with a note in the log.
+    """
+    import torch
     from safetensors import safe_open
 
     states: dict[str, dict] = {name: {} for name in convert.COMPONENTS}
+    dropped = 0
     with safe_open(str(path), framework="pt", device="cpu") as f:
-        for key, target in convert.official_key_map(f.keys()).items():
-            if target is not None:
-                name, new_key = target
-                states[name][new_key] = _cast(f.get_tensor(key), dtypes[name], device)
+        key_map = convert.official_key_map(f.keys())
+        for key, target in key_map.items():
+            if target is None:
+                continue
+            if key.endswith(_INPUT_SCALE):
+                dropped += 1
+                continue
+            if key.endswith(_WEIGHT_SCALE):
+                if key.removesuffix(_WEIGHT_SCALE) + ".weight" not in key_map:
+                    raise L2AError(f"'{path.name}' has the fp8 scale {key} without its weight: {_DAMAGED}")
+                continue
+            name, new_key = target
+            scale_key = key.removesuffix(".weight") + _WEIGHT_SCALE
+            scale = None
+            if key.endswith(".weight") and scale_key in key_map:
+                scale = f.get_tensor(scale_key).to(torch.float32)
+                if not bool(torch.isfinite(scale).all() and (scale > 0).all()):
+                    raise L2AError(f"'{path.name}' has an invalid fp8 scale {scale_key}: {_DAMAGED}")
+            states[name][new_key] = prepare(name, new_key, f.get_tensor(key), scale)
+    if dropped:
+        logger.info("%s: ignored %d fp8 input scales (activations are computed in bf16/fp16/fp32).", path.name, dropped)
     return states
 
 
@@ -387,7 +419,7 @@ def _folder_weight_files(folder: Path) -> list[Path]:
     return files
 
 
-def _read_folder_states(path: Path, dtypes: Mapping[str, Any], device) -> dict[str, dict]:
+def _read_folder_states(path: Path, prepare) -> dict[str, dict]:
     from safetensors import safe_open
 
     states: dict[str, dict] = {}
@@ -397,7 +429,7 @@ def _read_folder_states(path: Path, dtypes: Mapping[str, Any], device) -> dict[s
             read_safetensors_header(file)
             with safe_open(str(file), framework="pt", device="cpu") as f:
                 for key in f.keys():
-                    state[key] = _cast(f.get_tensor(key), dtypes[name], device)
+                    state[key] = prepare(name, key, f.get_tensor(key), None)
         states[name] = state
     return states
 
@@ -414,35 +446,57 @@ def _resolve_device(device: Any):
     return device
 
 
-def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu", fp8: bool = False) -> LTX2Model:
+def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu", fp8: bool = False,
+               memory: MemoryPolicy | None = None) -> LTX2Model:
     """Load an LTX-2 checkpoint (all-in-one .safetensors or diffusers folder) into diffusers modules.
 
     Transformer, connectors and video VAE use `dtype`; the audio VAE and vocoder stay fp32. `fp8=True` stores the
-    transformer weights as float8_e4m3fn and computes in `dtype` (layerwise casting).
+    transformer blocks' Linear weights as fp8 with a per-tensor scale (the official fp8 format) and computes in
+    `dtype`: an official pre-quantized `*-fp8.safetensors` keeps its fp8 weights and scales, other files are
+    quantized while reading, so the full-precision transformer never sits on the device. Without `fp8` a
+    pre-quantized file is dequantized (`weight * weight_scale`) into `dtype`.
+
+    `memory` is applied before returning (see `memory.MemoryPolicy`); when it offloads, weights are read into system
+    memory and only what the policy places on `device` goes there.
     """
     import torch
 
     torch_dtype = resolve_dtype(dtype)
     device = _resolve_device(device)
+    if memory is not None:
+        memory.check(device)
     info = inspect_checkpoint(path)
-    if info.fp8:
-        raise L2AError(
-            f"'{info.path.name}' is a pre-quantized fp8 checkpoint (weight_scale tensors), which is not supported. "
-            f"Load the bf16 file ({info.path.name.replace('-fp8', '')}) and turn on the fp8 option instead: it "
-            "stores the transformer in fp8 the same way."
-        )
     dtypes = {name: torch.float32 if name in FP32_COMPONENTS else torch_dtype for name in convert.COMPONENTS}
     modules = build_empty(info.config)
+    read_device = torch.device("cpu") if memory is not None and memory.offloads else device
+    fp8_layers = set()
+    if fp8:  # what ltx-core's fp8 modes quantize: the Linear layers of the transformer blocks (98 % of the weights)
+        fp8_layers = {n for n, m in modules["transformer"].named_modules()
+                      if isinstance(m, torch.nn.Linear) and n.startswith("transformer_blocks.")}
+    scales: dict[str, float] = {}
+
+    def prepare(name: str, key: str, tensor, scale):
+        layer = key.removesuffix(".weight")
+        stored_fp8 = name == "transformer" and key.endswith(".weight") and layer in fp8_layers
+        if stored_fp8 and scale is not None and scale.numel() == 1 and tensor.element_size() == 1:
+            scales[layer] = float(scale)
+            return tensor.to(read_device)
+        if scale is not None:
+            tensor = tensor.to(torch.float32) * scale
+        if stored_fp8:
+            tensor, scales[layer] = quantize_fp8(tensor)
+            return tensor.to(read_device)
+        return _cast(tensor, dtypes[name], read_device)
+
     if info.path.is_dir():
-        states = _read_folder_states(info.path, dtypes, device)
+        states = _read_folder_states(info.path, prepare)
     else:
-        states = _read_file_states(info.path, dtypes, device)
+        states = _read_file_states(info.path, prepare)
     for name, module in modules.items():
         _fill(module, states.pop(name), name, str(info.path), info.family.label)
-        module.to(device)
-    if fp8:
-        modules["transformer"].enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn, compute_dtype=torch_dtype)
-    return LTX2Model(
+        module.to(read_device)
+    apply_scaled_fp8(modules["transformer"], scales)
+    model = LTX2Model(
         **modules,
         scheduler_config=scheduler_config_for(info.config, info.variant),
         family=info.family,
@@ -452,6 +506,9 @@ def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu"
         source=str(info.path),
         configs=info.config,
     )
+    model = model if memory is None else with_policy(model, memory)
+    track(model)
+    return model
 
 
 # ---- writing -----------------------------------------------------------------------------------------------------

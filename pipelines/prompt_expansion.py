@@ -199,6 +199,9 @@ def expand_prompt(
 
     _validate(prompt, mode, seed, max_new_tokens, temperature)
     prompt = prompt.strip()
+    from .conditioning import ensure_on_device
+
+    ensure_on_device(text_encoder)
     model, tokenizer = text_encoder.model, text_encoder.tokenizer
     if not hasattr(model, "generate"):
         raise L2AError(

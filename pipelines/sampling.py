@@ -545,8 +545,10 @@ def sample(
     import torch
 
     from .lora import active_loras
+    from .memory import apply_policy
 
     p = plan(model, settings)
+    apply_policy(model)
     generator = torch.Generator("cpu").manual_seed(p.seed)
     with torch.no_grad(), active_loras(model):
         video = prepare_video_tokens(model, conditioning, p.geometry, generator, context=context)
@@ -585,6 +587,7 @@ def sample_multiscale(
     import torch
 
     from .lora import active_loras
+    from .memory import apply_policy
     from .upsampler import upsample
 
     final = make_geometry(settings.width, settings.height, settings.num_frames, settings.fps, MULTISCALE_MULTIPLE)
@@ -598,6 +601,7 @@ def sample_multiscale(
 
     generator = torch.Generator("cpu").manual_seed(p1.seed)
     with torch.no_grad():
+        apply_policy(model)
         with active_loras(model):
             video = prepare_video_tokens(model, conditioning, p1.geometry, generator)
             audio = prepare_audio_tokens(model, p1.geometry, generator)
@@ -606,6 +610,7 @@ def sample_multiscale(
             low = _finish(model, p1, *first, audio.mel_bins, video.main_count, "")
         upsampled = upsample(upsampler, model, low.video)
         noise_scale = float(sigmas[0])
+        apply_policy(refine_model)
         with active_loras(refine_model):
             video = prepare_video_tokens(refine_model, conditioning, final, generator, upsampled, noise_scale)
             audio = prepare_audio_tokens(refine_model, final, generator, low.audio, noise_scale)

@@ -49,3 +49,27 @@ def test_existing_key_from_a_yaml_keeps_its_paths(tmp_path, monkeypatch):
     _comfy.ensure_model_folders()
     paths, extensions = module.folder_names_and_paths["latent_upscale_models"]
     assert paths == ["/elsewhere/upscalers"] and ".safetensors" in extensions
+
+
+def test_comfy_unload_releases_our_models_too(monkeypatch):
+    from ltx2_anywhere.pipelines import memory
+
+    module = types.ModuleType("comfy.model_management")
+    calls = []
+    module.unload_all_models = lambda: calls.append("comfy")
+    monkeypatch.setitem(sys.modules, "comfy", types.ModuleType("comfy"))
+    monkeypatch.setitem(sys.modules, "comfy.model_management", module)
+    monkeypatch.setattr(memory, "release_all", lambda: calls.append("ours") or 0)
+    assert _comfy.register_unload_hook() is True
+    assert _comfy.register_unload_hook() is False
+    module.unload_all_models()
+    assert calls == ["comfy", "ours"]
+
+
+def test_offload_follows_comfy_memory_flags(monkeypatch):
+    module = types.ModuleType("comfy.model_management")
+    monkeypatch.setitem(sys.modules, "comfy", types.ModuleType("comfy"))
+    monkeypatch.setitem(sys.modules, "comfy.model_management", module)
+    for state, expected in (("LOW_VRAM", "group"), ("NO_VRAM", "sequential"), ("NORMAL_VRAM", "none")):
+        module.vram_state = types.SimpleNamespace(name=state)
+        assert _comfy.preferred_offload() == expected

@@ -203,7 +203,7 @@ def test_conversion_follows_the_frontend():
                 "inputs": [{"name": name, "type": kind, "link": link, **extra} for name, kind, link, extra in inputs]}
 
     workflow = {"links": link_rows, "nodes": [
-        node(1, "L2A_ModelLoader", ["ltx-2-19b-dev.safetensors", "fp32", False]),
+        node(1, "L2A_ModelLoader", ["ltx-2-19b-dev.safetensors", "fp32", False, "auto"]),
         node(2, "Reroute", inputs=[("", "*", 1, {})]),
         node(3, "L2A_LoRA", ["x.safetensors", 1.0, False], [("model", "L2A_MODEL", 2, {})], mode=4),
         node(4, "L2A_DecodeAudio", [], [("model", "L2A_MODEL", 3, {}), ("latent", "L2A_LATENT", 4, {})]),
