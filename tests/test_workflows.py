@@ -125,3 +125,12 @@ def test_loader_nodes_list_their_models(path, defs):
                 problems.append(f"{label}: widget '{name}' = {value!r} is not among properties.models names, "
                                 "so the frontend cannot offer to download it")
     assert problems == []
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=[p.name for p in WORKFLOW_FILES])
+def test_workflow_id_is_a_uuid(path):
+    """The frontend's schema wants a UUID here; anything else raises an 'Invalid workflow' alert on load."""
+    import uuid
+
+    workflow = json.loads(path.read_text(encoding="utf-8"))
+    assert str(uuid.UUID(workflow["id"])) == workflow["id"]

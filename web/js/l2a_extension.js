@@ -149,7 +149,8 @@ function costBadge(hosted, job, prefix) {
     : `${width}x${height}, ${Number(duration.toFixed(2))} s`;
   const limit = Number(value(hosted, "max_cost_usd", 0)) || 0;
   const over = limit > 0 && cost.usd > limit ? ` > max_cost_usd ${money(limit)}: refused` : "";
-  return { text: `${prefix}≈ ${money(cost.usd)} (${provider}, ${what})${over}`, warn: Boolean(over) };
+  const note = job.note ? `; ${job.note}` : "";
+  return { text: `${prefix}≈ ${money(cost.usd)} (${provider}, ${what}${note})${over}`, warn: Boolean(over) };
 }
 
 function badgeFor(node) {
@@ -159,7 +160,8 @@ function badgeFor(node) {
   }
   const generate = generateFedBy(node);
   if (generate) return costBadge(node, jobOfNode(generate), "");
-  return costBadge(node, generateJob(EXAMPLE, "t2v"), "5 s 720p text-to-video: ");
+  const explicit = value(node, "endpoint", "auto") !== "auto";
+  return costBadge(node, generateJob(EXAMPLE, "t2v"), explicit ? "5 s 720p job: " : "5 s 720p text-to-video: ");
 }
 
 function drawBadge(ctx, node, badge) {

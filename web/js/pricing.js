@@ -236,6 +236,8 @@ export function generateJob(values, mode) {
     { width: Number(values.width) || 768, height: Number(values.height) || 512 });
   return {
     mode,
+    // `auto` follows the input image, whose size the browser does not know: say the badge assumed 16:9.
+    note: !custom && values.aspect_ratio === "auto" ? "auto aspect read as 16:9" : "",
     args: {
       width, height, num_frames: frames, fps,
       duration: Math.max(1, pyRound(seconds > 0 ? seconds : secondsForFrames(frames, fps))),
