@@ -6,8 +6,10 @@ shared machine: a ratio is only trusted against a reference measured in the same
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -70,6 +72,22 @@ def table(headers: list[str], rows: list[list]) -> None:
         say(line)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) and its finished children. Other processes competing for the cores
+    move it less than wall time (not to nothing: they also slow the work itself), so it cross-checks a wall-time
+    ratio taken on a busy machine."""
+    return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime"))
+
+
+def timed(run) -> tuple[float, float, object]:
+    """(wall seconds, CPU seconds, result) of one call, after a garbage collection."""
+    gc.collect()
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = run()
+    return time.perf_counter() - wall, cpu_seconds() - cpu, result
+
+
 def median(values) -> float:
     return statistics.median(values)
 
@@ -78,3 +96,19 @@ def spread(values, scale: float = 1.0, digits: int = 1) -> list[str]:
     """[median, min, max] of a sample, scaled (e.g. seconds to ms) and rounded for a table."""
     return [f"{median(values) * scale:.{digits}f}", f"{min(values) * scale:.{digits}f}",
             f"{max(values) * scale:.{digits}f}"]
+
+
+def tiny_model(config: dict | None = None):
+    """The pack's LTX2Model container over tiny components built in memory from the real diffusers classes
+    (`config`: tiny.json or an enlarged copy), the dev variant in fp32 on the CPU; nothing is read from disk."""
+    import torch
+
+    from ltx2_anywhere.pipelines import tiny
+    from ltx2_anywhere.pipelines.components import LTX2Model
+    from ltx2_anywhere.pipelines.families import family_from_dict
+    from ltx2_anywhere.pipelines.loading import scheduler_config_for
+
+    config = tiny.tiny_config() if config is None else config
+    return LTX2Model(**tiny.build_components(config), scheduler_config=scheduler_config_for(config, "dev"),
+                     family=family_from_dict(config["family"]), variant="dev", dtype=torch.float32,
+                     device=torch.device("cpu"), source="tiny (in memory)", configs=config)

@@ -5,21 +5,22 @@ fallbacks) and `LTX2Pipeline.__call__` get the same in-memory modules, prompt, s
 (CFG, STG, modality, rescale) and the sampler's `schedule="diffusers"`, so both do the same arithmetic; the script
 checks that their frames and sound agree. The model is the tiny config with a wider, deeper transformer and a larger
 video, so one call takes seconds and per-step Python costs are measured against real work, not against nothing.
-Loading is excluded; runs alternate after one warm-up each; gc runs before every timed run.
+Loading is excluded; runs alternate after one warm-up each; gc runs before every timed run. The CPU-time ratio is
+printed beside the wall-time one: other processes on the machine move it much less.
 
 Torch runs on one thread by default: on a shared 2-core machine, two OpenMP threads stall on every barrier where
 another process holds a core, and run times swing by 2-3x (a median cannot hide that).
 
-    python bench/overhead.py [--runs 9] [--threads 1] [--quick]
+    python bench/overhead.py [--runs 11] [--threads 1] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import time
+from functools import partial
 
-from _common import footer, header, median, say, spread, table
+from _common import footer, header, median, say, spread, table, timed, tiny_model
 
 TARGET = 1.05
 PROMPT = "a robot dancing in the rain, music plays"
@@ -51,18 +52,12 @@ def build(config: dict):
     from diffusers import FlowMatchEulerDiscreteScheduler, LTX2Pipeline
 
     from ltx2_anywhere.pipelines import tiny
-    from ltx2_anywhere.pipelines.components import LTX2Model, TextEncoder
-    from ltx2_anywhere.pipelines.families import family_from_dict
-    from ltx2_anywhere.pipelines.loading import scheduler_config_for
+    from ltx2_anywhere.pipelines.components import TextEncoder
 
-    cpu = torch.device("cpu")
-    components = tiny.build_components(config)
+    model = tiny_model(config)
     gemma, tokenizer = tiny.build_text_encoder(config)
-    model = LTX2Model(**components, scheduler_config=scheduler_config_for(config, "dev"),
-                      family=family_from_dict(config["family"]), variant="dev", dtype=torch.float32, device=cpu,
-                      source="bench (in memory)", configs=config)
-    encoder = TextEncoder(model=gemma, tokenizer=tokenizer, device=cpu, dtype=torch.float32, source="bench (in memory)",
-                          max_sequence_length=int(config["family"]["max_sequence_length"]))
+    encoder = TextEncoder(model=gemma, tokenizer=tokenizer, device=model.device, dtype=torch.float32,
+                          source="tiny (in memory)", max_sequence_length=int(config["family"]["max_sequence_length"]))
     pipe = LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler.from_config(model.scheduler_config),
                         vae=model.vae, audio_vae=model.audio_vae, text_encoder=gemma, tokenizer=tokenizer,
                         connectors=model.connectors, transformer=model.transformer, vocoder=model.vocoder)
@@ -82,7 +77,8 @@ def node_chain(model, encoder, size: dict):
         steps=size["steps"], seed=SEED, guidance="custom", video_cfg=3.0, audio_cfg=7.0, stg_scale=1.0,
         stg_blocks=str(STG_BLOCK), modality_scale=3.0, rescale=0.7, generate_audio=True, schedule="diffusers",
     )["result"]
-    images, _ = L2A_DecodeVideo().decode(model, latent, False, 512, 64, False, 16, 8)
+    images, _ = L2A_DecodeVideo().decode(model, latent, spatial_tiling=False, tile_size=512, tile_overlap=64,
+                                         temporal_tiling=False, tile_frames=16, frame_overlap=8)
     (audio,) = L2A_DecodeAudio().decode(model, latent)
     return images.numpy(), audio["waveform"]
 
@@ -100,16 +96,9 @@ def direct(pipe, encoder, size: dict):
     return out.frames[0], out.audio
 
 
-def timed(run):
-    gc.collect()
-    start = time.perf_counter()
-    result = run()
-    return time.perf_counter() - start, result
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15, help="timed runs of each (>= 7 for a figure)")
+    parser.add_argument("--runs", type=int, default=11, help="timed runs of each (>= 7 for a figure)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both (default 1, see above)")
     parser.add_argument("--quick", action="store_true", help="the tiny model, 2 steps, 2 runs: checks the script")
     args = parser.parse_args(argv)
@@ -128,25 +117,32 @@ def main(argv=None) -> None:
         f"steps, full guidance (4 transformer passes a step); torch threads {torch.get_num_threads()}; "
         f"built in {time.perf_counter() - started:.1f} s (not timed)")
 
-    chain = lambda: node_chain(model, encoder, size)  # noqa: E731
-    reference = lambda: direct(pipe, encoder, size)  # noqa: E731
-    _, (frames, audio) = timed(chain)  # warm-ups, and the check that both do the same work
-    _, (ref_frames, ref_audio) = timed(reference)
+    chain, reference = partial(node_chain, model, encoder, size), partial(direct, pipe, encoder, size)
+    frames, audio = timed(chain)[2]  # warm-ups, and the check that both do the same work
+    ref_frames, ref_audio = timed(reference)[2]
     frame_diff = float(np.abs(frames - ref_frames).max())
     audio_diff = float((audio - ref_audio).abs().max())
-    chain_s, direct_s = [], []
+    chain_runs, direct_runs = [], []
     for _ in range(runs):
-        chain_s.append(timed(chain)[0])
-        direct_s.append(timed(reference)[0])
+        chain_runs.append(timed(chain))
+        direct_runs.append(timed(reference))
 
-    table(["run", "median s", "min s", "max s"], [
-        ["node chain (4 nodes)", *spread(chain_s, digits=3)],
-        ["diffusers LTX2Pipeline (reference)", *spread(direct_s, digits=3)],
+    def seconds(sample, kind):  # kind 0: wall, 1: CPU
+        return [run[kind] for run in sample]
+
+    table(["run", "median s", "min s", "max s", "median CPU s"], [
+        ["node chain (4 nodes)", *spread(seconds(chain_runs, 0), digits=3), f"{median(seconds(chain_runs, 1)):.3f}"],
+        ["diffusers LTX2Pipeline (reference)", *spread(seconds(direct_runs, 0), digits=3),
+         f"{median(seconds(direct_runs, 1)):.3f}"],
     ])
+    chain_s, direct_s = seconds(chain_runs, 0), seconds(direct_runs, 0)
     ratio = median(chain_s) / median(direct_s)
     paired = median([c / d for c, d in zip(chain_s, direct_s)])
+    cpu_ratio = median(seconds(chain_runs, 1)) / median(seconds(direct_runs, 1))
     say(f"outputs agree: max |frame diff| {frame_diff:.1e}, max |audio diff| {audio_diff:.1e}")
-    say(f"{runs} runs each, alternating; median of the per-pair ratios: {paired:.3f}")
+    best = min(chain_s) / min(direct_s)
+    say(f"{runs} runs each, alternating; cross-checks, less moved by other processes: fastest / fastest {best:.3f}, "
+        f"median per-pair ratio {paired:.3f}, CPU-time ratio {cpu_ratio:.3f}")
     if not args.quick and median(direct_s) < 2.0:
         say(f"note: one diffusers call took {median(direct_s):.2f} s, under the 2 s the figure is meant for")
     footer()

@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from PIL import Image
-
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
@@ -273,6 +271,8 @@ def _image_size(path) -> tuple[int, int] | None:
     if path is None:
         return None
     try:
+        from PIL import Image
+
         with Image.open(path) as image:
             return image.size
     except OSError as error:
