@@ -19,6 +19,7 @@ from urllib.parse import quote
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
+from .mapping import ignored_fields
 from .types import GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 MODEL = "Lightricks/LTX-2"
@@ -86,7 +87,9 @@ class ByteComputeProvider(Provider):
             notes.append("ByteCompute renders at the image's own size (fitted to 1920x1088); the estimate assumes "
                          f"{DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}.")
         priced = size or DEFAULT_SIZE
-        ignored = _ignored(request)
+        ignored = ignored_fields(request, first={"seed (results differ run to run)": True}, last={
+            "silent mode (audio is always generated)": not request.generate_audio,
+        })
         if ignored:
             notes.append(f"ByteCompute has no {', '.join(ignored)}: not sent.")
         cost = pricing.estimate(self.name, endpoint, width=priced[0], height=priced[1], fps=fps, duration=duration)
@@ -279,19 +282,3 @@ def _image_size(path) -> tuple[int, int] | None:
         raise L2AError(f"Cannot read the image {Path(path).name} for ByteCompute: {error}") from error
 
 
-def _ignored(request: GenerationRequest) -> list[str]:
-    """Names of the set parameters ByteCompute has no field for."""
-    checks = {
-        "seed (results differ run to run)": True,
-        "negative prompt": request.negative_prompt,
-        "guidance scale": request.guidance_scale is not None,
-        "step count": request.num_inference_steps is not None,
-        "camera motion": request.camera != "none",
-        "image strength": request.image_strength != 1.0,
-        "multiscale switch": request.multiscale is not None,
-        "acceleration setting": request.acceleration,
-        "prompt expansion switch": request.prompt_expansion is not None,
-        "silent mode (audio is always generated)": not request.generate_audio,
-    }
-    names = [name for name, present in checks.items() if present]
-    return names + [f"option {key!r}" for key in sorted(request.options)]

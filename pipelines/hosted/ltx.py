@@ -14,6 +14,7 @@ from urllib.parse import quote
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
+from .mapping import ignored_fields, requested_short_side
 from .types import GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 OPERATIONS = {"t2v": "text-to-video", "i2v": "image-to-video"}
@@ -75,7 +76,7 @@ class LtxProvider(Provider):
                 payload["image_uri"] = request.image_url
             else:
                 raise L2AError("LTX API image-to-video needs an image: connect one or give an image URL.")
-        ignored = _ignored(request)
+        ignored = ignored_fields(request, first={"seed (results differ run to run)": True})
         if ignored:
             notes.append(f"The LTX API has no {', '.join(ignored)}: not sent.")
         cost = pricing.estimate(self.name, endpoint, resolution=resolution, duration=duration, fps=fps,
@@ -133,25 +134,8 @@ def _error_text(error) -> str:
     return str(error or "")
 
 
-def _short_side(request: GenerationRequest) -> int | None:
-    text = (request.resolution or "").strip().lower()
-    if text in ("4k", "uhd"):
-        return 2160
-    if text.endswith("p") and text[:-1].isdigit():
-        return int(text[:-1])
-    if "x" in text:
-        width, _, height = text.partition("x")
-        if width.isdigit() and height.isdigit():
-            return min(int(width), int(height))
-    if text:
-        raise L2AError(f"Unknown resolution {request.resolution!r}: use 1080p, 1440p or 2160p.")
-    if request.width and request.height:
-        return min(request.width, request.height)
-    return None
-
-
 def _resolution(request: GenerationRequest, notes: list[str]) -> str:
-    short = _short_side(request)
+    short = requested_short_side(request, {"4k": 2160, "uhd": 2160}, "1080p, 1440p or 2160p")
     portrait = (request.aspect_ratio not in (None, "auto", "16:9")
                 or bool(request.width and request.height and request.width < request.height))
     if portrait:
@@ -189,18 +173,3 @@ def _duration(request: GenerationRequest, model: str, resolution: str, fps: int,
     return snapped
 
 
-def _ignored(request: GenerationRequest) -> list[str]:
-    """Names of the set parameters the LTX API has no field for."""
-    checks = {
-        "seed (results differ run to run)": True,
-        "negative prompt": request.negative_prompt,
-        "guidance scale": request.guidance_scale is not None,
-        "step count": request.num_inference_steps is not None,
-        "camera motion": request.camera != "none",
-        "image strength": request.image_strength != 1.0,
-        "multiscale switch": request.multiscale is not None,
-        "acceleration setting": request.acceleration,
-        "prompt expansion switch": request.prompt_expansion is not None,
-    }
-    names = [name for name, present in checks.items() if present]
-    return names + [f"option {key!r}" for key in sorted(request.options)]

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
+from .mapping import ignored_fields, requested_short_side
 from .types import GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 RESOLUTIONS = {"480p": 480, "720p": 720, "1080p": 1080}
@@ -62,7 +63,11 @@ class VibedreamProvider(Provider):
         if not 0 <= seed < SEED_LIMIT:
             seed = seed % SEED_LIMIT
             notes.append(f"vibedream takes seeds 0-{SEED_LIMIT - 1}: seed {request.seed} was sent as {seed}.")
-        ignored = _ignored(request)
+        ignored = ignored_fields(request, last={
+            "frame-rate setting": request.fps,
+            "aspect-ratio setting (it follows the image)": request.aspect_ratio not in (None, "auto"),
+            "silent mode (audio is always generated)": not request.generate_audio,
+        })
         if ignored:
             notes.append(f"vibedream has no {', '.join(ignored)}: not sent.")
         payload = {"image": image, "prompt": request.prompt, "resolution": resolution, "duration": duration,
@@ -122,26 +127,8 @@ def _public_image_url(request: GenerationRequest) -> str:
     return url
 
 
-def _short_side(request: GenerationRequest) -> int | None:
-    """The requested short side in pixels, from `resolution` ("720p", "4k", "1280x720") or width/height."""
-    text = (request.resolution or "").strip().lower()
-    if text in ("4k", "2160p"):
-        return 2160
-    if text.endswith("p") and text[:-1].isdigit():
-        return int(text[:-1])
-    if "x" in text:
-        width, _, height = text.partition("x")
-        if width.isdigit() and height.isdigit():
-            return min(int(width), int(height))
-    if text:
-        raise L2AError(f"Unknown resolution {request.resolution!r}: use 480p, 720p or 1080p.")
-    if request.width and request.height:
-        return min(request.width, request.height)
-    return None
-
-
 def _resolution(request: GenerationRequest, notes: list[str]) -> str:
-    short = _short_side(request)
+    short = requested_short_side(request, {"4k": 2160, "2160p": 2160}, "480p, 720p or 1080p")
     if short is None:
         return "720p"
     name = min(RESOLUTIONS, key=lambda key: abs(RESOLUTIONS[key] - short))
@@ -165,20 +152,3 @@ def _duration(request: GenerationRequest, notes: list[str]) -> int:
     return snapped
 
 
-def _ignored(request: GenerationRequest) -> list[str]:
-    """Names of the set parameters vibedream has no field for."""
-    checks = {
-        "negative prompt": request.negative_prompt,
-        "frame-rate setting": request.fps,
-        "aspect-ratio setting (it follows the image)": request.aspect_ratio not in (None, "auto"),
-        "guidance scale": request.guidance_scale is not None,
-        "step count": request.num_inference_steps is not None,
-        "camera motion": request.camera != "none",
-        "image strength": request.image_strength != 1.0,
-        "multiscale switch": request.multiscale is not None,
-        "acceleration setting": request.acceleration,
-        "prompt expansion switch": request.prompt_expansion is not None,
-        "silent mode (audio is always generated)": not request.generate_audio,
-    }
-    names = [name for name, present in checks.items() if present]
-    return names + [f"option {key!r}" for key in sorted(request.options)]

@@ -1,0 +1,45 @@
+"""Request-mapping helpers the provider clients share: reading the requested size, and naming the parameters a
+provider has no field for (said in the notes, never silently dropped)."""
+
+from __future__ import annotations
+
+from ..errors import L2AError
+from .types import GenerationRequest
+
+
+def requested_short_side(request: GenerationRequest, aliases: dict[str, int], choices: str) -> int | None:
+    """The requested short side in pixels, from `resolution` ("720p", an alias such as "4k", "1280x720") or
+    width/height; None when nothing was asked."""
+    text = (request.resolution or "").strip().lower()
+    if text in aliases:
+        return aliases[text]
+    if text.endswith("p") and text[:-1].isdigit():
+        return int(text[:-1])
+    if "x" in text:
+        width, _, height = text.partition("x")
+        if width.isdigit() and height.isdigit():
+            return min(int(width), int(height))
+    if text:
+        raise L2AError(f"Unknown resolution {request.resolution!r}: use {choices}.")
+    if request.width and request.height:
+        return min(request.width, request.height)
+    return None
+
+
+def ignored_fields(request: GenerationRequest, first: dict | None = None, last: dict | None = None) -> list[str]:
+    """Names of the set parameters a provider has no field for: its own (`first`, `last`: name -> is set) around
+    the ones no simple LTX-2 endpoint takes, then every provider option."""
+    checks = {
+        **(first or {}),
+        "negative prompt": request.negative_prompt,
+        "guidance scale": request.guidance_scale is not None,
+        "step count": request.num_inference_steps is not None,
+        "camera motion": request.camera != "none",
+        "image strength": request.image_strength != 1.0,
+        "multiscale switch": request.multiscale is not None,
+        "acceleration setting": request.acceleration,
+        "prompt expansion switch": request.prompt_expansion is not None,
+        **(last or {}),
+    }
+    names = [name for name, present in checks.items() if present]
+    return names + [f"option {key!r}" for key in sorted(request.options)]
