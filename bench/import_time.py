@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -53,8 +54,11 @@ print(json.dumps(result))
 
 
 def sample(mode: str, root: Path, cwd: str) -> dict:
+    # ComfyUI caches bytecode after its first start; a PYTHONDONTWRITEBYTECODE inherited from the shell would make
+    # every sample compile the pack from source, which users do not pay.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     out = subprocess.run([sys.executable, "-c", CHILD, mode, str(root)], cwd=cwd, capture_output=True, text=True,
-                         check=False, timeout=120)
+                         check=False, timeout=120, env=env)
     if out.returncode:
         raise RuntimeError(f"the {mode} interpreter failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
