@@ -105,12 +105,14 @@ def main(argv=None) -> None:
 
         return peak(last) / peak(first)
 
-    say(f"beyond the returned frames (peak - output), the peak grows {growth(True, True):.1f}x tiled, "
-        f"{growth(False, True):.1f}x untiled; the output itself grows {last / first:.1f}x")
+    say(f"total peak (with the returned frames, which must grow {last / first:.1f}x): {growth(True):.1f}x tiled, "
+        f"{growth(False):.1f}x untiled")
     footer()
-    verdict = "holds" if growth(True) <= FLAT else "MISSED"
-    say(f"temporal tiling: peak grows {growth(True):.1f}x from {first} to {last} frames "
-        f"(untiled: {growth(False):.1f}x; target: flat, <= {FLAT:g}x: {verdict})")
+    # The returned frames are the result the caller asked for; what tiling must keep flat is the decode's own
+    # working memory on top of them.
+    verdict = "holds" if growth(True, True) <= FLAT else "MISSED"
+    say(f"temporal tiling: working memory (peak - output) grows {growth(True, True):.1f}x from {first} to {last} "
+        f"frames (untiled: {growth(False, True):.1f}x; target: flat, <= {FLAT:g}x: {verdict})")
 
 
 if __name__ == "__main__":

@@ -74,10 +74,54 @@ def decode_video(model, latent, tiling: Tiling | None = None):
     tiling.check()
     vae = model.vae
     _configure_tiling(vae, tiling, *latent.video.shape[-2:])
+    if tiling.temporal:
+        return _decode_in_time_tiles(vae, latent.video.to(model.device, vae.dtype))
     with torch.no_grad():
         frames = vae.decode(latent.video.to(model.device, vae.dtype), None, return_dict=False)[0]
-    frames = (frames.float() / 2 + 0.5).clamp(0, 1)
-    return frames[0].permute(1, 2, 3, 0).cpu()
+    return _to_image(frames[0])
+
+
+def _to_image(frames):
+    """VAE output [3, F, H, W] in -1..1 -> IMAGE [F, H, W, 3] in 0..1 on the CPU: one copy, the rest in place
+    (the input is left as it is: the time-tile loop still blends from it)."""
+    return frames.float().mul(0.5).add_(0.5).clamp_(0, 1).permute(1, 2, 3, 0).cpu()
+
+
+def _decode_in_time_tiles(vae, video):
+    """Temporal tiling with flat working memory: diffusers' temporal tiled decode (same tiles, same linear blend
+    over the overlap) but keeping only the previous tile and writing each finished part into the output at once,
+    instead of holding every decoded tile and concatenating them."""
+    import torch
+
+    frames_in = video.shape[2]
+    ratio = vae.temporal_compression_ratio
+    tile = vae.tile_sample_min_num_frames // ratio
+    stride = vae.tile_sample_stride_num_frames // ratio
+    stride_frames = vae.tile_sample_stride_num_frames
+    blend = vae.tile_sample_min_num_frames - stride_frames
+    total = (frames_in - 1) * ratio + 1
+    out = torch.empty((total, video.shape[3] * vae.spatial_compression_ratio,
+                       video.shape[4] * vae.spatial_compression_ratio, 3), dtype=torch.float32)
+    previous, written = None, 0
+    vae.use_framewise_decoding = False  # each tile is decoded whole; the loop here does the time tiling
+    try:
+        with torch.no_grad():
+            for index, start in enumerate(range(0, frames_in, stride)):
+                decoded = vae.decode(video[:, :, start : start + tile + 1], None, return_dict=False)[0]
+                if index > 0:
+                    decoded = decoded[:, :, :-1]
+                    extent = min(previous.shape[2], decoded.shape[2], blend)
+                    for x in range(extent):
+                        decoded[:, :, x] = (previous[:, :, -extent + x] * (1 - x / extent)
+                                            + decoded[:, :, x] * (x / extent))
+                keep = decoded[0, :, : stride_frames + (1 if index == 0 else 0)]
+                count = min(keep.shape[1], total - written)
+                out[written : written + count] = _to_image(keep[:, :count])
+                written += count
+                previous = decoded
+    finally:
+        vae.use_framewise_decoding = True  # as _configure_tiling set it for this temporal decode
+    return out
 
 
 def decode_audio(model, latent):

@@ -25,7 +25,6 @@ official pre-quantized checkpoints (see `loading`) and Gemma in fp8 (see `condit
 
 from __future__ import annotations
 
-import functools
 import threading
 import weakref
 from dataclasses import asdict, dataclass, replace
@@ -54,7 +53,7 @@ class MemoryPolicy:
     cuda_streams: bool = False  # group / sequential offload: prefetch the next weights while computing
     attention_backend: str = "native"
     compile_blocks: bool = False  # torch.compile each transformer block (regional compile)
-    vae_tiling: str = "off"  # forced on for every decode, whatever the decode node says
+    vae_tiling: str = "off"  # forced on for every decode, whatever the decode node says (decoding.decode_video)
 
     def check(self, device, num_layers: int | None = None) -> None:
         """Refuse unknown values and what `device` cannot run, before any weight moves."""
@@ -164,8 +163,6 @@ def apply_policy(model, policy: MemoryPolicy | None = None) -> None:
             _set_attention_backend(model.transformer, policy.attention_backend)
         if old.compile_blocks != policy.compile_blocks:
             _set_compiled(model.transformer, policy.compile_blocks)
-        if old.vae_tiling != policy.vae_tiling:
-            _set_vae_tiling(model.vae, policy.vae_tiling)
         _applied[model.transformer] = _Applied(policy, handles)
 
 
@@ -264,27 +261,6 @@ def _set_compiled(transformer, compiled: bool) -> None:
     for module in transformer.modules():
         if type(module).__name__ in transformer._repeated_blocks:
             module._compiled_call_impl = None  # what nn.Module.compile set; None restores the eager call
-
-
-def _set_vae_tiling(vae, mode: str) -> None:
-    """Turn VAE tiling on for every decode of this VAE, on top of whatever the decode call configured.
-
-    `decoding.decode_video` sets the VAE's tiling flags from its own arguments before each decode, so the policy
-    wraps `decode` on the instance and ORs its flags in right before the VAE runs (the caller's tile sizes stay).
-    """
-    vae.__dict__.pop("decode", None)
-    if mode == "off":
-        return
-    spatial, temporal = mode in ("spatial", "both"), mode in ("temporal", "both")
-    original = vae.decode
-
-    @functools.wraps(original)
-    def decode(*args, **kwargs):
-        vae.use_tiling = vae.use_tiling or spatial
-        vae.use_framewise_decoding = vae.use_framewise_decoding or temporal
-        return original(*args, **kwargs)
-
-    vae.decode = decode
 
 
 # ---- fp8 Linear layers with a per-tensor scale ------------------------------------------------------------------

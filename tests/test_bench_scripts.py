@@ -18,7 +18,8 @@ LAST_LINES = {
     "import_time": r"pack import: \d+\.\d ms over import torch \(target <= 50 ms: (holds|MISSED)\)",
     "overhead": r"node chain / diffusers = \d+\.\d{3}x \(target <= 1\.05: (holds|MISSED)\)",
     "encode": r"pack writer / bare PyAV = \d+\.\d{3}x \(target <= 1\.1: (holds|MISSED)\)",
-    "decode_memory": r"temporal tiling: peak grows \d+\.\dx from 9 to 17 frames \(untiled: \d+\.\dx; target: flat, "
+    "decode_memory": r"temporal tiling: working memory \(peak - output\) grows \d+\.\dx from 9 to 17 frames "
+                     r"\(untiled: \d+\.\dx; target: flat, "
                      r"<= 1\.5x: (holds|MISSED)\)",
 }
 

@@ -308,3 +308,23 @@ def test_saved_soundtracks_last_as_long_as_the_video(model, encoder, models_dir)
     preview = out["ui"]["images"][0]
     info = media.probe_video(_comfy.output_directory() / preview["subfolder"] / preview["filename"])
     assert info["audio_duration"] == pytest.approx(17 / 24, abs=1e-3)
+
+
+@pytest.mark.parametrize(("frames", "tile_frames", "overlap", "spatial"),
+                         [(33, 16, 8, False), (65, 24, 8, False), (33, 16, 8, True), (49, 16, 0, False)])
+def test_temporal_tiles_stream_into_the_output_exactly_like_diffusers(model, frames, tile_frames, overlap, spatial):
+    """The pack's time-tile loop keeps one tile at a time but gives diffusers' temporal tiled decode exactly."""
+    from ltx2_anywhere.pipelines.decoding import Tiling, _configure_tiling, decode_video
+    from ltx2_anywhere.pipelines.sampling import Latent
+
+    video = torch.randn(1, 8, (frames - 1) // 8 + 1, 4, 6, generator=torch.Generator().manual_seed(frames))
+    latent = Latent(video=video, audio=None, width=192, height=128, num_frames=frames, fps=24.0, seed=0)
+    tiling = Tiling(spatial=spatial, tile_size=64, tile_overlap=32, temporal=True, tile_frames=tile_frames,
+                    frame_overlap=overlap)
+    mine = decode_video(model, latent, tiling)
+    _configure_tiling(model.vae, tiling, 4, 6)
+    with torch.no_grad():
+        reference = model.vae.decode(video, None, return_dict=False)[0]
+    reference = (reference.float() / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 3, 0)
+    assert mine.shape == reference.shape == (frames, 128, 192, 3)
+    assert torch.equal(mine, reference)
