@@ -225,6 +225,19 @@ class Progress:
             throw_if_interrupted()
 
 
+def step_progress(node_id: str | None = None):
+    """An on_step callback for the pipelines: a fresh progress bar whenever a run (or a part of one) restarts at
+    step 1, so multi-part jobs show each part's progress."""
+    current = {}
+
+    def on_step(step, total, _preview=None):
+        if "bar" not in current or step == 1 or current["bar"].total != total:
+            current["bar"] = Progress(total, node_id)
+        current["bar"].update(step)
+
+    return on_step
+
+
 def send_status(text: str, node_id: str | None = None) -> None:
     """Status text under a node (hosted jobs: state, queue position, elapsed, cost); printed outside ComfyUI."""
     from ..pipelines.hosted.keys import redact

@@ -2,7 +2,7 @@
 
 from ..pipelines.errors import L2AError
 from . import _comfy
-from .common import CATEGORY, CONDITIONING, MODEL, rerun_when_seed_is_random
+from .common import CATEGORY, CONDITIONING, MODEL, rerun_when_seed_is_random, seed_input
 
 OUTPUTS = ("IMAGE", "AUDIO", "FLOAT", "STRING")
 OUTPUT_NAMES = ("images", "audio", "fps", "report")
@@ -12,8 +12,7 @@ SIZE_MODES = ["crop", "resize"]
 def _shared_widgets():
     """Seed, steps and guidance, as on the sampler."""
     return {
-        "seed": ("INT", {"default": -1, "min": -1, "max": 0xFFFF_FFFF_FFFF_FFFF, "control_after_generate": True,
-                         "tooltip": "Noise seed; -1 picks a random one (reported)."}),
+        "seed": seed_input("Noise seed; -1 picks a random one (reported)."),
         "steps": ("INT", {"default": 0, "min": 0, "max": 200,
                           "tooltip": "Denoising steps; 0 = the model's default."}),
         "guidance": (["auto", "off"], {"default": "auto",
@@ -81,15 +80,7 @@ def _settings(seed, steps, guidance, fps=24.0, width=768, height=512):
 
 
 def _hooks(unique_id):
-    progress = {}
-
-    def on_step(step, total, _preview):
-        bar = progress.get("bar")
-        if bar is None or bar.total != total or step == 1:
-            bar = progress["bar"] = _comfy.Progress(total, unique_id)
-        bar.update(step)
-
-    return {"on_step": on_step, "check_interrupt": _comfy.throw_if_interrupted}
+    return {"on_step": _comfy.step_progress(unique_id), "check_interrupt": _comfy.throw_if_interrupted}
 
 
 def _outputs(result, note=""):

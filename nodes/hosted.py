@@ -7,7 +7,7 @@ through the pack's server route), so they never enter a workflow, the prompt his
 from ..pipelines.errors import L2AError
 from ..pipelines.families import DEFAULT_NEGATIVE_PROMPT
 from . import _comfy
-from .common import CATEGORY, MODEL, TEXT_ENCODER, rerun_when_seed_is_random
+from .common import CATEGORY, MODEL, TEXT_ENCODER, rerun_when_seed_is_random, seed_input
 from .loaders import _model_choices, _text_encoder_choices
 
 BACKEND = "L2A_BACKEND"
@@ -174,14 +174,7 @@ def _video_outputs(path, report, unique_id):
 def _hooks(unique_id):
     from ..pipelines.backend import Hooks
 
-    bar = {}
-
-    def on_step(step, total, _preview):
-        if "bar" not in bar or step == 1:
-            bar["bar"] = _comfy.Progress(total, unique_id)
-        bar["bar"].update(step)
-
-    return Hooks(on_step=on_step, on_status=lambda text: _comfy.send_status(text, unique_id),
+    return Hooks(on_step=_comfy.step_progress(unique_id), on_status=lambda text: _comfy.send_status(text, unique_id),
                  check_interrupt=_comfy.throw_if_interrupted)
 
 
@@ -219,9 +212,8 @@ class L2A_Generate:
                 "frames": ("INT", {"default": 121, "min": 9, "max": 481, "step": 8,
                                    "tooltip": "Length in frames when duration is 0."}),
                 "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 60.0, "step": 0.001, "tooltip": "Frame rate."}),
-                "seed": ("INT", {"default": -1, "min": -1, "max": 0xFFFF_FFFF_FFFF_FFFF, "control_after_generate": True,
-                                 "tooltip": "-1 = random (the seed used is reported; identical requests with a "
-                                 "fixed seed reuse stored hosted results)."}),
+                "seed": seed_input("-1 = random (the seed used is reported; identical requests with a fixed seed "
+                                   "reuse stored hosted results)."),
                 "generate_audio": ("BOOLEAN", {"default": True, "tooltip": "Generate sound with the video."}),
                 "camera": (CAMERA_PRESETS, {"default": "none", "tooltip": "Camera-control LoRA preset (LTX-2 19B)."}),
                 "camera_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,

@@ -5,7 +5,7 @@ from ..pipelines.families import Guidance
 from ..pipelines.sampling import ACCELERATIONS
 from ..pipelines.schedules import SCHEDULES
 from . import _comfy
-from .common import CATEGORY, CONDITIONING, LATENT, MODEL, UPSAMPLER, rerun_when_seed_is_random
+from .common import CATEGORY, CONDITIONING, LATENT, MODEL, UPSAMPLER, rerun_when_seed_is_random, seed_input
 
 GUIDANCE_MODES = ["auto", "custom", "off"]
 
@@ -50,9 +50,7 @@ class L2A_Sampler:
                 "steps": ("INT", {"default": 0, "min": 0, "max": 200,
                                   "tooltip": "Denoising steps. 0 = the model's default (40 for 19B dev, 30 for "
                                   "2.3, the 8 distilled sigmas for distilled models)."}),
-                "seed": ("INT", {"default": -1, "min": -1, "max": 0xFFFF_FFFF_FFFF_FFFF,
-                                 "control_after_generate": True,
-                                 "tooltip": "Noise seed; -1 picks a random one (reported on the seed output)."}),
+                "seed": seed_input("Noise seed; -1 picks a random one (reported on the seed output)."),
                 "guidance": (GUIDANCE_MODES, {"default": "auto",
                                               "tooltip": "auto: the values below on dev models, none on distilled; "
                                               "custom: the values below on any model; off: no guidance (1 model "
