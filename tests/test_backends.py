@@ -2,11 +2,11 @@
 
 import os
 import re
-import socket
 
 import pytest
 import torch
 from fakes.fal_server import FalServer
+from fakes.generic_server import no_outside_connections  # noqa: F401 (autouse)
 from fakes.wavespeed_server import WaveSpeedServer
 
 from ltx2_anywhere import cli
@@ -21,18 +21,6 @@ from ltx2_anywhere.pipelines.media import probe_video
 FAL_KEY = "fal-KEYID-5d6e7f:SECRET-backend-8642"
 WS_KEY = "ws-KEY-backend-97531"
 FAST_POLL = (0.02, 0.05)
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    connect = socket.socket.connect
-
-    def guarded(sock, address):
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
-            raise AssertionError(f"connection to {address} attempted")
-        return connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 @pytest.fixture

@@ -1,45 +1,27 @@
 """ByteCompute client against a local fake (spec hosted-apis.md §6): mapping and snapping to the documented
 limits, multipart submits (a local image as the `image` file), the POST status call answering 409 until the job
-runs, ByteCompute's own adjustments passed on, the POST download, and every failure mode ending in a clear error
-(never a key) within the deadline."""
+runs, ByteCompute's own adjustments passed on and the POST download. Its failure modes, each ending in a clear error
+(never a key) within the deadline, run with the other providers' in test_hosted_jobs.py."""
 
 import pytest
-from fakes.bytecompute_server import ByteComputeServer
-from fakes.generic_server import loopback_only
+from fakes.bytecompute_server import _fields
+from fakes.harness import BYTECOMPUTE, assert_no_key_leak, run
 from PIL import Image
 
 from ltx2_anywhere.pipelines.errors import L2AError
-from ltx2_anywhere.pipelines.hosted.base import HostedError, HttpClient
+from ltx2_anywhere.pipelines.hosted.base import HostedError
 from ltx2_anywhere.pipelines.hosted.bytecompute import ByteComputeProvider
-from ltx2_anywhere.pipelines.hosted.jobs import run_job
-from ltx2_anywhere.pipelines.hosted.types import GenerationRequest
 from ltx2_anywhere.pipelines.media import probe_video
 
-KEY = "bytecompute_secret-key-0123456789"
-
-
-class Interrupted(Exception):
-    pass
-
-
-class Clock:
-    """run_job's clock and sleep: waiting costs no real time."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+KEY = BYTECOMPUTE.key
+request = BYTECOMPUTE.request
+provider = BYTECOMPUTE.connect
 
 
 @pytest.fixture
 def fake():
-    with ByteComputeServer(KEY) as server, loopback_only() as outside:
+    with BYTECOMPUTE.serve() as server:
         yield server
-    assert server.errors == [] and outside == []
 
 
 @pytest.fixture
@@ -49,34 +31,9 @@ def png(tmp_path):
     return path
 
 
-def provider(fake, **http) -> ByteComputeProvider:
-    options = dict(allow_loopback=True, timeout=5.0, backoff=0.01, stall_timeout=0.5, sleep=lambda s: None)
-    return ByteComputeProvider(HttpClient(**{**options, **http}), KEY, base_url=fake.url)
-
-
-def request(**fields) -> GenerationRequest:
-    values = dict(mode="t2v", prompt="waves at dusk", seed=7, width=256, height=160, duration=5.0, fps=25.0)
-    return GenerationRequest(**{**values, **fields})
-
-
-def run(client, prepared, dest, **kwargs):
-    clock = Clock()
-    kwargs = {"deadline_s": 60.0, "poll": (1.0, 5.0), "sleep": clock.sleep, "clock": clock, **kwargs}
-    return run_job(client, prepared, dest, **kwargs)
-
-
 def form(rec) -> dict:
     """The multipart fields of a recorded submit: text values, files as (content type, bytes)."""
-    from fakes.bytecompute_server import _fields
-
     return _fields(rec.headers["Content-Type"], rec)
-
-
-def assert_no_key_leak(fake, *texts):
-    for text in texts:
-        assert KEY not in text
-    for rec in fake.requests:
-        assert KEY not in rec.path and KEY not in rec.query
 
 
 def test_prepare_maps_and_snaps_to_the_documented_limits():
@@ -133,8 +90,8 @@ def test_a_job_runs_through_409s_to_a_real_mp4(fake, tmp_path):
     info = probe_video(outcome.path)
     assert (info["width"], info["height"], info["fps"], info["audio_streams"]) == (256, 160, 25, 1)
     assert len(fake.submits()) == 1
-    assert len(fake.calls("POST", r"/v1/jobs/[\w-]+")) == 6  # 3 x 409, processing, completed, result()
-    assert len(fake.calls("POST", r"/v1/jobs/[\w-]+/download")) == 1
+    assert len(fake.polls()) == 6  # 3 x 409, processing, completed, result()
+    assert len(fake.downloads()) == 1
     assert any("not ready" in s for s in statuses) and statuses[-1].startswith("bytecompute: done")
     submit = fake.submits()[0]
     assert submit.headers["Content-Type"].startswith("multipart/form-data")
@@ -174,70 +131,9 @@ def test_bytecompute_adjustments_are_passed_on(fake, tmp_path):
     assert (info["width"], info["height"], info["fps"]) == (1920, 1088, 50)  # the output, not the request
 
 
-def test_a_failed_job_says_why(fake, tmp_path):
-    fake.scenario = "fail"
-    client = provider(fake)
-    with pytest.raises(HostedError, match="GPU worker crashed") as failed:
-        run(client, client.prepare(request()), tmp_path / "out.mp4")
-    assert len(fake.submits()) == 1 and not (tmp_path / "out.mp4").exists()
-    assert fake.calls("POST", r"/v1/jobs/[\w-]+/download") == []
-    assert_no_key_leak(fake, str(failed.value))
-
-
-@pytest.mark.parametrize("scenario", ["poll-503", "poll-429", "drop-poll", "download-503", "drop-download",
-                                      "slow-queue"])
-def test_bursts_are_retried_and_submit_is_sent_once(fake, tmp_path, scenario):
-    fake.scenario = scenario
-    client = provider(fake)
-    outcome = run(client, client.prepare(request()), tmp_path / "out.mp4")
-    assert probe_video(outcome.path)["frames"] == 9
-    assert len(fake.submits()) == 1
-
-
-@pytest.mark.parametrize("scenario, message", [
-    ("malformed", "malformed JSON"),
-    ("never", "did not finish within 60 s"),
-    ("submit-500", "HTTP 500"),
-    ("drop-submit", "was not resent"),
-    ("oversized", "over the 1,048,576-byte limit"),
-    ("slow-download", "stalled"),
-    ("wrong-type", "text/html"),
-    ("redirect-file", "only http and https"),
-    ("redirect-private", "private address"),
-    ("expired", "HTTP 404"),
-])
-def test_failure_modes_end_in_a_clear_error(fake, tmp_path, scenario, message):
-    fake.scenario = scenario
-    client = provider(fake, max_download_bytes=2**20)
-    dest = tmp_path / "out" / "video.mp4"
-    with pytest.raises(HostedError, match=message) as failed:
-        run(client, client.prepare(request()), dest)
-    assert len(fake.submits()) == 1
-    assert not dest.exists() and not any(dest.parent.glob(".*.part"))
-    assert_no_key_leak(fake, str(failed.value))
-
-
 def test_an_expired_job_is_reported_not_retried(fake, tmp_path):
     fake.settings.retention_s = 0.0
     client = provider(fake)
     with pytest.raises(HostedError, match="Job '.*' not found.*expired"):
         run(client, client.prepare(request()), tmp_path / "out.mp4")
-    assert len(fake.calls("POST", r"/v1/jobs/[\w-]+")) == 1
-
-
-def test_interrupt_stops_polling_and_says_the_job_still_bills(fake, tmp_path):
-    fake.scenario = "never"
-    client = provider(fake)
-
-    def check_interrupt():
-        if len(fake.calls("POST", r"/v1/jobs/[\w-]+")) >= 2:
-            raise Interrupted()
-
-    statuses = []
-    with pytest.raises(Interrupted) as stopped:
-        run(client, client.prepare(request()), tmp_path / "out.mp4", check_interrupt=check_interrupt,
-            on_status=statuses.append)
-    note = " ".join(getattr(stopped.value, "__notes__", [])) or statuses[-1]
-    assert "bytecompute has no cancel" in note and "will still run and bill" in note
-    assert len(fake.submits()) == 1
-    assert_no_key_leak(fake, note, *statuses)
+    assert len(fake.polls()) == 1

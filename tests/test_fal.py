@@ -3,7 +3,6 @@ lifecycle through run_job, every failure mode, uploads, and that the key never s
 drives the same fake, so the fake (and with it these tests) stays true to fal's protocol."""
 
 import base64
-import socket
 import time
 from pathlib import Path
 
@@ -12,6 +11,8 @@ import pytest
 import requests
 from fakes.fal_server import ENDPOINTS as FAKE_ENDPOINTS
 from fakes.fal_server import FalServer, _validate
+from fakes.generic_server import no_outside_connections  # noqa: F401 (autouse)
+from fakes.harness import Clock, Interrupted
 from PIL import Image
 
 from ltx2_anywhere.pipelines.errors import L2AError
@@ -24,34 +25,6 @@ from ltx2_anywhere.pipelines.media import probe_video
 KEY = "fal-KEYID-7f3c9e1d:SECRET-xyzzy-4242"  # distinctive, so a leak is found by a plain substring search
 KEY_PARTS = (KEY, "7f3c9e1d", "SECRET-xyzzy-4242")
 I2V = "fal-ai/ltx-2-19b/image-to-video"
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    """Nothing in these tests may reach past 127.0.0.1, even when the code under test is wrong."""
-    connect = socket.socket.connect
-
-    def guarded(sock, address):
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
-            raise AssertionError(f"test tried to connect to {address[0]}")
-        return connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
-
-
-class Clock:
-    """Fake time for run_job and the HTTP client's retry waits: sleeping advances it at once."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
@@ -297,9 +270,6 @@ def test_submit_is_never_retried(provider, fal, clock, tmp_path, scenario, words
 
 
 def test_interrupt_cancels_the_job_at_fal(provider, fal, clock, tmp_path):
-    class Interrupted(Exception):
-        pass
-
     statuses = []
 
     def check_interrupt():

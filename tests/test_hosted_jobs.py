@@ -1,37 +1,24 @@
 """The job lifecycle every provider shares (jobs.run_job / resume_job) and its store, driven by a tiny Provider
-written here against the generic 127.0.0.1 server. Time is a fake clock advanced by the injected sleep, so
-deadlines and poll intervals are checked exactly and the tests take no real waiting."""
+written here against the generic 127.0.0.1 server; then the vibedream, ByteCompute and LTX clients through every
+failure mode of their fakes. Time is a fake clock advanced by the injected sleep, so deadlines and poll intervals
+are checked exactly and the tests take no real waiting."""
 
 import time
 from pathlib import Path
 
 import pytest
+from fakes import harness
 from fakes.generic_server import GenericServer, Reply, loopback_only
+from fakes.harness import BYTECOMPUTE, CASES, LTX, VIBEDREAM, Clock, Interrupted
 
 from ltx2_anywhere.pipelines.hosted.base import HostedError, HttpClient
 from ltx2_anywhere.pipelines.hosted.jobs import HostedOutcome, resume_job, run_job
 from ltx2_anywhere.pipelines.hosted.store import ResultStore, fingerprint
 from ltx2_anywhere.pipelines.hosted.types import CostEstimate, JobRef, JobResult, JobStatus, Prepared, Provider
+from ltx2_anywhere.pipelines.media import probe_video
 
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(5000)
 KEY = "fake-key-0123456789abcdef"
-
-
-class FakeTime:
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-class Stop(Exception):
-    """Stands in for ComfyUI's InterruptProcessingException."""
 
 
 class FakeProvider(Provider):
@@ -80,7 +67,7 @@ class FakeProvider(Provider):
 
 @pytest.fixture
 def ft():
-    return FakeTime()
+    return Clock(1000.0)
 
 
 @pytest.fixture
@@ -97,7 +84,7 @@ def server():
 @pytest.fixture
 def provider(server, ft):
     http = HttpClient(allow_loopback=True, max_retries=2, backoff=0.01, stall_timeout=2.0, sleep=ft.sleep)
-    return FakeProvider(http, KEY, server.url(""), ft.clock)
+    return FakeProvider(http, KEY, server.url(""), ft)
 
 
 def states(server, *replies):
@@ -118,7 +105,7 @@ def prepared(cost=0.10, **payload):
 
 
 def run(provider, ft, dest, prep=None, **kwargs):
-    return run_job(provider, prep or prepared(), dest, sleep=ft.sleep, clock=ft.clock, **kwargs)
+    return run_job(provider, prep or prepared(), dest, sleep=ft.sleep, clock=ft, **kwargs)
 
 
 def test_happy_path_reports_status_and_submits_once(server, provider, ft, tmp_path):
@@ -136,7 +123,7 @@ def test_happy_path_reports_status_and_submits_once(server, provider, ft, tmp_pa
     gaps = [b - a for a, b in zip(provider.polled_at, provider.polled_at[1:])]
     assert gaps[0] == pytest.approx(1.0, rel=0.11)  # start fast ...
     assert all(later > earlier for earlier, later in zip(gaps, gaps[1:]))  # ... and back off
-    assert max(ft.sleeps) <= 1.0  # sliced waits
+    assert max(ft.slept) <= 1.0  # sliced waits
     assert server.log[0].headers["Authorization"] == f"Bearer {KEY}"
 
 
@@ -220,7 +207,7 @@ def interrupt_after(n):
     def check():
         calls.append(1)
         if len(calls) >= n:
-            raise Stop("interrupted")
+            raise Interrupted("interrupted")
 
     return check
 
@@ -228,7 +215,7 @@ def interrupt_after(n):
 def test_interrupt_cancels_at_the_provider_and_reraises_the_same_exception(server, provider, ft, tmp_path):
     states(server, *[RUNNING] * 50)
     texts = []
-    with pytest.raises(Stop) as err:
+    with pytest.raises(Interrupted) as err:
         run(provider, ft, tmp_path / "v.mp4", on_status=texts.append, check_interrupt=interrupt_after(4))
     assert server.count("PUT", "/jobs/j1/cancel") == 1 and server.count("POST", "/submit") == 1
     assert "job j1 was cancelled at the provider" in texts[-1]
@@ -240,7 +227,7 @@ def test_interrupt_without_cancel_says_the_job_still_bills(server, provider, ft,
     provider.can_cancel = False
     states(server, *[RUNNING] * 50)
     texts = []
-    with pytest.raises(Stop):
+    with pytest.raises(Interrupted):
         run(provider, ft, tmp_path / "v.mp4", on_status=texts.append, check_interrupt=interrupt_after(3))
     assert server.count("PUT", "/jobs/j1/cancel") == 0
     assert "fake has no cancel, so job j1 will still run and bill" in texts[-1] and "job id j1" in texts[-1]
@@ -250,7 +237,7 @@ def test_a_failing_cancel_is_reported_and_the_interrupt_still_raised(server, pro
     server.route("PUT", "/jobs/j1/cancel", Reply(500, json={"detail": "cancel broke"}))
     states(server, *[RUNNING] * 50)
     texts = []
-    with pytest.raises(Stop):
+    with pytest.raises(Interrupted):
         run(provider, ft, tmp_path / "v.mp4", on_status=texts.append, check_interrupt=interrupt_after(3))
     assert "could not be cancelled (cancelling failed:" in texts[-1] and "cancel broke" in texts[-1]
 
@@ -259,7 +246,7 @@ def test_interrupt_while_uploading_sends_nothing_to_cancel(server, provider, ft,
     image = tmp_path / "in.png"
     image.write_bytes(b"x")
     prep = Prepared("fake", "fake/i2v", {"prompt": "p"}, uploads={"image_url": image}, cost=CostEstimate(0.1, "f"))
-    with pytest.raises(Stop):
+    with pytest.raises(Interrupted):
         run(provider, ft, tmp_path / "v.mp4", prep, check_interrupt=interrupt_after(1))
     assert server.count() == 0
 
@@ -272,10 +259,10 @@ def test_interrupt_while_downloading_says_the_job_finished(server, provider, ft,
     def check():
         calls.append(1)
         if len(calls) > 3:  # past the polls: inside the download loop
-            raise Stop
+            raise Interrupted
 
     texts = []
-    with pytest.raises(Stop):
+    with pytest.raises(Interrupted):
         run(provider, ft, tmp_path / "v.mp4", on_status=texts.append, check_interrupt=check)
     assert server.count("PUT", "/jobs/j1/cancel") == 0
     assert "has finished and was billed" in texts[-1]
@@ -340,7 +327,7 @@ def test_resume_fetches_without_submitting_and_fills_the_store(server, provider,
     states(server, RUNNING, DONE)
     texts = []
     outcome = resume_job(provider, JobRef("fake", job.endpoint, job.job_id), tmp_path / "r.mp4", store=store,
-                         on_status=texts.append, sleep=ft.sleep, clock=ft.clock)
+                         on_status=texts.append, sleep=ft.sleep, clock=ft)
     assert outcome.path.read_bytes() == VIDEO and outcome.cost is None and not outcome.reused
     assert server.count("POST", "/submit") == 1 and texts[0] == "fake: resuming job j1 · 0 s"
     assert store.pending() == []
@@ -368,3 +355,88 @@ def test_fingerprint_is_stable_and_order_independent(tmp_path):
     a = fingerprint("fal", "e", {"b": 1, "a": {"y": 2, "x": Path("p")}})
     b = fingerprint("fal", "e", {"a": {"x": Path("p"), "y": 2}, "b": 1})
     assert a == b and a != fingerprint("wavespeed", "e", {"b": 1, "a": {"y": 2, "x": Path("p")}})
+
+
+# --------------------------------------------------------------- the vibedream, ByteCompute and LTX clients and fakes
+
+FAILED_JOBS = [(VIBEDREAM, "fail", "flagged by content moderation"), (BYTECOMPUTE, "fail", "GPU worker crashed"),
+               (LTX, "fail", "Generation failed"), (LTX, "filtered", "content_filtered_error")]
+BURSTS = ("poll-503", "poll-429", "drop-poll", "download-503", "drop-download", "slow-queue")
+COMMON_FAILURES = {
+    "malformed": "malformed JSON",
+    "never": "did not finish within 60 s",
+    "oversized": "over the 1,048,576-byte limit",
+    "slow-download": "stalled",
+    "wrong-type": "text/html",
+    "redirect-file": "only http and https",
+    "redirect-private": "private address",
+    "expired": "expired",
+}
+SUBMIT_FAILURES = {"submit-500": "HTTP 500", "drop-submit": "was not resent"}
+FAILURES = [  # (provider, {scenario: what the error says})
+    (VIBEDREAM, {**COMMON_FAILURES, **SUBMIT_FAILURES}),
+    (BYTECOMPUTE, {**COMMON_FAILURES, **SUBMIT_FAILURES, "expired": "HTTP 404"}),  # a lapsed job's download: 404
+    (LTX, COMMON_FAILURES),  # its submit failures are checked with the request id they quote, in test_ltx_api.py
+]
+
+
+def each(rows):
+    """pytest params named provider-scenario."""
+    return [pytest.param(case, scenario, *rest, id=f"{case.name}-{scenario}") for case, scenario, *rest in rows]
+
+
+@pytest.mark.parametrize("case, scenario, message", each(FAILED_JOBS))
+def test_a_failed_job_says_why_and_downloads_nothing(case, scenario, message, tmp_path):
+    with case.serve() as fake:
+        client = case.connect(fake)
+        prompt = f"{case.fields['prompt']} [{fake.tag}:{scenario}]"
+        with pytest.raises(HostedError, match=message) as failed:
+            harness.run(client, client.prepare(case.request(prompt=prompt)), tmp_path / "out.mp4")
+        assert len(fake.submits()) == 1 and fake.downloads() == []
+        harness.assert_no_key_leak(fake, str(failed.value))
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("case, scenario", each([(case, burst) for case in CASES for burst in BURSTS]
+                                                + [(LTX, "poll-529")]))
+def test_bursts_are_retried_and_submit_is_sent_once(case, scenario, tmp_path):
+    with case.serve() as fake:
+        fake.scenario = scenario
+        client = case.connect(fake)
+        outcome = harness.run(client, client.prepare(case.request()), tmp_path / "out.mp4")
+        assert probe_video(outcome.path)["frames"] == 9
+        assert len(fake.submits()) == 1
+
+
+@pytest.mark.parametrize("case, scenario, message", each(
+    (case, scenario, message) for case, failures in FAILURES for scenario, message in failures.items()))
+def test_failure_modes_end_in_a_clear_error(case, scenario, message, tmp_path):
+    dest = tmp_path / "out" / "video.mp4"
+    with case.serve() as fake:
+        fake.scenario = scenario
+        client = case.connect(fake, max_download_bytes=2**20)
+        with pytest.raises(HostedError, match=message) as failed:
+            harness.run(client, client.prepare(case.request()), dest)
+        assert len(fake.submits()) == 1
+        harness.assert_no_key_leak(fake, str(failed.value))
+    assert not dest.exists() and not any(dest.parent.glob(".*.part"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_interrupt_stops_polling_and_says_the_job_still_bills(case, tmp_path):
+    with case.serve() as fake:
+        fake.scenario = "never"
+        client = case.connect(fake)
+
+        def check_interrupt():
+            if len(fake.polls()) >= 2:
+                raise Interrupted()
+
+        statuses = []
+        with pytest.raises(Interrupted) as stopped:
+            harness.run(client, client.prepare(case.request()), tmp_path / "out.mp4", check_interrupt=check_interrupt,
+                        on_status=statuses.append)
+        note = " ".join(getattr(stopped.value, "__notes__", [])) or statuses[-1]
+        assert f"{case.name} has no cancel" in note and "will still run and bill" in note and "job id" in note
+        assert len(fake.submits()) == 1
+        harness.assert_no_key_leak(fake, note, *statuses)

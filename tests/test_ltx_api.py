@@ -1,68 +1,27 @@
 """Lightricks LTX API client against a local fake (spec hosted-apis.md §7): the v2 field mapping and its
 model/resolution/fps/duration rules, the pre-signed upload (the PUT never carries the key), the v2 status machine,
-the documented errors, and every failure mode ending in a clear error (never a key) within the deadline."""
+and the documented submit errors. Its failure modes, each ending in a clear error (never a key) within the deadline,
+run with the other providers' in test_hosted_jobs.py."""
 
 import pytest
-from fakes.generic_server import loopback_only
-from fakes.ltx_server import LtxServer
+from fakes.harness import LTX, assert_no_key_leak, run
 from PIL import Image
 
 from ltx2_anywhere.pipelines.errors import L2AError
-from ltx2_anywhere.pipelines.hosted.base import HostedError, HttpClient
-from ltx2_anywhere.pipelines.hosted.jobs import run_job
+from ltx2_anywhere.pipelines.hosted.base import HostedError
 from ltx2_anywhere.pipelines.hosted.ltx import LtxProvider
-from ltx2_anywhere.pipelines.hosted.types import GenerationRequest
 from ltx2_anywhere.pipelines.media import probe_video
 
-KEY = "ltx-secret-key-0123456789"
+KEY = LTX.key
 IMAGE_URL = "https://example.com/still.jpg"
-
-
-class Interrupted(Exception):
-    pass
-
-
-class Clock:
-    """run_job's clock and sleep: waiting costs no real time."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+request = LTX.request
+provider = LTX.connect
 
 
 @pytest.fixture
 def fake():
-    with LtxServer(KEY) as server, loopback_only() as outside:
+    with LTX.serve() as server:
         yield server
-    assert server.errors == [] and outside == []
-
-
-def provider(fake, **http) -> LtxProvider:
-    options = dict(allow_loopback=True, timeout=5.0, backoff=0.01, stall_timeout=0.5, sleep=lambda s: None)
-    return LtxProvider(HttpClient(**{**options, **http}), KEY, base_url=fake.url)
-
-
-def request(**fields) -> GenerationRequest:
-    values = dict(mode="t2v", prompt="a lighthouse in a storm", seed=3, duration=6.0, fps=25.0)
-    return GenerationRequest(**{**values, **fields})
-
-
-def run(client, prepared, dest, **kwargs):
-    clock = Clock()
-    kwargs = {"deadline_s": 60.0, "poll": (1.0, 5.0), "sleep": clock.sleep, "clock": clock, **kwargs}
-    return run_job(client, prepared, dest, **kwargs)
-
-
-def assert_no_key_leak(fake, *texts):
-    for text in texts:
-        assert KEY not in text
-    for rec in fake.requests:
-        assert KEY not in rec.path and KEY not in rec.query
 
 
 def test_prepare_maps_the_request_to_v2_fields():
@@ -120,9 +79,9 @@ def test_a_job_runs_to_a_real_mp4(fake, tmp_path):
     job = outcome.job.job_id
     assert fake.calls("GET", rf"/v2/text-to-video/{job}")
     assert any("in queue" in s for s in statuses) and any("running" in s for s in statuses)
-    api = fake.calls("POST", r"/v2/.*") + fake.calls("GET", r"/v2/.*")
+    api = fake.submits() + fake.polls()
     assert all(r.headers.get("Authorization") == f"Bearer {KEY}" for r in api)
-    assert all("Authorization" not in r.headers for r in fake.calls("GET", r"/results/.*"))
+    assert fake.downloads() and all("Authorization" not in r.headers for r in fake.downloads())
     assert_no_key_leak(fake, *statuses)
 
 
@@ -148,19 +107,6 @@ def test_an_image_url_is_passed_without_upload(fake, tmp_path):
 
 
 @pytest.mark.parametrize("scenario, message", [
-    ("fail", "Generation failed"),
-    ("filtered", "content_filtered_error"),
-])
-def test_a_failed_job_says_why(fake, tmp_path, scenario, message):
-    fake.scenario = scenario
-    client = provider(fake)
-    with pytest.raises(HostedError, match=message) as failed:
-        run(client, client.prepare(request()), tmp_path / "out.mp4")
-    assert len(fake.submits()) == 1 and not (tmp_path / "out.mp4").exists()
-    assert_no_key_leak(fake, str(failed.value))
-
-
-@pytest.mark.parametrize("scenario, message", [
     ("submit-402", "Insufficient funds. Required: 120 credits"),
     ("submit-413", "request_too_large"),
     ("submit-429", "HTTP 429.*concurrency_limit_error"),
@@ -177,58 +123,9 @@ def test_submit_errors_are_reported_and_never_resent(fake, tmp_path, scenario, m
     assert_no_key_leak(fake, str(failed.value))
 
 
-@pytest.mark.parametrize("scenario", ["poll-503", "poll-429", "poll-529", "drop-poll", "download-503",
-                                      "drop-download", "slow-queue"])
-def test_bursts_are_retried_and_submit_is_sent_once(fake, tmp_path, scenario):
-    fake.scenario = scenario
-    client = provider(fake)
-    outcome = run(client, client.prepare(request()), tmp_path / "out.mp4")
-    assert probe_video(outcome.path)["frames"] == 9
-    assert len(fake.submits()) == 1
-
-
-@pytest.mark.parametrize("scenario, message", [
-    ("malformed", "malformed JSON"),
-    ("never", "did not finish within 60 s"),
-    ("oversized", "over the 1,048,576-byte limit"),
-    ("slow-download", "stalled"),
-    ("wrong-type", "text/html"),
-    ("redirect-file", "only http and https"),
-    ("redirect-private", "private address"),
-    ("expired", "expired"),
-])
-def test_failure_modes_end_in_a_clear_error(fake, tmp_path, scenario, message):
-    fake.scenario = scenario
-    client = provider(fake, max_download_bytes=2**20)
-    dest = tmp_path / "out" / "video.mp4"
-    with pytest.raises(HostedError, match=message) as failed:
-        run(client, client.prepare(request()), dest)
-    assert len(fake.submits()) == 1
-    assert not dest.exists() and not any(dest.parent.glob(".*.part"))
-    assert_no_key_leak(fake, str(failed.value))
-
-
 def test_a_job_past_retention_is_reported_as_expired(fake, tmp_path):
     fake.settings.retention_s = 0.0
     client = provider(fake)
     with pytest.raises(HostedError, match="HTTP 404.*expired"):
         run(client, client.prepare(request()), tmp_path / "out.mp4")
-    assert len(fake.calls("GET", r"/v2/.*")) == 1
-
-
-def test_interrupt_stops_polling_and_says_the_job_still_bills(fake, tmp_path):
-    fake.scenario = "never"
-    client = provider(fake)
-
-    def check_interrupt():
-        if len(fake.calls("GET", r"/v2/.*")) >= 2:
-            raise Interrupted()
-
-    statuses = []
-    with pytest.raises(Interrupted) as stopped:
-        run(client, client.prepare(request()), tmp_path / "out.mp4", check_interrupt=check_interrupt,
-            on_status=statuses.append)
-    note = " ".join(getattr(stopped.value, "__notes__", [])) or statuses[-1]
-    assert "ltx has no cancel" in note and "will still run and bill" in note
-    assert len(fake.submits()) == 1
-    assert_no_key_leak(fake, note, *statuses)
+    assert len(fake.polls()) == 1

@@ -1,67 +1,24 @@
 """vibedream client against a local fake (spec hosted-apis.md §5): mapping and snapping, the public-URL-only
-rule (a local image is refused before anything is sent), and whole jobs through run_job, including every failure
-mode ending in a clear error (never a key) within the deadline."""
+rule (a local image is refused before anything is sent), and a whole job through run_job. Its failure modes, each
+ending in a clear error (never a key) within the deadline, run with the other providers' in test_hosted_jobs.py."""
 
 import pytest
-from fakes.generic_server import loopback_only
-from fakes.vibedream_server import VibedreamServer
+from fakes.harness import VIBEDREAM, assert_no_key_leak, run
 
 from ltx2_anywhere.pipelines.errors import L2AError
-from ltx2_anywhere.pipelines.hosted.base import HostedError, HttpClient
-from ltx2_anywhere.pipelines.hosted.jobs import run_job
-from ltx2_anywhere.pipelines.hosted.types import GenerationRequest
 from ltx2_anywhere.pipelines.hosted.vibedream import LOCAL_IMAGE, VibedreamProvider
 from ltx2_anywhere.pipelines.media import probe_video
 
-KEY = "vd-secret-key-0123456789"
-IMAGE_URL = "https://example.com/cat.png"
-
-
-class Interrupted(Exception):
-    pass
-
-
-class Clock:
-    """run_job's clock and sleep: waiting costs no real time."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+KEY = VIBEDREAM.key
+IMAGE_URL = VIBEDREAM.fields["image_url"]
+request = VIBEDREAM.request
+provider = VIBEDREAM.connect
 
 
 @pytest.fixture
-def fake(tmp_path):
-    with VibedreamServer(KEY) as server, loopback_only() as outside:
+def fake():
+    with VIBEDREAM.serve() as server:
         yield server
-    assert server.errors == [] and outside == []
-
-
-def provider(fake, **http) -> VibedreamProvider:
-    options = dict(allow_loopback=True, timeout=5.0, backoff=0.01, stall_timeout=0.5, sleep=lambda s: None)
-    return VibedreamProvider(HttpClient(**{**options, **http}), KEY, base_url=fake.url)
-
-
-def request(**fields) -> GenerationRequest:
-    values = dict(mode="i2v", prompt="a cat yawns", seed=42, image_url=IMAGE_URL)
-    return GenerationRequest(**{**values, **fields})
-
-
-def run(client, prepared, dest, **kwargs):
-    clock = Clock()
-    kwargs = {"deadline_s": 60.0, "poll": (1.0, 5.0), "sleep": clock.sleep, "clock": clock, **kwargs}
-    return run_job(client, prepared, dest, **kwargs)
-
-
-def assert_no_key_leak(fake, *texts):
-    for text in texts:
-        assert KEY not in text
-    for rec in fake.requests:
-        assert KEY not in rec.path and KEY not in rec.query
 
 
 def test_prepare_maps_the_request_to_vibedream_fields():
@@ -133,66 +90,5 @@ def test_a_job_runs_to_a_real_mp4(fake, tmp_path):
     assert any("running" in s for s in statuses) and statuses[-1].startswith("vibedream: done")
     api = fake.calls("POST", r"/api/.*") + fake.calls("GET", r"/api/.*")
     assert api and all(r.headers.get("Authorization") == f"Bearer {KEY}" for r in api)
-    assert all("Authorization" not in r.headers for r in fake.calls("GET", r"/assets/.*"))
+    assert fake.downloads() and all("Authorization" not in r.headers for r in fake.downloads())
     assert_no_key_leak(fake, *statuses)
-
-
-def test_a_failed_job_says_why(fake, tmp_path):
-    client = provider(fake)
-    with pytest.raises(HostedError, match="flagged by content moderation") as failed:
-        run(client, client.prepare(request(prompt="a cat yawns [vd:fail]")), tmp_path / "out.mp4")
-    assert len(fake.submits()) == 1 and not (tmp_path / "out.mp4").exists()
-    assert_no_key_leak(fake, str(failed.value))
-
-
-@pytest.mark.parametrize("scenario", ["poll-503", "poll-429", "drop-poll", "download-503", "drop-download",
-                                      "slow-queue"])
-def test_bursts_are_retried_and_submit_is_sent_once(fake, tmp_path, scenario):
-    fake.scenario = scenario
-    client = provider(fake)
-    outcome = run(client, client.prepare(request()), tmp_path / "out.mp4")
-    assert probe_video(outcome.path)["frames"] == 9
-    assert len(fake.submits()) == 1
-
-
-@pytest.mark.parametrize("scenario, message", [
-    ("malformed", "malformed JSON"),
-    ("never", "did not finish within 60 s"),
-    ("submit-500", "HTTP 500"),
-    ("drop-submit", "was not resent"),
-    ("oversized", "over the 1,048,576-byte limit"),
-    ("slow-download", "stalled"),
-    ("wrong-type", "text/html"),
-    ("redirect-file", "only http and https"),
-    ("redirect-private", "private address"),
-    ("expired", "expired"),
-])
-def test_failure_modes_end_in_a_clear_error(fake, tmp_path, scenario, message):
-    fake.scenario = scenario
-    client = provider(fake, max_download_bytes=2**20)
-    dest = tmp_path / "out" / "video.mp4"
-    with pytest.raises(HostedError, match=message) as failed:
-        run(client, client.prepare(request()), dest)
-    assert len(fake.submits()) == 1
-    assert not dest.exists() and not any(dest.parent.glob(".*.part"))
-    assert_no_key_leak(fake, str(failed.value))
-
-
-def test_interrupt_stops_polling_and_says_the_job_still_bills(fake, tmp_path):
-    fake.scenario = "never"
-    client = provider(fake)
-    checks = []
-
-    def check_interrupt():
-        checks.append(1)
-        if len(fake.calls("GET", r"/api/v1/predictions/.+")) >= 2:
-            raise Interrupted()
-
-    statuses = []
-    with pytest.raises(Interrupted) as stopped:
-        run(client, client.prepare(request()), tmp_path / "out.mp4", check_interrupt=check_interrupt,
-            on_status=statuses.append)
-    note = " ".join(getattr(stopped.value, "__notes__", [])) or statuses[-1]
-    assert "vibedream has no cancel" in note and "will still run and bill" in note
-    assert "job id" in note and len(fake.submits()) == 1
-    assert_no_key_leak(fake, note, *statuses)

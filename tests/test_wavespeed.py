@@ -2,12 +2,13 @@
 (tests/fakes/wavespeed_server.py), every failure mode ending in a video or a clear error within the deadline, and
 the official `wavespeed` SDK run against the same fake so the fake's protocol is the real one."""
 
-import socket
 import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from fakes.generic_server import no_outside_connections  # noqa: F401 (autouse)
+from fakes.harness import Interrupted
 from fakes.wavespeed_server import WaveSpeedServer
 from PIL import Image
 
@@ -23,20 +24,6 @@ T2V = "wavespeed-ai/ltx-2-19b/text-to-video"
 I2V = "wavespeed-ai/ltx-2-19b/image-to-video"
 EXTEND = "wavespeed-ai/ltx-2.3/extend"
 DEADLINE = 15.0
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    """Nothing in these tests may reach beyond this machine, even if a URL check were broken."""
-    connect = socket.socket.connect
-
-    def guarded(self, address):
-        host = address[0] if isinstance(address, tuple) else address
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            raise AssertionError(f"a test tried to connect to {address!r}")
-        return connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 @pytest.fixture
@@ -344,9 +331,6 @@ def test_refused_key_says_top_up_and_never_shows_the_key(ws, tmp_path):
 
 
 def test_interrupt_says_no_cancel_and_the_job_can_be_resumed(ws, tmp_path):
-    class Interrupted(Exception):
-        pass
-
     statuses = []
 
     def check():

@@ -27,7 +27,7 @@ import re
 
 from PIL import Image
 
-from fakes.vibedream_server import COMMON_SCENARIOS, FakeApi, Handler, Job, Recorded, clip_bytes, iso_now
+from fakes.server import COMMON_SCENARIOS, FakeApi, Handler, Job, Recorded, clip_bytes, iso_now
 
 MODEL = "Lightricks/LTX-2"
 FIELDS = {"model", "prompt", "duration", "resolution", "fps", "image", "image_uri"}
@@ -43,6 +43,9 @@ def envelope(kind: str, message: str) -> dict:
 class ByteComputeServer(FakeApi):
     tag = "bc"
     SCENARIOS = {**COMMON_SCENARIOS, "expired": "the download answers 404 not_found (the job expired after 24 h)"}
+    SUBMIT = ("POST", r"/v1/(text|image)-to-video")
+    POLL = ("POST", r"/v1/jobs/[\w-]+")
+    DOWNLOAD = ("POST", r"/v1/jobs/[\w-]+/download")
 
     def routes(self):
         return [
@@ -50,9 +53,6 @@ class ByteComputeServer(FakeApi):
             ("POST", r"/v1/jobs/([\w-]+)/download", self._download),
             ("POST", r"/v1/jobs/([\w-]+)", self._status),
         ]
-
-    def submits(self) -> list[Recorded]:
-        return self.calls("POST", r"/v1/(text|image)-to-video")
 
     # -- protocol ----------------------------------------------------------------------------------------------
 

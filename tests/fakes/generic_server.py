@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import sys
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from fakes.server import Handler, LocalServer
 
 
 @dataclass
@@ -48,40 +50,18 @@ class Seen:
         return json.loads(self.body or b"null")
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        """Clients hanging up mid-answer is what many tests do on purpose: not worth a traceback."""
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            super().handle_error(request, client_address)
-
-
 def redirect(location: str, status: int = 302) -> Reply:
     return Reply(status, headers={"Location": location})
 
 
-class GenericServer:
+class GenericServer(LocalServer):
     """`with GenericServer() as server:`; `server.route("GET", "/x", Reply(...), ...)`; `server.url("/x")`."""
 
     def __init__(self):
+        super().__init__()
         self.routes: dict[tuple[str, str], list[Reply]] = {}
         self.log: list[Seen] = []
-        self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
@@ -100,65 +80,47 @@ class GenericServer:
                 return Reply(404, json={"detail": f"no route for {method} {path}"})
             return replies.pop(0) if len(replies) > 1 else replies[0]
 
-
-def _handler_for(server: GenericServer):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self):
-            super().setup()
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle stalls
-
-        def log_message(self, *args):  # keep test output clean
-            pass
-
-        def _serve(self):
-            parts = urlsplit(self.path)
-            size = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(size) if size else b""
-            server.log.append(Seen(self.command, parts.path, parse_qs(parts.query), dict(self.headers), body))
-            reply = server._next(self.command, parts.path)
-            if reply.delay and server.stopping.wait(reply.delay):
+    def serve(self, h: Handler) -> None:
+        parts = urlsplit(h.path)
+        body = h.read_body()
+        self.log.append(Seen(h.command, parts.path, parse_qs(parts.query), dict(h.headers), body))
+        reply = self._next(h.command, parts.path)
+        if reply.delay and self.stopping.wait(reply.delay):
+            return
+        if reply.drop:
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
+        data = json.dumps(reply.json).encode() if reply.json is not None else reply.body
+        ctype = reply.content_type or ("application/json" if reply.json is not None else "application/octet-stream")
+        h.send_response(reply.status)
+        h.send_header("Content-Type", ctype)
+        for name, value in reply.headers.items():
+            h.send_header(name, value)
+        if reply.chunked:
+            h.send_header("Transfer-Encoding", "chunked")
+        else:
+            h.send_header("Content-Length", str(reply.length if reply.length is not None else len(data)))
+        h.end_headers()
+        if h.command == "HEAD":
+            return
+        if reply.drop_after is not None:
+            h.wfile.write(data[:reply.drop_after])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
+        step = max(1, -(-len(data) // max(1, reply.pieces)))
+        for index, start in enumerate(range(0, len(data), step)):
+            if index and self.stopping.wait(reply.stall if index == 1 and reply.stall else reply.gap):
                 return
-            if reply.drop:
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            data = json.dumps(reply.json).encode() if reply.json is not None else reply.body
-            ctype = reply.content_type or ("application/json" if reply.json is not None else
-                                           "application/octet-stream")
-            self.send_response(reply.status)
-            self.send_header("Content-Type", ctype)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            if reply.chunked:
-                self.send_header("Transfer-Encoding", "chunked")
-            else:
-                self.send_header("Content-Length", str(reply.length if reply.length is not None else len(data)))
-            self.end_headers()
-            if self.command == "HEAD":
-                return
-            if reply.drop_after is not None:
-                self.wfile.write(data[:reply.drop_after])
-                self.wfile.flush()
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            step = max(1, -(-len(data) // max(1, reply.pieces)))
-            for index, start in enumerate(range(0, len(data), step)):
-                if index and server.stopping.wait(reply.stall if index == 1 and reply.stall else reply.gap):
-                    return
-                piece = data[start:start + step]
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if reply.chunked else piece)
-                self.wfile.flush()
-            if reply.chunked:
-                self.wfile.write(b"0\r\n\r\n")
-            if reply.length is not None and reply.length != len(data):
-                self.close_connection = True
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
-
-    return Handler
+            piece = data[start:start + step]
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if reply.chunked else piece)
+            h.wfile.flush()
+        if reply.chunked:
+            h.wfile.write(b"0\r\n\r\n")
+        if reply.length is not None and reply.length != len(data):
+            h.close_connection = True
 
 
 class OutsideConnection(AssertionError):
@@ -173,8 +135,8 @@ def loopback_only():
     original = socket.socket.connect
 
     def connect(sock, address):
-        host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("127."):
+        host = address[0] if sock.family in (socket.AF_INET, socket.AF_INET6) else "localhost"  # a Unix socket
+        if host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("127."):
             attempts.append(address)
             raise OutsideConnection(f"test tried to connect to {address}")
         return original(sock, address)
@@ -184,3 +146,12 @@ def loopback_only():
         yield attempts
     finally:
         socket.socket.connect = original
+
+
+@pytest.fixture(autouse=True)
+def no_outside_connections():
+    """Imported by a test module: none of its tests may reach past 127.0.0.1, even when the code under test is
+    wrong."""
+    with loopback_only() as outside:
+        yield
+    assert outside == []

@@ -20,7 +20,7 @@ import secrets
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from fakes.vibedream_server import COMMON_SCENARIOS, FakeApi, Handler, Recorded, iso_now
+from fakes.server import COMMON_SCENARIOS, FakeApi, Handler, Recorded, iso_now
 
 OPS = ("text-to-video", "image-to-video")
 MODELS = ("ltx-2-fast", "ltx-2-pro")
@@ -48,6 +48,9 @@ class LtxServer(FakeApi):
         "poll-529": "the first `burst` polls answer 529 overloaded_error with Retry-After: 0",
         "filtered": "ends failed with content_filtered_error",
     }
+    SUBMIT = ("POST", r"/v2/[\w-]+")
+    POLL = ("GET", r"/v2/.+")
+    DOWNLOAD = ("GET", r"/results/.+")
 
     def __init__(self, key: str = "ltx-test-key-0123456789"):
         super().__init__(key)
@@ -64,9 +67,6 @@ class LtxServer(FakeApi):
 
     def response_headers(self) -> dict:
         return {"x-request-id": str(uuid.uuid4())}
-
-    def submits(self) -> list[Recorded]:
-        return self.calls("POST", r"/v2/[\w-]+")
 
     # -- upload ------------------------------------------------------------------------------------------------
 
