@@ -146,7 +146,7 @@ class L2A_UpsamplerLoader:
         from ..pipelines.upsampler import load_upsampler
 
         path = _comfy.resolve_path("latent_upscale_models", upsampler_name)
-        return (load_upsampler(path, dtype=dtype, device=_comfy.torch_device()),)
+        return (load_upsampler(path, dtype=dtype),)  # the sampler brings it to the model's device when it runs
 
 
 NODE_CLASS_MAPPINGS = {

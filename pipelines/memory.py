@@ -105,14 +105,19 @@ def track(model) -> None:
 
 
 def release_all() -> int:
-    """ComfyUI asked to free memory: park the weights of every tracked model that keeps them on the GPU in system
-    memory (model offload: each component comes back while it runs, and the model's own policy returns the next
-    time it samples). Returns how many models were released."""
+    """ComfyUI asked to free memory: park in system memory the weights that every tracked model keeps on the GPU
+    between runs. A model placed whole (or left half placed by a failure) goes to model offload (each component comes back while it runs, and the
+    model's own policy returns the next time it samples); under model offload, the component that ran last leaves.
+    Returns how many models released something."""
     released = 0
     for model in list(_resident.values()):
-        if policy_of(model).offload == "none":
+        state = _applied.get(model.transformer)
+        if state is None or state.policy.offload in ("none", _UNPLACED):
             apply_policy(model, replace(policy_of(model), offload="model"))
             released += 1
+        elif state.residency is not None:
+            with _lock:
+                released += state.residency.park()
     return released
 
 
@@ -133,11 +138,13 @@ def with_policy(model, policy: MemoryPolicy):
 @dataclass
 class _Applied:
     policy: MemoryPolicy
-    hook_handles: list  # model offload's forward pre-hooks
+    residency: _Residency | None = None  # model offload's record of what is on the device, and its hooks
 
 
 _lock = threading.Lock()
 _applied: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # transformer -> _Applied
+# The offload a failed placement records: no real mode equals it, so the next apply clears and places again.
+_UNPLACED = "unplaced"
 
 
 def apply_policy(model, policy: MemoryPolicy | None = None) -> None:
@@ -151,22 +158,27 @@ def apply_policy(model, policy: MemoryPolicy | None = None) -> None:
     device = torch.device(model.device)
     policy.check(device, model.transformer.config.num_layers)
     with _lock:
-        state = _applied.get(model.transformer) or _Applied(MemoryPolicy(), [])
+        state = _applied.get(model.transformer) or _Applied(MemoryPolicy())
         old = state.policy
         modules = {name: getattr(model, name) for name in convert.COMPONENTS}
-        handles = state.hook_handles
+        residency = state.residency
         placement = ("offload", "blocks_per_group", "cuda_streams")
         if any(getattr(old, k) != getattr(policy, k) for k in placement):
-            _undo_offload(modules, old, handles)
-            handles = _offload(modules, policy, device)
+            try:
+                _undo_offload(modules, old, residency)
+                residency = _offload(modules, policy, device)
+            except BaseException:
+                # Halfway (out of memory while moving weights), the modules follow neither policy.
+                _applied[model.transformer] = _Applied(replace(old, offload=_UNPLACED))
+                raise
         if old.attention_backend != policy.attention_backend:
             _set_attention_backend(model.transformer, policy.attention_backend)
         if old.compile_blocks != policy.compile_blocks:
             _set_compiled(model.transformer, policy.compile_blocks)
-        _applied[model.transformer] = _Applied(policy, handles)
+        _applied[model.transformer] = _Applied(policy, residency)
 
 
-def _undo_offload(modules: dict, old: MemoryPolicy, handles: list) -> None:
+def _undo_offload(modules: dict, old: MemoryPolicy, residency: _Residency | None) -> None:
     """Remove the hooks of an earlier offload and park every component in system memory."""
     if old.offload == "none":
         return
@@ -177,8 +189,8 @@ def _undo_offload(modules: dict, old: MemoryPolicy, handles: list) -> None:
         _LAZY_PREFETCH_GROUP_OFFLOADING,
     )
 
-    for handle in handles:
-        handle.remove()
+    if residency is not None:
+        residency.remove_hooks()
     for module in modules.values():
         registry = HookRegistry.check_if_exists_or_initialize(module)
         # diffusers has no public "disable group offload"; these are the three hooks it installs.
@@ -187,15 +199,15 @@ def _undo_offload(modules: dict, old: MemoryPolicy, handles: list) -> None:
         module.to("cpu")
 
 
-def _offload(modules: dict, policy: MemoryPolicy, device) -> list:
-    """Place the components for `policy`; returns the hook handles model offload needs to be undone."""
+def _offload(modules: dict, policy: MemoryPolicy, device) -> _Residency | None:
+    """Place the components for `policy`; returns model offload's residency (None for the other modes)."""
     import torch
 
     cpu = torch.device("cpu")
     if policy.offload == "none":
         for module in modules.values():
             module.to(device)
-        return []
+        return None
     if policy.offload == "model":
         return _model_offload(modules, device)
     streams = policy.cuda_streams and device.type != "cpu"
@@ -208,7 +220,7 @@ def _offload(modules: dict, policy: MemoryPolicy, device) -> list:
             # other components run once per generation, so prefetching gains little there.
             module.enable_group_offload(device, cpu, offload_type="leaf_level",
                                         use_stream=streams and name == "transformer")
-    return []
+    return None
 
 
 class _Residency:
@@ -217,24 +229,36 @@ class _Residency:
     def __init__(self, device):
         self.device = device
         self.current = None
+        self.hook_handles: list = []
 
     def enter(self, component) -> None:
         if self.current is component:
             return
-        if self.current is not None:
-            self.current.to("cpu")
+        self.park()
         component.to(self.device)
         self.current = component
 
+    def park(self) -> bool:
+        """Send the component on the device back to system memory; False if none was there."""
+        if self.current is None:
+            return False
+        self.current.to("cpu")
+        self.current = None
+        return True
 
-def _model_offload(modules: dict, device) -> list:
+    def remove_hooks(self) -> None:
+        for handle in self.hook_handles:
+            handle.remove()
+        self.hook_handles.clear()
+
+
+def _model_offload(modules: dict, device) -> _Residency:
     """Park every component in system memory and move each to `device` when it (or a direct child) runs.
 
     Direct children are hooked too because the VAEs' `encode` / `decode` are not `forward`: they call their
     encoder / decoder child, and that call is what brings the VAE in.
     """
     residency = _Residency(device)
-    handles = []
     for component in modules.values():
         component.to("cpu")
 
@@ -242,8 +266,8 @@ def _model_offload(modules: dict, device) -> list:
             residency.enter(component)
 
         for sub in (component, *component.children()):
-            handles.append(sub.register_forward_pre_hook(enter))
-    return handles
+            residency.hook_handles.append(sub.register_forward_pre_hook(enter))
+    return residency
 
 
 def _set_attention_backend(transformer, backend: str) -> None:

@@ -86,15 +86,25 @@ def save_upsampler(path: str | os.PathLike, module, metadata: dict[str, str]) ->
 
 
 def upsample(upsampler: Upsampler, model, video_raw):
-    """Raw video latent [1, C, F, H, W] -> raw latent at twice the spatial size."""
+    """Raw video latent [1, C, F, H, W] -> raw latent at twice the spatial size.
+
+    The upsampler runs on the model's device and follows its memory policy: when the model offloads, the
+    upsampler goes back to system memory right after, so its 1 GB does not sit beside stage 2 and the decode.
+    """
     import torch
+
+    from .memory import policy_of
 
     if upsampler.in_channels != model.transformer.config.in_channels:
         raise L2AError(
             f"the latent upsampler '{Path(upsampler.source).name}' takes {upsampler.in_channels} latent channels "
             f"but {model.family.label} makes {model.transformer.config.in_channels}: use its own upsampler."
         )
-    module = upsampler.module
+    module = upsampler.module.to(model.device)
     dtype = next(module.parameters()).dtype
-    with torch.no_grad():
-        return module(video_raw.to(model.device, dtype)).to(torch.float32)
+    try:
+        with torch.no_grad():
+            return module(video_raw.to(model.device, dtype)).to(torch.float32)
+    finally:
+        if policy_of(model).offloads:
+            module.to("cpu")

@@ -123,13 +123,32 @@ def test_model_offload_hooks_move_one_component_at_a_time(written, cond, base, m
         enter(self, component)
 
     monkeypatch.setattr(memory._Residency, "enter", recording)
-    handles = memory._model_offload(modules, torch.device("cpu"))
+    residency = memory._model_offload(modules, torch.device("cpu"))
     try:
         assert_same_run(model, cond, base)
     finally:
-        for handle in handles:
-            handle.remove()
+        residency.remove_hooks()
     assert entered == ["connectors", "transformer", "vae", "audio_vae", "vocoder"]
+    assert residency.current is model.vocoder and residency.park() and residency.current is None
+    assert not residency.park(), "nothing left on the device to park"
+
+
+def test_a_placement_that_fails_halfway_is_redone_by_the_next_apply(written, cond, base, monkeypatch):
+    """Running out of memory while moving weights leaves the modules following neither policy: applying the old
+    policy again must place it again, not trust the record of what was there before."""
+    model = with_policy(fresh(written), MemoryPolicy(offload="group"))
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(model.vae, "to", out_of_memory)
+        with pytest.raises(torch.OutOfMemoryError):
+            memory.apply_policy(model, MemoryPolicy())
+    assert "group_offloading" not in hook_names(model.transformer), "the undo ran before the failed placement"
+    memory.apply_policy(model)
+    assert "group_offloading" in hook_names(model.transformer) and "group_offloading" in hook_names(model.vae)
+    assert_same_run(model, cond, base)
 
 
 @pytest.mark.parametrize("offload", ["model", "sequential"])
@@ -170,6 +189,32 @@ def test_accelerator_offload_matches_the_resident_model(written, cond, policy):
     latent = sample(model, cond, SETTINGS)
     assert rel(latent.video, expected.video) < 1e-5 and rel(latent.audio, expected.audio) < 1e-5
     assert rel(decode_video(model, latent), frames) < 1e-5
+
+
+@needs_cuda
+def test_release_parks_what_model_offload_left_on_the_gpu(written, cond):
+    model = with_policy(load_model(written["checkpoint_dev"], dtype="fp32", device="cuda"),
+                        MemoryPolicy(offload="model"))
+    memory.track(model)
+    decode_video(model, sample(model, cond, SETTINGS))
+    assert next(model.vae.parameters()).device.type == "cuda", "the component that ran last stays between runs"
+    assert memory.release_all() >= 1
+    for name in ("transformer", "connectors", "vae", "audio_vae", "vocoder"):
+        assert all(p.device.type == "cpu" for p in getattr(model, name).parameters()), name
+
+
+@needs_cuda
+@pytest.mark.parametrize("offload", ["none", "sequential"])
+def test_the_upsampler_follows_the_models_memory_policy(tiny_models, written, cond, offload):
+    from ltx2_anywhere.pipelines.sampling import sample_multiscale
+    from ltx2_anywhere.pipelines.upsampler import load_upsampler
+
+    model = with_policy(load_model(written["checkpoint_dev"], dtype="fp32", device="cuda"),
+                        MemoryPolicy(offload=offload))
+    upsampler = load_upsampler(tiny_models.upsampler, dtype="fp32")
+    settings = dataclasses.replace(SETTINGS, width=192, height=128)
+    sample_multiscale(model, cond, settings, upsampler)
+    assert next(upsampler.module.parameters()).device.type == ("cpu" if offload == "sequential" else "cuda")
 
 
 # ---- attention, compile, VAE tiling ------------------------------------------------------------------------------
