@@ -5,6 +5,7 @@ connection to a refused address. All against 127.0.0.1; waits are measured throu
 import email.utils
 import socket
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from fakes.generic_server import GenericServer, Reply, loopback_only, redirect
@@ -318,6 +319,26 @@ def test_download_refuses_loopback_without_the_test_switch(server, tmp_path):
     with pytest.raises(HostedError, match="loopback"):
         HttpClient().download(server.url("/v.mp4"), tmp_path / "v.mp4")
     assert server.count() == 0
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_refused_at_connect(server, tmp_path, monkeypatch):
+    """DNS rebinding: the name answers a public address to the check and loopback to the connection."""
+    server.route("GET", "/v.mp4", Reply(body=VIDEO, content_type="video/mp4"))
+    port = urlsplit(server.url("/")).port
+    real_getaddrinfo = socket.getaddrinfo
+    answers = []
+
+    def rebinding(host, *args, **kwargs):
+        if host != "cdn.rebind.test":
+            return real_getaddrinfo(host, *args, **kwargs)
+        answers.append("93.184.215.14" if not answers else "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (answers[-1], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with pytest.raises(HostedError, match=r"reached 127\.0\.0\.1, a loopback address"):
+        HttpClient(max_retries=0).download(f"http://cdn.rebind.test:{port}/v.mp4", tmp_path / "v.mp4")
+    assert answers == ["93.184.215.14", "127.0.0.1"], "checked once, then connected once"
+    assert server.count() == 0 and leftovers(tmp_path) == []
 
 
 def test_interrupt_during_a_download_leaves_nothing(server, http, tmp_path):

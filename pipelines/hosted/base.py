@@ -188,6 +188,48 @@ def _rewind_points(data, files) -> list[tuple[object, int]]:
     return points
 
 
+def _peer_checking_adapter(address_problem: Callable[[object], str | None]):
+    """A requests adapter whose connections check the address they actually reached, not only the one the name
+    resolved to a moment before: a name that answers public to `check_url` and private to the connection (DNS
+    rebinding) must not reach the LAN. Connections through a proxy reach the proxy, which resolves the name itself,
+    so they are left to `check_url`."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class PeerChecked:
+        def _new_conn(self):
+            sock = super()._new_conn()
+            if self.proxy is None:
+                peer = ipaddress.ip_address(str(sock.getpeername()[0]).split("%", 1)[0])
+                problem = address_problem(peer)
+                if problem:
+                    sock.close()
+                    raise HostedError(f"Refused to download from {self.host}: the connection reached {peer}, a "
+                                      f"{problem} address, though the name resolved to a public one just before. "
+                                      "Result URLs must point to the public internet.")
+            return sock
+
+    class CheckedHTTPConnection(PeerChecked, HTTPConnection):
+        pass
+
+    class CheckedHTTPSConnection(PeerChecked, HTTPSConnection):
+        pass
+
+    class CheckedHTTPPool(HTTPConnectionPool):
+        ConnectionCls = CheckedHTTPConnection
+
+    class CheckedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = CheckedHTTPSConnection
+
+    class PeerCheckingAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": CheckedHTTPPool, "https": CheckedHTTPSPool}
+
+    return PeerCheckingAdapter()
+
+
 class HttpClient:
     """requests with the pack's rules; one per provider call chain (tests: `HttpClient(allow_loopback=True)`).
 
@@ -209,6 +251,10 @@ class HttpClient:
         self.chunk_size = 64 * 1024  # small enough that the between-chunks clock also catches a trickling server
         self.check_interrupt: Callable[[], None] | None = None
         self.session = requests.Session()
+        self.download_session = requests.Session()  # result URLs come from the provider: see _peer_checking_adapter
+        adapter = _peer_checking_adapter(self._address_problem)
+        for scheme in ("http://", "https://"):
+            self.download_session.mount(scheme, adapter)
 
     @contextlib.contextmanager
     def interruptible(self, check_interrupt: Callable[[], None] | None):
@@ -367,7 +413,7 @@ class HttpClient:
         for _hop in range(MAX_REDIRECTS + 1):
             self.check_url(url)
             try:
-                resp = self.session.request(method, url, headers=headers, json=json, stream=True,
+                resp = self.download_session.request(method, url, headers=headers, json=json, stream=True,
                                             allow_redirects=False, timeout=(self.timeout, self.stall_timeout))
             except requests.RequestException as err:
                 if _stalled(err):
