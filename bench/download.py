@@ -7,10 +7,11 @@ local HTTP server, in its own process, serves a 1 GiB `video/mp4` body with a Co
 an `HttpClient` (loopback allowed, as in the tests), resets the kernel's peak-RSS mark (`/proc/self/clear_refs`)
 and calls `HttpClient.download` with a progress callback, as a hosted job does. Its peak RSS growth is VmHWM after
 the download minus VmRSS before it. `curl -o` fetches the same URL in between; both are timed by themselves
-(curl's `time_total`, the pack's clock around `download`), runs alternating after a warm-up of each. Every file is
-checked byte for byte against the served body before it counts.
+(curl's `time_total`, the pack's clock around `download`), runs alternating after a warm-up of each; their CPU
+seconds (curl's include its start) cross-check the wall-clock ratio, which moves with the load on a small shared
+machine. Every file is checked byte for byte against the served body before it counts.
 
-    python bench/download.py [--size-mib 1024] [--repeats 3] [--quick]
+    python bench/download.py [--size-mib 1024] [--repeats 7] [--quick]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from _common import footer, header, median, say, spread, table
+from _common import cpu_seconds, footer, header, median, say, spread, table
 
 MAX_RSS_GROWTH_MB = 64
 MIN_SPEED_VS_CURL = 0.8
@@ -96,10 +97,10 @@ def fetch_with_pack(url: str, dest: Path) -> dict:
 
     before = _status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS, so the peak below is this download's
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     client.download(url, dest, on_progress=on_progress)
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "rss_before_kib": before, "growth_kib": _status_kib("VmHWM") - before,
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"seconds": seconds, "cpu_seconds": cpu, "rss_before_kib": before, "growth_kib": _status_kib("VmHWM") - before,
             "progress_calls": progress_calls}
 
 
@@ -112,12 +113,13 @@ def run_pack(url: str, dest: Path) -> dict:
 
 
 def run_curl(url: str, dest: Path) -> dict:
+    cpu = cpu_seconds()
     out = subprocess.run(["curl", "--silent", "--show-error", "--fail", "--output", str(dest),
                           "--write-out", "%{time_total}", url], capture_output=True, text=True, check=False,
                          timeout=600)
     if out.returncode:
         raise RuntimeError(f"curl failed: {out.stderr.strip()}")
-    return {"seconds": float(out.stdout)}
+    return {"seconds": float(out.stdout), "cpu_seconds": cpu_seconds() - cpu}
 
 
 def expected_digest(size: int) -> str:
@@ -142,7 +144,7 @@ def check_file(path: Path, size: int, digest: str, who: str) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="size of the served result")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each, alternating")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs of each, alternating")
     parser.add_argument("--quick", action="store_true", help="64 MiB, one run of each: checks the script")
     parser.add_argument("--serve", nargs=2, help=argparse.SUPPRESS)  # size port_file: the server process
     parser.add_argument("--fetch", nargs=2, help=argparse.SUPPRESS)  # url dest: one pack download
@@ -182,10 +184,14 @@ def main(argv=None) -> None:
     def rates(runs):
         return [size / MB / run["seconds"] for run in runs]
 
+    def cpu_per_gib(runs):
+        return f"{median([run['cpu_seconds'] for run in runs]) * 2**30 / size:.2f}"
+
     growth_mb = [run["growth_kib"] * 1024 / MB for run in pack_runs]
-    table(["who", "MB/s median", "min", "max", "peak RSS growth MB (max)"],
-          [["pack HttpClient.download", *spread(rates(pack_runs), digits=0), f"{max(growth_mb):.1f}"],
-           ["curl", *spread(rates(curl_runs), digits=0), "(other process)"]])
+    table(["who", "MB/s median", "min", "max", "CPU s per GiB (median)", "peak RSS growth MB (max)"],
+          [["pack HttpClient.download", *spread(rates(pack_runs), digits=0), cpu_per_gib(pack_runs),
+            f"{max(growth_mb):.1f}"],
+           ["curl", *spread(rates(curl_runs), digits=0), cpu_per_gib(curl_runs), "(other process)"]])
     say(f"pack process RSS before the download: {pack_runs[0]['rss_before_kib'] / 1024:.0f} MiB (python, requests, "
         f"the pack's hosted client); progress callbacks per download: {pack_runs[0]['progress_calls']}; "
         "every file equal to the served body")

@@ -169,10 +169,11 @@ def _never_connected(err: requests.RequestException) -> bool:
     return isinstance(reason, urllib3_exceptions.NewConnectionError)
 
 
-def _stalled(err: requests.RequestException) -> bool:
-    """True for a socket read timeout (requests reports one inside iter_content as a ConnectionError)."""
+def _stalled(err: Exception) -> bool:
+    """True for a socket read timeout (urllib3's own error, or requests' wrapping of it)."""
     inner = err.args[0] if err.args else None
-    return isinstance(err, requests.ReadTimeout) or isinstance(inner, urllib3_exceptions.ReadTimeoutError)
+    return isinstance(err, (requests.ReadTimeout, urllib3_exceptions.ReadTimeoutError)) or isinstance(
+        inner, urllib3_exceptions.ReadTimeoutError)
 
 
 def _rewind_points(data, files) -> list[tuple[object, int]]:
@@ -248,7 +249,8 @@ class HttpClient:
         self.stall_timeout = stall_timeout
         self.retry_after_cap = retry_after_cap
         self.sleep = sleep
-        self.chunk_size = 64 * 1024  # small enough that the between-chunks clock also catches a trickling server
+        self.chunk_size = 2**20  # the most one read takes from the socket
+        self.min_progress = 64 * 1024  # a download that gets less than this in `stall_timeout` seconds has stalled
         self.check_interrupt: Callable[[], None] | None = None
         self.session = requests.Session()
         self.download_session = requests.Session()  # result URLs come from the provider: see _peer_checking_adapter
@@ -455,21 +457,33 @@ class HttpClient:
                 raise HostedError(f"{what} refused: the file is {total:,} bytes, over the {cap:,}-byte limit.")
             return self._stream(resp, dest, total, cap, on_progress, what)
 
+    def _body(self, resp):
+        """The body as it arrives: `read1` hands over what the socket holds (up to `chunk_size`) as soon as anything
+        does, so reads are large while data flows and the stall clock still ticks while it trickles. urllib3
+        before 2.3 lacks it: there, each chunk waits until it is full."""
+        if not hasattr(resp.raw, "read1"):
+            yield from resp.iter_content(self.chunk_size)
+            return
+        while chunk := resp.raw.read1(self.chunk_size, decode_content=True):
+            yield chunk
+
     def _stream(self, resp, dest: Path, total, cap, on_progress, what) -> Path:
         tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         done = 0
         try:
             with os.fdopen(fd, "wb") as fh:
-                last = time.monotonic()
+                progressed_at, progressed = time.monotonic(), 0
                 try:
-                    for chunk in resp.iter_content(self.chunk_size):
+                    for chunk in self._body(resp):
                         now = time.monotonic()
-                        if now - last > self.stall_timeout:
-                            raise HostedError(f"{what} stalled: the server sent almost nothing for "
-                                              f"{now - last:.0f} s (limit {self.stall_timeout:g} s).")
-                        last = now
+                        if now - progressed_at > self.stall_timeout:
+                            raise HostedError(f"{what} stalled: the server sent less than {self.min_progress:,} "
+                                              f"bytes in {now - progressed_at:.0f} s (limit "
+                                              f"{self.stall_timeout:g} s).")
                         done += len(chunk)
+                        if done - progressed >= self.min_progress:
+                            progressed_at, progressed = now, done
                         if done > cap:
                             raise HostedError(f"{what} refused: the file is larger than the {cap:,}-byte limit.")
                         fh.write(chunk)
@@ -477,7 +491,7 @@ class HttpClient:
                             on_progress(done, total)
                         if self.check_interrupt:
                             self.check_interrupt()
-                except requests.RequestException as err:
+                except (requests.RequestException, urllib3_exceptions.HTTPError) as err:
                     if _stalled(err):
                         raise HostedError(f"{what} stalled: no data for {self.stall_timeout:g} s after "
                                           f"{done:,} bytes.") from err
