@@ -36,7 +36,9 @@ Assumptions:
 
 Expected duration on one H100 with the defaults: roughly 6 to 10 minutes, most of it the offload modes moving the
 38 GB of transformer weights each step (an estimate from the transfer sizes and FLOPs, not a measurement: this
-script was written on a machine without a GPU); `--modes` and `--sizes` shorten it.
+script was written on a machine without a GPU); `--modes` and `--sizes` shorten it, and `--modes` with no mode
+measures only the two-stage figure (a device that limits a command to 10 minutes can take the table and the figure
+in two runs).
 
     python bench/gpu.py [--sizes 768x512x121 1280x704x121] [--modes none model group sequential group+streams]
                         [--steps 3] [--fp8] [--two-stage 1536x1024x121] [--stage1-steps 2] [--peak-tflops T]
@@ -419,7 +421,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=parse_size, nargs="+", help="WIDTHxHEIGHTxFRAMES each (default 768x512x121 "
                         "1280x704x121)")
-    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES), help="memory modes to time")
+    parser.add_argument("--modes", nargs="*", choices=list(MODES), default=list(MODES), help="memory modes to time "
+                        "(none given: only the two-stage figure)")
     parser.add_argument("--steps", type=int, help="timed steps after the warm-up step (default 3)")
     parser.add_argument("--fp8", action="store_true", help="then time the modes again with fp8 weight storage (it "
                         "converts the model in place, so it runs last)")
@@ -471,13 +474,14 @@ def main(argv=None) -> None:
     top, unit = (meter.peak()[1], "VRAM") if device.type == "cuda" else (rss_gb(), "RSS")
     peak_text = f"peak {top:.2f} GB {unit}" if finished else f"out of memory at {top:.2f} GB {unit}"
     say(f"two-stage {final} in {sum(p.seconds for p in meter.phases):.1f} s: {peak_text}")
-    if args.fp8 or args.quick:
+    if (args.fp8 or args.quick) and args.modes:
         started = time.perf_counter()
         store_in_fp8(model, device)
         say(f"the transformer blocks' Linear layers stored as scaled fp8 in {time.perf_counter() - started:.1f} s")
         rows += measure_modes(model, conditioning, sizes, args.modes, "fp8", steps, flops)
 
-    mode_table(rows, peak)
+    if rows:
+        mode_table(rows, peak)
     say()
     say(f"two-stage {final}, {lowest} offload + VAE tiling in space and time, bf16 weights; the upsampler on the "
         "device only while it runs:")
