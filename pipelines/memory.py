@@ -106,9 +106,9 @@ def track(model) -> None:
 
 def release_all() -> int:
     """ComfyUI asked to free memory: park in system memory the weights that every tracked model keeps on the GPU
-    between runs. A model placed whole (or left half placed by a failure) goes to model offload (each component comes back while it runs, and the
-    model's own policy returns the next time it samples); under model offload, the component that ran last leaves.
-    Returns how many models released something."""
+    between runs. A model placed whole (or left half placed by a failure) goes to model offload: each component
+    comes back while it runs, and the model's own policy returns the next time it samples. Under model offload,
+    the component that ran last leaves. Returns how many models released something."""
     released = 0
     for model in list(_resident.values()):
         state = _applied.get(model.transformer)

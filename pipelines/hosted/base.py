@@ -416,7 +416,8 @@ class HttpClient:
             self.check_url(url)
             try:
                 resp = self.download_session.request(method, url, headers=headers, json=json, stream=True,
-                                            allow_redirects=False, timeout=(self.timeout, self.stall_timeout))
+                                                     allow_redirects=False,
+                                                     timeout=(self.timeout, self.stall_timeout))
             except requests.RequestException as err:
                 if _stalled(err):
                     raise HostedError(f"{what} stalled: no answer for {self.stall_timeout:g} s.") from err
