@@ -38,7 +38,8 @@ class L2A_MemoryOptions:
                 "use_cuda_streams": ("BOOLEAN", {
                     "default": False,
                     "tooltip": "Group / sequential offload: load the next weights while the current ones compute. "
-                    "Faster; needs a GPU and pins the offloaded weights in system memory.",
+                    "Faster; needs a GPU and pins the offloaded weights in system memory. Without it, each group is "
+                    "also copied back to system memory after use.",
                 }),
                 "attention_backend": (list(ATTENTION_BACKENDS), {
                     "default": "native",
