@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from .loading import (
     parameters_on_meta,
     read_safetensors_header,
     resolve_dtype,
+    write_safetensors,
 )
 
 COMFY_FILE = "gemma_3_12B_it.safetensors"
@@ -540,19 +540,7 @@ def save_gemma_file(
 ) -> Path:
     """Write a Gemma 3 as ComfyUI's single-file text encoder (tokenizer embedded), atomically."""
     import torch
-    from safetensors.torch import save_file
 
-    path = Path(path)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in comfy_state_dict(model).items()}
+    tensors = dict(comfy_state_dict(model))
     tensors[TOKENIZER_KEY] = torch.frombuffer(bytearray(spiece), dtype=torch.uint8)
-    meta = {"format": "pt", **{str(k): str(v) for k, v in (metadata or {}).items()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return write_safetensors(path, tensors, metadata)

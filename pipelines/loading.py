@@ -515,16 +515,23 @@ def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu"
 
 
 def save_checkpoint(path: str | os.PathLike, components: Mapping[str, Any], metadata: Mapping[str, str]) -> Path:
-    """Write modules as one official-layout all-in-one safetensors file, atomically (temp file + os.replace)."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
+    """Write modules as one official-layout all-in-one safetensors file, atomically."""
     missing = [c for c in convert.COMPONENTS if c not in components]
     if missing:
         raise L2AError(f"save_checkpoint needs all of {', '.join(convert.COMPONENTS)}; missing {', '.join(missing)}.")
     states = {name: components[name].state_dict() for name in convert.COMPONENTS}
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in convert.diffusers_to_official(states).items()}
-    meta = {"format": "pt", **{str(k): str(v) for k, v in metadata.items()}}
+    return write_safetensors(path, convert.diffusers_to_official(states), metadata)
+
+
+def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
+                      ) -> Path:
+    """Write `tensors` as a safetensors file atomically: a hidden temporary file beside `path`, renamed when
+    complete, so a crash or a full disk never leaves a half-written model where a loader would find it."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    meta = {"format": "pt", **{str(k): str(v) for k, v in (metadata or {}).items()}}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -551,19 +551,7 @@ def random_lora(modules: Mapping[str, Any], pattern: str, rank: int, seed: int, 
 
 def save_lora(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     """Write a LoRA state dict as safetensors, atomically."""
-    import tempfile
+    from .loading import write_safetensors
 
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata={"format": "pt"})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return write_safetensors(path, state)
 

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import L2AError
-from .loading import CONFIG_DIR, FAMILY_CONFIG_FILES, parameters_on_meta, read_safetensors_header, resolve_dtype
+from .loading import (
+    CONFIG_DIR,
+    FAMILY_CONFIG_FILES,
+    parameters_on_meta,
+    read_safetensors_header,
+    resolve_dtype,
+    write_safetensors,
+)
 
 UPSAMPLER_FILE = "ltx-2-spatial-upscaler-x2-1.0.safetensors"
 
@@ -74,15 +81,7 @@ def load_upsampler(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "
 
 def save_upsampler(path: str | os.PathLike, module, metadata: dict[str, str]) -> Path:
     """Write an upsampler file atomically (used for the tiny model)."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.part")
-    state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
-    save_file(state, str(temp), metadata={"format": "pt", **metadata})
-    os.replace(temp, path)
-    return path
+    return write_safetensors(path, module.state_dict(), metadata)
 
 
 def upsample(upsampler: Upsampler, model, video_raw):
