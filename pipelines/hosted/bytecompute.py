@@ -19,7 +19,7 @@ from urllib.parse import quote
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
-from .mapping import ignored_fields
+from .mapping import ignored_fields, start_image
 from .types import GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 MODEL = "Lightricks/LTX-2"
@@ -74,12 +74,7 @@ class ByteComputeProvider(Provider):
         payload: dict = {"model": MODEL, "prompt": request.prompt, "duration": duration, "fps": fps}
         uploads: dict[str, Path] = {}
         if request.mode == "i2v":
-            if request.image is not None:
-                uploads["image_uri"] = Path(request.image)
-            elif request.image_url:
-                payload["image_uri"] = request.image_url
-            else:
-                raise L2AError("ByteCompute image-to-video needs an image: connect one or give an image URL.")
+            start_image(request, "image_uri", payload, uploads, "ByteCompute")
         size = _size(request, notes)
         if size:
             payload["resolution"] = f"{size[0]}x{size[1]}"

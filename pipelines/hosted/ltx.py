@@ -14,7 +14,7 @@ from urllib.parse import quote
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
-from .mapping import ignored_fields, requested_short_side
+from .mapping import ignored_fields, requested_short_side, start_image
 from .types import GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 OPERATIONS = {"t2v": "text-to-video", "i2v": "image-to-video"}
@@ -70,12 +70,7 @@ class LtxProvider(Provider):
                          "fps": fps, "generate_audio": request.generate_audio}
         uploads: dict[str, Path] = {}
         if request.mode == "i2v":
-            if request.image is not None:
-                uploads["image_uri"] = Path(request.image)
-            elif request.image_url:
-                payload["image_uri"] = request.image_url
-            else:
-                raise L2AError("LTX API image-to-video needs an image: connect one or give an image URL.")
+            start_image(request, "image_uri", payload, uploads, "LTX API")
         ignored = ignored_fields(request, first={"seed (results differ run to run)": True})
         if ignored:
             notes.append(f"The LTX API has no {', '.join(ignored)}: not sent.")

@@ -1,7 +1,9 @@
-"""Request-mapping helpers the provider clients share: reading the requested size, and naming the parameters a
-provider has no field for (said in the notes, never silently dropped)."""
+"""Request-mapping helpers the provider clients share: reading the requested size, the start image, and naming the
+parameters a provider has no field for (said in the notes, never silently dropped)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from ..errors import L2AError
 from .types import GenerationRequest
@@ -43,3 +45,13 @@ def ignored_fields(request: GenerationRequest, first: dict | None = None, last: 
     }
     names = [name for name, present in checks.items() if present]
     return names + [f"option {key!r}" for key in sorted(request.options)]
+
+
+def start_image(request: GenerationRequest, key: str, payload: dict, uploads: dict, provider: str) -> None:
+    """Put the image-to-video start image under `key`: a connected image as an upload, else the given URL."""
+    if request.image is not None:
+        uploads[key] = Path(request.image)
+    elif request.image_url:
+        payload[key] = request.image_url
+    else:
+        raise L2AError(f"{provider} image-to-video needs an image: connect one or give an image URL.")
