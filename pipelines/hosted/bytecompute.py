@@ -19,7 +19,7 @@ from urllib.parse import quote
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
-from .mapping import ignored_fields, start_image
+from .mapping import ignored_fields, nearest_fps, start_image
 from .types import GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 MODEL = "Lightricks/LTX-2"
@@ -69,7 +69,7 @@ class ByteComputeProvider(Provider):
         if not request.prompt.strip():
             raise L2AError("ByteCompute needs a prompt: describe the video.")
         notes: list[str] = []
-        fps = _fps(request, notes)
+        fps = nearest_fps(request, FPS_CHOICES, notes, "ByteCompute")
         duration = _duration(request, fps, notes)
         payload: dict = {"model": MODEL, "prompt": request.prompt, "duration": duration, "fps": fps}
         uploads: dict[str, Path] = {}
@@ -187,15 +187,6 @@ def _image_part(image: str) -> tuple:
         raise L2AError("The image for ByteCompute is not a valid base64 data URI.") from error
     suffix = mimetypes.guess_extension(mime) or ""
     return ("image", (f"image{suffix}", content, mime))
-
-
-def _fps(request: GenerationRequest, notes: list[str]) -> int:
-    if request.fps is None:
-        return FPS_CHOICES[0]
-    fps = min(FPS_CHOICES, key=lambda choice: abs(choice - request.fps))
-    if fps != request.fps:
-        notes.append(f"ByteCompute renders 25 or 50 fps: {request.fps:g} fps was sent as {fps}.")
-    return fps
 
 
 def _duration(request: GenerationRequest, fps: int, notes: list[str]) -> int:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
-from .mapping import ignored_fields, requested_short_side, start_image
+from .mapping import ignored_fields, nearest_fps, requested_short_side, start_image
 from .types import GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 OPERATIONS = {"t2v": "text-to-video", "i2v": "image-to-video"}
@@ -64,7 +64,7 @@ class LtxProvider(Provider):
         model = endpoint.split("/", 1)[0]
         notes: list[str] = []
         resolution = _resolution(request, notes)
-        fps = _fps(request, notes)
+        fps = nearest_fps(request, FPS_CHOICES, notes, "The LTX API")
         duration = _duration(request, model, resolution, fps, notes)
         payload: dict = {"prompt": request.prompt, "model": model, "duration": duration, "resolution": resolution,
                          "fps": fps, "generate_audio": request.generate_audio}
@@ -141,15 +141,6 @@ def _resolution(request: GenerationRequest, notes: list[str]) -> str:
     if tier != short:
         notes.append(f"The LTX API renders 1080p, 1440p or 2160p: {short}p was sent as {RESOLUTIONS[tier]}.")
     return RESOLUTIONS[tier]
-
-
-def _fps(request: GenerationRequest, notes: list[str]) -> int:
-    if request.fps is None:
-        return FPS_CHOICES[0]
-    fps = min(FPS_CHOICES, key=lambda choice: abs(choice - request.fps))
-    if fps != request.fps:
-        notes.append(f"The LTX API renders 25 or 50 fps: {request.fps:g} fps was sent as {fps}.")
-    return fps
 
 
 def _duration(request: GenerationRequest, model: str, resolution: str, fps: int, notes: list[str]) -> int:

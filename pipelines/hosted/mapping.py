@@ -1,5 +1,5 @@
-"""Request-mapping helpers the provider clients share: reading the requested size, the start image, and naming the
-parameters a provider has no field for (said in the notes, never silently dropped)."""
+"""Request-mapping helpers the provider clients share: reading the requested size and frame rate, the start image,
+and naming the parameters a provider has no field for (said in the notes, never silently dropped)."""
 
 from __future__ import annotations
 
@@ -55,3 +55,15 @@ def start_image(request: GenerationRequest, key: str, payload: dict, uploads: di
         payload[key] = request.image_url
     else:
         raise L2AError(f"{provider} image-to-video needs an image: connect one or give an image URL.")
+
+
+def nearest_fps(request: GenerationRequest, choices: tuple[int, ...], notes: list[str], provider: str) -> int:
+    """The provider's frame rate nearest the requested one (its first choice when none was asked), noted if it
+    differs."""
+    if request.fps is None:
+        return choices[0]
+    fps = min(choices, key=lambda choice: abs(choice - request.fps))
+    if fps != request.fps:
+        rates = " or ".join(str(choice) for choice in choices)
+        notes.append(f"{provider} renders {rates} fps: {request.fps:g} fps was sent as {fps}.")
+    return fps
