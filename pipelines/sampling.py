@@ -319,13 +319,15 @@ def to_x0(latents, velocity, sigma):
 def guide(cond, uncond, perturbed, isolated, cfg: float, stg: float, modality: float, rescale: float):
     """Official multimodal guidance on x0 estimates (ltx_core/components/guiders.py, MultiModalGuider.calculate):
     cond + (cfg - 1)(cond - uncond) + stg (cond - perturbed) + (modality - 1)(cond - isolated), then rescaled by
-    `rescale * std(cond) / std(pred) + (1 - rescale)`. A term whose pass did not run (None) is left out."""
+    `rescale * std(cond) / std(pred) + (1 - rescale)`. A term whose pass did not run (None) is left out. The
+    rescale is written as diffusers' `rescale_noise_cfg` (the same factor, distributed), so that a run without kept
+    tokens stays bit-identical to diffusers."""
     pred = cond
     for scale, other in ((cfg - 1, uncond), (stg, perturbed), (modality - 1, isolated)):
         if other is not None:
             pred = pred + scale * (cond - other)
     if rescale != 0:
-        pred = pred * (rescale * (cond.std() / pred.std()) + (1 - rescale))
+        pred = rescale * (pred * (cond.std() / pred.std())) + (1 - rescale) * pred
     return pred
 
 
@@ -450,7 +452,9 @@ def prepare_video_tokens(model, conditioning, geo: Geometry, generator, init_vid
             kf_noise = randn_tensor(extra.shape, generator=generator, device=device, dtype=torch.float32)
             keep = mask_tokens[:, main_count:].unsqueeze(-1)
             extra = extra * keep + kf_noise * (1 - keep)
-        latents = torch.cat([main, extra], dim=1)
+        # Keep the packed view's layout when nothing is appended, as diffusers does: in bf16 the transformer's
+        # matmuls round differently on a contiguous copy.
+        latents = torch.cat([main, extra], dim=1) if extra.shape[1] else main
     else:
         start = pack_video(normalize_video(init_video.to(device, torch.float32), model.vae))
         keep = mask_tokens[:, :main_count].unsqueeze(-1)

@@ -93,6 +93,20 @@ def test_text_to_video_equals_diffusers_pipeline(model, encoder):
     assert (reference.audio - audio["waveform"]).abs().max().item() <= 1e-5
 
 
+def test_text_to_video_in_bf16_equals_diffusers_pipeline(models_dir):
+    """The same latents bit for bit in bf16 too: the sampler hands the transformer its tokens in diffusers' layout
+    (the packed view, not a contiguous copy), so every matmul rounds the same way."""
+    from diffusers import LTX2Pipeline
+
+    model = L2A_ModelLoader().load(tiny.CHECKPOINT_NAMES["dev"], "bf16", False)[0]
+    encoder = L2A_TextEncoderLoader().load(tiny.TEXT_ENCODER_NAME, "bf16", "cpu")[0]
+    (conditioning,) = L2A_TextEncode().encode(encoder, PROMPT, NEGATIVE, 24.0)
+    latent, _, _ = run_sampler(model, conditioning)
+    video, audio = LTX2Pipeline(**pipeline_kwargs(model, encoder))(
+        **{**diffusers_call_args(encoder), "output_type": "latent"}, return_dict=False)
+    assert torch.equal(video, latent.video) and torch.equal(audio, latent.audio)
+
+
 def test_image_to_video_without_rescale_equals_diffusers_pipeline(model, encoder):
     """With rescale on, diffusers computes the rescale over a first frame whose x0 uses the global sigma; the
     official x0 keeps it clean (tests/test_official_fidelity.py). Without rescale the two agree."""
