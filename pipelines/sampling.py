@@ -355,9 +355,12 @@ def _stg_on(transformer, blocks, video: bool, audio: bool):
     def unperturbed(module, args, kwargs):
         return args, {**kwargs, "perturbation_mask": None, "all_perturbed": False}
 
-    handles = []
-    for index in blocks:
+    handles, compiled = [], {}
+    for index in blocks if not (video and audio) else ():
         block = transformer.transformer_blocks[index]
+        # A compiled block would not see hooks added after compilation (dynamo skips hook guards): run it eagerly.
+        if getattr(block, "_compiled_call_impl", None) is not None:
+            compiled[block], block._compiled_call_impl = block._compiled_call_impl, None
         for attention, perturbed in ((block.attn1, video), (block.audio_attn1, audio)):
             if not perturbed:
                 handles.append(attention.register_forward_pre_hook(unperturbed, with_kwargs=True))
@@ -366,6 +369,8 @@ def _stg_on(transformer, blocks, video: bool, audio: bool):
     finally:
         for handle in handles:
             handle.remove()
+        for block, call in compiled.items():
+            block._compiled_call_impl = call
 
 
 StepCallback = Callable[[int, int, Callable[[], Any]], None]

@@ -148,6 +148,26 @@ def test_stg_replaces_self_attention_by_its_value_projection_per_modality(model,
     assert seen == {"video": video_stg != 0, "audio": audio_stg != 0}
 
 
+def test_a_compiled_stg_block_runs_eagerly_while_one_modality_stays_unperturbed(model, conditioning):
+    """Regional compile (Memory Options `compile_blocks`) would not see the hook that keeps audio unperturbed."""
+    block = model.transformer.transformer_blocks[1]
+    perturbed_calls = []
+
+    def compiled(*args, **kwargs):
+        perturbed_calls.append(kwargs.get("perturbation_mask") is not None)
+        return block._call_impl(*args, **kwargs)
+
+    block._compiled_call_impl = compiled
+    try:
+        with Recorder(model.transformer) as rec:
+            sample(model, conditioning, SamplerSettings(**SIZE, steps=1, seed=2,
+                                                        guidance=replace(OFF, stg_scale=1.0)))
+        assert block._compiled_call_impl is compiled
+    finally:
+        block._compiled_call_impl = None
+    assert perturbed_calls == [False] and [modality for modality, *_ in rec.stg_attention] == ["video", "audio"]
+
+
 # ---- per-token x0 and the post-rescale blend ---------------------------------------------------------------------
 
 
