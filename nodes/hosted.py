@@ -219,7 +219,8 @@ class L2A_Generate:
                 "camera_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
                                            "tooltip": "Strength of the camera preset."}),
                 "guidance_scale": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 10.0, "step": 0.1,
-                                             "tooltip": "Video CFG where the backend has it (0 = its default)."}),
+                                             "tooltip": "Video CFG where the backend has it (0 = its default; "
+                                             "a local distilled model then runs without guidance)."}),
                 "steps": ("INT", {"default": 0, "min": 0, "max": 200,
                                   "tooltip": "Denoising steps where the backend has them (0 = its default)."}),
             },

@@ -49,7 +49,7 @@ class L2A_Sampler:
                                   "tooltip": "Playback frame rate; sets the duration and so the audio length."}),
                 "steps": ("INT", {"default": 0, "min": 0, "max": 200,
                                   "tooltip": "Denoising steps. 0 = the model's default (40 for 19B dev, 30 for "
-                                  "2.3, the 8 distilled sigmas for distilled models)."}),
+                                  "2.3). Distilled models always sample their 8 distilled sigmas: 0 or 8."}),
                 "seed": seed_input("Noise seed; -1 picks a random one (reported on the seed output)."),
                 "guidance": (GUIDANCE_MODES, {"default": "auto",
                                               "tooltip": "auto: the values below on dev models, none on distilled; "
@@ -73,12 +73,14 @@ class L2A_Sampler:
                                                "decodes to silence."}),
                 "schedule": (list(SCHEDULES), {"default": "official",
                                                "tooltip": "official: the fixed-shift LTX-2 sigma schedule; "
-                                               "diffusers: diffusers' resolution-dependent shift."}),
+                                               "diffusers: diffusers' resolution-dependent shift (guidance and "
+                                               "x0 stay official). Distilled models ignore it."}),
                 "acceleration": (list(ACCELERATIONS), {"default": "none",
                                                        "tooltip": "none: as set above; regular: half the steps; "
                                                        "high: a quarter of the steps with CFG only; full: the 8 "
-                                                       "distilled sigmas without guidance (for distilled models "
-                                                       "or the distilled LoRA)."}),
+                                                       "distilled sigmas without guidance (distilled models, or "
+                                                       "a dev model with the distilled LoRA). regular and high "
+                                                       "change nothing on distilled models."}),
             },
             "optional": {
                 "upsampler": (UPSAMPLER, {"tooltip": "Connect a latent upsampler for multiscale: stage 1 at half "

@@ -190,7 +190,8 @@ MIN_AUDIO_SECONDS, MAX_AUDIO_SECONDS = 2.0, 20.0
 def audio_to_video(model, conditioning, audio, sample_rate: int, settings: SamplerSettings,
                    hooks: dict | None = None) -> EditResult:
     """Video for given audio (lip-sync, music video): its length follows the audio, which is frozen while the video
-    is generated and passed through to the output untouched. A first frame comes from the conditioning."""
+    is generated and passed through to the output untouched. A first frame comes from the conditioning. As in the
+    official A2Vid pipeline the audio guider is off and the unconditional pass keeps the positive audio prompt."""
     import torch
 
     from .audio import fit_length, resample, to_stereo
@@ -202,15 +203,13 @@ def audio_to_video(model, conditioning, audio, sample_rate: int, settings: Sampl
             "split longer audio and extend the video part by part)."
         )
     wanted = round(seconds * settings.fps)
-    total = max(9, math.ceil((wanted - 1) / TEMPORAL) * TEMPORAL + 1)
-    if total / settings.fps > WINDOW_SECONDS + 1 / settings.fps:
-        total -= TEMPORAL
+    total = max(9, math.ceil((wanted - 1) / TEMPORAL) * TEMPORAL + 1)  # may pass 20 s by < 8 frames, then cut
     rate = model.audio_sample_rate
     stereo = to_stereo(audio.float())
     model_audio = stereo if sample_rate == rate else resample(stereo, sample_rate, rate)
     latents = audio_latent_frames(total, settings.fps)
     encoded = _audio_latents(model, model_audio, total / settings.fps, latents)
-    context = CleanContext(audio=encoded, audio_keep=torch.ones(latents))
+    context = CleanContext(audio=encoded, audio_keep=torch.ones(latents), audio_is_condition=True)
     step = replace(settings, num_frames=total)
     latent, generated, _ = _generate(model, conditioning, step, context, hooks or {})
     frames = generated[:wanted]

@@ -154,11 +154,12 @@ class LocalBackend:
             raise L2AError("the local backend needs image files, not URLs: load the image with LoadImage.")
         self.load()
         width, height, frames, fps = request_geometry(request)
-        guidance = None
+        guidance = None  # the model's default: full guidance on dev models, none on distilled ones
         if request.guidance_scale is not None:
             from .families import Guidance
 
-            guidance = Guidance(video_cfg=request.guidance_scale)
+            base = Guidance.off() if self.model.variant == "distilled" else self.model.family.guidance
+            guidance = replace(base, video_cfg=request.guidance_scale)
         settings = SamplerSettings(width=width, height=height, num_frames=frames, fps=fps,
                                    steps=request.num_inference_steps or 0, seed=request.seed, guidance=guidance,
                                    generate_audio=request.generate_audio,

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field, replace
 DISTILLED_SIGMAS = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0)
 STAGE_2_DISTILLED_SIGMAS = (0.909375, 0.725, 0.421875, 0.0)
 
+# ltx_pipelines/utils/constants.py (ltx-pipelines 1.2.0): one default for every family; 1.2.0 added the first five
+# terms to the list of 1.0.0 (which diffusers ships).
 DEFAULT_NEGATIVE_PROMPT = (
+    "has_subtitles, has_blurbox, transition from black, transition to black, speech_ending_short, "
     "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, "
     "grainy texture, poor lighting, flickering, motion blur, distorted proportions, unnatural skin tones, "
     "deformed facial features, asymmetrical face, missing facial features, extra limbs, disfigured hands, "

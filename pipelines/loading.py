@@ -75,6 +75,14 @@ class CheckpointInfo:
     metadata: dict = field(default_factory=dict)
 
 
+def with_official_stg(config: dict) -> dict:
+    """`config` with the transformer's perturbed-attention path on. The official STG replaces self-attention by its
+    value projection on every family; diffusers builds that path only when `perturbed_attn` is set, which its 2.0
+    conversion (and so every 2.0 diffusers folder) leaves off, making the STG pass a copy of the conditional one.
+    The flag adds no weights."""
+    return {**config, "transformer": {**config["transformer"], "perturbed_attn": True}}
+
+
 def family_config(name: str) -> dict:
     """The shipped diffusers configs of a family ("2.0" or "2.3")."""
     return json.loads((CONFIG_DIR / FAMILY_CONFIG_FILES[name]).read_text())
@@ -215,7 +223,7 @@ def _inspect_file(path: Path) -> CheckpointInfo:
         path=path,
         family=family_from_dict(config["family"]),
         variant=_variant_from(path.name, metadata),
-        config=config,
+        config=with_official_stg(config),
         fp8=fp8,
         tiny=tiny,
         metadata=metadata,
@@ -260,7 +268,7 @@ def _inspect_folder(path: Path) -> CheckpointInfo:
             "19B or LTX-2.3 22B diffusers folder."
         )
     tiny_config = tiny_module.tiny_config()
-    is_tiny = all(transformer.get(k) == v for k, v in tiny_config["transformer"].items())
+    is_tiny = all(transformer.get(k) == v for k, v in tiny_config["transformer"].items() if k != "perturbed_attn")
     if is_tiny:
         base = tiny_config
     else:
@@ -281,7 +289,7 @@ def _inspect_folder(path: Path) -> CheckpointInfo:
         path=path,
         family=family_from_dict(config["family"]),
         variant="distilled" if distilled else "dev",
-        config=config,
+        config=with_official_stg(config),
         fp8=False,
         tiny=is_tiny,
     )

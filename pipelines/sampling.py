@@ -1,15 +1,18 @@
 """The LTX-2 denoising loop, owned by the pack.
 
-It mirrors diffusers' LTX-2 pipelines step for step (so `schedule="diffusers"` reproduces them) and adds what
-they lack: the official fixed-shift schedule, per-token clean masks for video *and* audio, guidance terms that
-can really be switched off, and progress/preview/cancel hooks. Latents come out raw (VAE space), like
-diffusers' `output_type="latent"`.
+Where diffusers and the official Lightricks code (ltx-core / ltx-pipelines) differ, it follows the official code:
+STG perturbs each modality's own self-attention, every token's x0 uses its own sigma (sigma * (1 - strength)), guidance
+terms switch on as the official guiders do, and audio-to-video keeps the audio guider off. With no token kept clean
+and rescale 0 (or no token kept at all), `schedule="diffusers"` still reproduces diffusers' LTX-2 pipelines. It
+adds what diffusers lacks: the official fixed-shift schedule, per-token clean masks for video *and* audio, and
+progress/preview/cancel hooks. Latents come out raw (VAE space), like diffusers' `output_type="latent"`.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
@@ -37,13 +40,10 @@ class SamplerSettings:
     acceleration: str = "none"
 
 
-# Acceleration presets: what each trades away. Transformer calls per generation are for LTX-2 19B dev defaults.
-ACCELERATIONS = {
-    "none": "the chosen steps and guidance (19B dev: 40 steps x 3 passes = 120 transformer calls)",
-    "regular": "half the steps, same guidance (19B dev: 20 x 3 = 60 calls)",
-    "high": "a quarter of the steps, classifier-free guidance only, batched (19B dev: 10 calls)",
-    "full": "the 8 distilled sigmas without guidance (8 calls; meant for distilled models or the distilled LoRA)",
-}
+# Acceleration presets. regular: half the steps; high: a quarter of the steps with classifier-free guidance only
+# (batched); full: the 8 distilled sigmas without guidance (distilled models, or dev models with the distilled
+# LoRA). regular and high change nothing on a distilled model.
+ACCELERATIONS = ("none", "regular", "high", "full")
 
 
 @dataclass
@@ -72,6 +72,9 @@ class CleanContext:
     video_keep: Any = None  # [F']
     audio: Any = None  # raw [1, C, L, M]
     audio_keep: Any = None  # [L]
+    # The kept audio is what the video follows (audio-to-video): as in the official A2Vid pipeline, the audio
+    # guider is off and the unconditional pass keeps the positive audio prompt.
+    audio_is_condition: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class Plan:
     use_cross_timestep: bool
     generate_audio: bool
     notes: tuple[str, ...]
+    sampler: str = "euler"  # how a step moves from one sigma to the next: a key of SAMPLERS
+    audio_negative: bool = True  # the unconditional pass sees the negative prompt for audio too
 
     def report(self) -> str:
         g = self.guidance
@@ -142,26 +147,17 @@ def plan(model, settings: SamplerSettings) -> Plan:
     else:
         guidance = Guidance.off() if distilled else model.family.guidance
     notes = list(geometry.notes)
-    steps = settings.steps or model.family.steps
-    if settings.acceleration == "regular":
-        steps = math.ceil(steps / 2)
-    elif settings.acceleration == "high":
-        steps = math.ceil(steps / 4)
-        guidance = replace(guidance, stg_scale=0.0, audio_stg_scale=0.0, modality_scale=1.0, audio_modality_scale=1.0)
-    elif settings.acceleration == "full":
-        guidance = Guidance.off()
-    if settings.acceleration != "none":
-        notes.append(f"acceleration {settings.acceleration}: {ACCELERATIONS[settings.acceleration]}")
-    if settings.acceleration == "full" or (settings.steps == 0 and distilled):
-        sigmas = fixed_sigmas(DISTILLED_SIGMAS)
+    if distilled or settings.acceleration == "full":
+        sigmas, guidance = _distilled_schedule(model, settings, guidance, notes)
         schedule = "distilled"
-    elif settings.schedule == "official":
-        sigmas = official_sigmas(steps)
-        schedule = settings.schedule
     else:
-        tokens = geometry.latent_frames * geometry.latent_height * geometry.latent_width
-        sigmas = diffusers_sigmas(steps, tokens, model.scheduler_config)
+        steps, guidance = _accelerate(settings.steps or model.family.steps, guidance, settings.acceleration, notes)
         schedule = settings.schedule
+        if schedule == "official":
+            sigmas = official_sigmas(steps)
+        else:
+            tokens = geometry.latent_frames * geometry.latent_height * geometry.latent_width
+            sigmas = diffusers_sigmas(steps, tokens, model.scheduler_config)
     return Plan(
         geometry=geometry,
         seed=resolve_seed(settings.seed),
@@ -173,6 +169,71 @@ def plan(model, settings: SamplerSettings) -> Plan:
         generate_audio=settings.generate_audio,
         notes=tuple(notes),
     )
+
+
+def has_distilled_lora(model) -> bool:
+    """Whether the model's LoRA chain holds a distilled LoRA (an official `*-distilled-lora-*` file, e.g.
+    ltx-2-19b-distilled-lora-384.safetensors) at a strength that applies it."""
+    return any("distilled-lora" in spec.name.lower() and spec.strength != 0 for spec in model.loras)
+
+
+def _distilled_schedule(model, settings: SamplerSettings, guidance: Guidance, notes: list[str]):
+    """The distilled sigmas, which a distilled model (or a dev model with the distilled LoRA under acceleration
+    `full`) always samples: any other step count is refused, and presets that cannot change them say so."""
+    from .lora import DISTILLED_LORA
+
+    count = len(DISTILLED_SIGMAS) - 1
+    preset = settings.acceleration
+    distilled = model.variant == "distilled"
+    if not distilled and not has_distilled_lora(model):
+        raise L2AError(
+            f"acceleration = 'full' samples the {count} distilled sigmas without guidance, which needs a distilled "
+            f"model or the distilled LoRA, and {model.family.label} dev has neither: load the distilled checkpoint, "
+            f"add {DISTILLED_LORA} with LTX-2 LoRA, or use acceleration 'regular' or 'high'."
+        )
+    if settings.steps not in (0, count):
+        who = "a distilled model" if distilled else "acceleration 'full'"
+        raise L2AError(
+            f"steps = {settings.steps} does not fit {who}: it samples the {count} distilled sigmas it was trained "
+            f"on. Use steps 0 (or {count}), or a dev model for another step count."
+        )
+    if preset == "full":
+        change = "no change" if guidance == Guidance.off() else "guidance off"
+        if not distilled:
+            change = "the distilled sigmas without guidance (distilled LoRA in the chain)"
+        notes.append(f"acceleration full: {change}")
+        guidance = Guidance.off()
+    elif preset != "none":
+        notes.append(f"acceleration {preset}: no change (a distilled model always samples its {count} distilled "
+                     "sigmas)")
+    if settings.schedule != "official":
+        notes.append(f"schedule {settings.schedule} not used: distilled sigmas")
+    return fixed_sigmas(DISTILLED_SIGMAS), guidance
+
+
+def _accelerate(steps: int, guidance: Guidance, preset: str, notes: list[str]) -> tuple[int, Guidance]:
+    """Steps and guidance after a dev model's acceleration preset, with what actually changed noted."""
+    if preset == "none":
+        return steps, guidance
+    changes = []
+    faster = math.ceil(steps / (2 if preset == "regular" else 4))
+    if faster != steps:
+        changes.append(f"{steps} → {faster} steps")
+    if preset == "high":
+        quick = replace(guidance, stg_scale=0.0, audio_stg_scale=0.0, modality_scale=1.0, audio_modality_scale=1.0)
+        if quick != guidance:
+            changes.append("STG and modality guidance off")
+        guidance = quick
+    notes.append(f"acceleration {preset}: {', '.join(changes) or 'no change'}")
+    return faster, guidance
+
+
+def audio_conditioned(p: Plan) -> Plan:
+    """The plan for video that follows given audio: the official A2Vid pipeline's audio guider is off (no terms, no
+    rescale) and has no negative prompt, so the unconditional pass keeps the positive audio prompt."""
+    guidance = replace(p.guidance, audio_cfg=1.0, audio_stg_scale=0.0, audio_modality_scale=1.0, audio_rescale=0.0)
+    return replace(p, guidance=guidance, audio_negative=False,
+                   notes=(*p.notes, "audio guidance off: the given audio is the condition (official audio-to-video)"))
 
 
 def pack_video(latents):
@@ -249,11 +310,67 @@ def v_pos(prediction, batched: bool):
     return prediction.chunk(2)[1] if batched else prediction
 
 
-def _rescale(guided, cond, factor: float):
-    """Guidance rescale (Lin et al. 2023): pull the guided prediction's std back towards the conditional one."""
-    dims = list(range(1, cond.ndim))
-    rescaled = guided * (cond.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True))
-    return factor * rescaled + (1 - factor) * guided
+def to_x0(latents, velocity, sigma):
+    """The clean estimate of a velocity prediction, `x - v * sigma`, with `sigma` per token where tokens are
+    conditioned (official X0Model: `to_denoised(latent, v, timesteps)`, timesteps = sigma * denoise mask)."""
+    return latents - velocity * sigma
+
+
+def guide(cond, uncond, perturbed, isolated, cfg: float, stg: float, modality: float, rescale: float):
+    """Official multimodal guidance on x0 estimates (ltx_core/components/guiders.py, MultiModalGuider.calculate):
+    cond + (cfg - 1)(cond - uncond) + stg (cond - perturbed) + (modality - 1)(cond - isolated), then rescaled by
+    `rescale * std(cond) / std(pred) + (1 - rescale)`. A term whose pass did not run (None) is left out. The
+    rescale is written as diffusers' `rescale_noise_cfg` (the same factor, distributed), so that a run without kept
+    tokens stays bit-identical to diffusers."""
+    pred = cond
+    for scale, other in ((cfg - 1, uncond), (stg, perturbed), (modality - 1, isolated)):
+        if other is not None:
+            pred = pred + scale * (cond - other)
+    if rescale != 0:
+        pred = rescale * (pred * (cond.std() / pred.std())) + (1 - rescale) * pred
+    return pred
+
+
+def blend_clean(denoised, keep, clean):
+    """Each token's clean value mixed in by its strength (official `post_process_latent`, denoise mask =
+    1 - strength)."""
+    keep = keep.unsqueeze(-1)
+    return denoised * (1 - keep) + clean * keep
+
+
+def euler_step(latents, denoised, sigma, sigma_next):
+    """One Euler step of the flow ODE from `sigma` to `sigma_next` (official EulerDiffusionStep, diffusers'
+    FlowMatchEulerDiscreteScheduler)."""
+    return latents + (sigma_next - sigma) * ((latents - denoised) / sigma)
+
+
+SAMPLERS = {"euler": euler_step}
+
+
+@contextmanager
+def _stg_on(transformer, blocks, video: bool, audio: bool):
+    """Perturb only the chosen modalities' self-attention in the STG blocks, as the official perturbed pass does
+    (`SKIP_VIDEO_SELF_ATTN` / `SKIP_AUDIO_SELF_ATTN` per guider); diffusers perturbs both whenever it perturbs."""
+
+    def unperturbed(module, args, kwargs):
+        return args, {**kwargs, "perturbation_mask": None, "all_perturbed": False}
+
+    handles, compiled = [], {}
+    for index in blocks if not (video and audio) else ():
+        block = transformer.transformer_blocks[index]
+        # A compiled block would not see hooks added after compilation (dynamo skips hook guards): run it eagerly.
+        if getattr(block, "_compiled_call_impl", None) is not None:
+            compiled[block], block._compiled_call_impl = block._compiled_call_impl, None
+        for attention, perturbed in ((block.attn1, video), (block.audio_attn1, audio)):
+            if not perturbed:
+                handles.append(attention.register_forward_pre_hook(unperturbed, with_kwargs=True))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        for block, call in compiled.items():
+            block._compiled_call_impl = call
 
 
 StepCallback = Callable[[int, int, Callable[[], Any]], None]
@@ -340,7 +457,9 @@ def prepare_video_tokens(model, conditioning, geo: Geometry, generator, init_vid
             kf_noise = randn_tensor(extra.shape, generator=generator, device=device, dtype=torch.float32)
             keep = mask_tokens[:, main_count:].unsqueeze(-1)
             extra = extra * keep + kf_noise * (1 - keep)
-        latents = torch.cat([main, extra], dim=1)
+        # Keep the packed view's layout when nothing is appended, as diffusers does: in bf16 the transformer's
+        # matmuls round differently on a contiguous copy.
+        latents = torch.cat([main, extra], dim=1) if extra.shape[1] else main
     else:
         start = pack_video(normalize_video(init_video.to(device, torch.float32), model.vae))
         keep = mask_tokens[:, :main_count].unsqueeze(-1)
@@ -398,15 +517,21 @@ def prepare_audio_tokens(model, geo: Geometry, generator, init_audio=None, noise
 
 
 def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTokens, on_step, check_interrupt):
-    """The Euler loop over `p.sigmas` with multimodal guidance in x0 space; returns (video tokens, audio tokens)."""
+    """The loop over `p.sigmas` with multimodal guidance in x0 space; returns (video tokens, audio tokens).
+
+    Passes per step: the conditional one, plus one per enabled term, each enabled as the official guiders do
+    (CFG and modality when their scale is not 1, STG when not 0); the unconditional pass is batched with the
+    conditional one, as in diffusers. A token kept with strength s sees sigma * (1 - s) and its x0 uses that
+    sigma, so fully kept tokens are exactly their clean value before guidance rescale, as officially.
+    """
     import torch
 
     g = p.guidance
     geo = p.geometry
     device, dtype, transformer = model.device, model.dtype, model.transformer
-    do_cfg = g.video_cfg > 1.0 or g.audio_cfg > 1.0
-    do_stg = g.stg_scale > 0.0 or g.audio_stg_scale > 0.0
-    do_mod = g.modality_scale > 1.0 or g.audio_modality_scale > 1.0
+    do_cfg = g.video_cfg != 1.0 or g.audio_cfg != 1.0
+    stg_video, stg_audio = g.stg_scale != 0.0, g.audio_stg_scale != 0.0
+    do_mod = g.modality_scale != 1.0 or g.audio_modality_scale != 1.0
 
     connector_dtype = next(model.connectors.parameters()).dtype
     if do_cfg:
@@ -417,6 +542,12 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
     video_ctx, audio_ctx, ctx_mask = model.connectors(
         embeds.to(device, connector_dtype), mask.to(device), padding_side="left"
     )
+    pos_video_ctx = v_pos(video_ctx, do_cfg)
+    pos_audio_ctx = v_pos(audio_ctx, do_cfg)
+    pos_ctx_mask = v_pos(ctx_mask, do_cfg)
+    audio_ctx_mask = ctx_mask
+    if do_cfg and not p.audio_negative:
+        audio_ctx, audio_ctx_mask = torch.cat([pos_audio_ctx] * 2), torch.cat([pos_ctx_mask] * 2)
     f, h, w = geo.latent_frames, geo.latent_height, geo.latent_width
     audio_latents = audio.latents
     audio_frames = audio_latents.shape[1]
@@ -425,88 +556,81 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
     audio_coords = transformer.audio_rope.prepare_audio_coords(1, audio_frames, device)
     video_coords_b = video_coords.repeat((batch,) + (1,) * (video_coords.ndim - 1))
     audio_coords_b = audio_coords.repeat((batch,) + (1,) * (audio_coords.ndim - 1))
-    pos_video_ctx = video_ctx.chunk(2)[1] if do_cfg else video_ctx
-    pos_audio_ctx = audio_ctx.chunk(2)[1] if do_cfg else audio_ctx
-    pos_ctx_mask = ctx_mask.chunk(2)[1] if do_cfg else ctx_mask
-    video_mask, clean_tokens = video.mask, video.clean
-    has_video_mask = bool(video_mask.any())
-    audio_mask, audio_clean = audio.mask, audio.clean
-    has_audio_mask = bool(audio_mask.any())
+    video_mask, audio_mask = video.mask, audio.mask
+    has_video_mask, has_audio_mask = bool(video_mask.any()), bool(audio_mask.any())
     per_token = has_video_mask or has_audio_mask
+    # A modality kept whole is frozen: officially its sigma (prompt AdaLN, cross-modal gates) is 0 as well.
+    video_frozen = bool((video_mask == 1).all())
+    audio_frozen = bool((audio_mask == 1).all())
     latents = video.latents
+    step = SAMPLERS[p.sampler]
 
     sigmas = p.sigmas.to(device)
     timesteps = sigmas[:-1] * 1000.0
     total = len(timesteps)
 
-    def forward(x, ax, vctx, actx, cmask, t, coords, acoords, isolate=False, stg_blocks=None):
+    def forward(x, ax, vctx, actx, vmask, amask, t, coords, acoords, isolate=False, stg_blocks=None):
         video_t = t.unsqueeze(-1) * (1 - video_mask) if has_video_mask else t
         audio_t = t.unsqueeze(-1) * (1 - audio_mask) if has_audio_mask else (t if per_token else None)
-        out_v, out_a = transformer(
-            hidden_states=x.to(dtype),
-            audio_hidden_states=ax.to(dtype),
-            encoder_hidden_states=vctx,
-            audio_encoder_hidden_states=actx,
-            timestep=video_t,
-            audio_timestep=audio_t,
-            sigma=t,
-            audio_sigma=t if per_token else None,
-            encoder_attention_mask=cmask,
-            audio_encoder_attention_mask=cmask,
-            num_frames=f,
-            height=h,
-            width=w,
-            fps=conditioning.frame_rate,
-            audio_num_frames=audio_frames,
-            video_coords=coords,
-            audio_coords=acoords,
-            isolate_modalities=isolate,
-            spatio_temporal_guidance_blocks=stg_blocks,
-            perturbation_mask=None,
-            use_cross_timestep=p.use_cross_timestep,
-            return_dict=False,
-        )
+        with _stg_on(transformer, stg_blocks or (), stg_video, stg_audio):
+            out_v, out_a = transformer(
+                hidden_states=x.to(dtype),
+                audio_hidden_states=ax.to(dtype),
+                encoder_hidden_states=vctx,
+                audio_encoder_hidden_states=actx,
+                timestep=video_t,
+                audio_timestep=audio_t,
+                sigma=t * 0 if video_frozen else t,
+                audio_sigma=(t * 0 if audio_frozen else t) if per_token else None,
+                encoder_attention_mask=vmask,
+                audio_encoder_attention_mask=amask,
+                num_frames=f,
+                height=h,
+                width=w,
+                fps=conditioning.frame_rate,
+                audio_num_frames=audio_frames,
+                video_coords=coords,
+                audio_coords=acoords,
+                isolate_modalities=isolate,
+                spatio_temporal_guidance_blocks=stg_blocks,
+                perturbation_mask=None,
+                use_cross_timestep=p.use_cross_timestep,
+                return_dict=False,
+            )
         return out_v.float(), out_a.float()
 
     for i, t in enumerate(timesteps):
         if check_interrupt is not None:
             check_interrupt()
         sigma, sigma_next = sigmas[i], sigmas[i + 1]
+        sigma_v = sigma * (1 - video_mask).unsqueeze(-1) if has_video_mask else sigma
+        sigma_a = sigma * (1 - audio_mask).unsqueeze(-1) if has_audio_mask else sigma
         v, a = forward(
             torch.cat([latents] * batch), torch.cat([audio_latents] * batch),
-            video_ctx, audio_ctx, ctx_mask, t.expand(batch), video_coords_b, audio_coords_b,
+            video_ctx, audio_ctx, ctx_mask, audio_ctx_mask, t.expand(batch), video_coords_b, audio_coords_b,
         )
-        x0_v, x0_a = latents - v_pos(v, do_cfg) * sigma, audio_latents - v_pos(a, do_cfg) * sigma
-        # Each guidance term is a delta in x0 space, summed in diffusers' order so results match it exactly.
-        cfg_v = cfg_a = stg_v = stg_a = mod_v = mod_a = 0
+        x0_v, x0_a = to_x0(latents, v_pos(v, do_cfg), sigma_v), to_x0(audio_latents, v_pos(a, do_cfg), sigma_a)
+        uncond_v = uncond_a = stg_v = stg_a = mod_v = mod_a = None
         if do_cfg:
-            cfg_v = (g.video_cfg - 1) * (x0_v - (latents - v.chunk(2)[0] * sigma))
-            cfg_a = (g.audio_cfg - 1) * (x0_a - (audio_latents - a.chunk(2)[0] * sigma))
+            uncond_v, uncond_a = to_x0(latents, v.chunk(2)[0], sigma_v), to_x0(audio_latents, a.chunk(2)[0], sigma_a)
         t1 = t.expand(1)
-        if do_stg:
-            sv, sa = forward(latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, t1, video_coords,
-                             audio_coords, stg_blocks=list(p.stg_blocks))
-            stg_v = g.stg_scale * (x0_v - (latents - sv * sigma))
-            stg_a = g.audio_stg_scale * (x0_a - (audio_latents - sa * sigma))
+        if stg_video or stg_audio:
+            sv, sa = forward(latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, pos_ctx_mask, t1,
+                             video_coords, audio_coords, stg_blocks=list(p.stg_blocks))
+            stg_v, stg_a = to_x0(latents, sv, sigma_v), to_x0(audio_latents, sa, sigma_a)
         if do_mod:
-            mv, ma = forward(latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, t1, video_coords,
-                             audio_coords, isolate=True)
-            mod_v = (g.modality_scale - 1) * (x0_v - (latents - mv * sigma))
-            mod_a = (g.audio_modality_scale - 1) * (x0_a - (audio_latents - ma * sigma))
-        guided_v = x0_v + cfg_v + stg_v + mod_v
-        guided_a = x0_a + cfg_a + stg_a + mod_a
-        if g.rescale > 0:
-            guided_v = _rescale(guided_v, x0_v, g.rescale)
-        if g.audio_rescale > 0:
-            guided_a = _rescale(guided_a, x0_a, g.audio_rescale)
+            mv, ma = forward(latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, pos_ctx_mask, t1,
+                             video_coords, audio_coords, isolate=True)
+            mod_v, mod_a = to_x0(latents, mv, sigma_v), to_x0(audio_latents, ma, sigma_a)
+        guided_v = guide(x0_v, uncond_v, stg_v, mod_v, g.video_cfg, g.stg_scale, g.modality_scale, g.rescale)
+        guided_a = guide(x0_a, uncond_a, stg_a, mod_a, g.audio_cfg, g.audio_stg_scale, g.audio_modality_scale,
+                         g.audio_rescale)
         if has_video_mask:
-            keep = video_mask.unsqueeze(-1)
-            guided_v = guided_v * (1 - keep) + clean_tokens * keep
+            guided_v = blend_clean(guided_v, video_mask, video.clean)
         if has_audio_mask:
-            keep = audio_mask.unsqueeze(-1)
-            guided_a = guided_a * (1 - keep) + audio_clean * keep
-        latents = latents + (sigma_next - sigma) * ((latents - guided_v) / sigma)
-        audio_latents = audio_latents + (sigma_next - sigma) * ((audio_latents - guided_a) / sigma)
+            guided_a = blend_clean(guided_a, audio_mask, audio.clean)
+        latents = step(latents, guided_v, sigma, sigma_next)
+        audio_latents = step(audio_latents, guided_a, sigma, sigma_next)
         if on_step is not None:
             on_step(i + 1, total, lambda x0=guided_v: unpack_video(x0[:, :video.main_count], f, h, w))
     return latents, audio_latents
@@ -548,6 +672,8 @@ def sample(
     from .memory import apply_policy
 
     p = plan(model, settings)
+    if context is not None and context.audio_is_condition:
+        p = audio_conditioned(p)
     apply_policy(model)
     generator = torch.Generator("cpu").manual_seed(p.seed)
     with torch.no_grad(), active_loras(model):
