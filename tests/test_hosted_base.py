@@ -139,13 +139,28 @@ def test_401_hint_and_no_key_in_message(server, http, monkeypatch):
     assert "ws-secret-key-123456" not in str(err.value)
 
 
-def test_malformed_json(server, http):
-    server.route("GET", "/s", Reply(body=b'{"status": "IN_Q', content_type="application/json"))
-    with pytest.raises(HostedError, match="malformed JSON"):
-        http.json("GET", server.url("/s"), retry=True)
+def test_a_malformed_2xx_answer_is_retried_like_a_5xx(server, http, sleeps):
+    """One corrupted status body must not end a paid job: same attempts and backoff as a 503."""
+    server.route("GET", "/s", Reply(body=b'{"status": "IN_Q', content_type="application/json"),
+                 Reply(body=b"<html>gateway</html>", content_type="text/html"), Reply(json={"status": "ok"}))
+    assert http.json("GET", server.url("/s"), retry=True) == {"status": "ok"}
+    server.route("GET", "/5xx", Reply(503), Reply(503), Reply(json={"status": "ok"}))
+    malformed_waits = list(sleeps)
+    sleeps.clear()
+    http.json("GET", server.url("/5xx"), retry=True)
+    assert len(malformed_waits) == len(sleeps) == 2
+    assert all(0.5 * 0.01 * 2**i <= wait <= 0.01 * 2**i for i, wait in enumerate(malformed_waits))
     server.route("GET", "/list", Reply(json=[1, 2]))
-    with pytest.raises(HostedError, match="malformed JSON: expected an object"):
+    with pytest.raises(HostedError, match=r"malformed JSON 4 times \(HTTP 200, 6 bytes, starting '\[1, 2\]'\)"):
         http.json("GET", server.url("/list"), retry=True)
+    assert server.count("GET", "/list") == 4
+
+
+def test_a_malformed_answer_to_a_submit_is_never_resent(server, http):
+    server.route("POST", "/submit", Reply(body=b'{"id": "j', content_type="application/json"), Reply(json={"id": "j"}))
+    with pytest.raises(HostedError, match="may have accepted it, so it was not resent") as err:
+        http.json("POST", server.url("/submit"), retry=False)
+    assert err.value.maybe_accepted and server.count("POST", "/submit") == 1
 
 
 def test_retried_upload_resends_the_whole_file(server, http, tmp_path):
