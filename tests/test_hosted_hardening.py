@@ -13,7 +13,7 @@ import time
 import pytest
 from fakes import harness
 from fakes.generic_server import no_outside_connections  # noqa: F401 (autouse)
-from fakes.harness import BYTECOMPUTE, EVERY, FAL, LTX, WAVESPEED
+from fakes.harness import BYTECOMPUTE, EVERY, FAL, LTX, VIBEDREAM, WAVESPEED
 
 from ltx2_anywhere import cli
 from ltx2_anywhere.pipelines.errors import L2AError
@@ -154,9 +154,18 @@ def test_bad_numbers_are_refused_before_anything_is_sent(case, bad, tmp_path):
 
 
 @every
-def test_values_above_the_maximum_are_snapped_with_a_note(case):
-    prepared = case.client(None, "").prepare(case.request(duration=60.0, num_frames=None))
-    assert any("60" in note and "sent as" in note for note in prepared.notes), prepared.notes
+@pytest.mark.parametrize("fields, asked", [
+    (dict(duration=60.0, num_frames=None), "60"),
+    (dict(width=8192, height=4608, resolution=None), "8192x4608"),
+    (dict(fps=240.0), "240"),
+], ids=["duration", "size", "fps"])
+def test_values_above_the_maximum_are_snapped_with_a_note(case, fields, asked):
+    prepared = case.client(None, "").prepare(case.request(**fields))
+    if case in (WAVESPEED, VIBEDREAM) and "fps" in fields:  # they pick the frame rate: said, not sent
+        assert any("frame" in note and "not sent" in note for note in prepared.notes), prepared.notes
+        return
+    asked = "4608p" if case in (VIBEDREAM, LTX) and "width" in fields else asked  # they take the short side
+    assert any(asked in note and "sent as" in note for note in prepared.notes), prepared.notes
 
 
 def test_cli_sends_nothing_for_a_zero_size_and_a_negative_duration(tmp_path, monkeypatch, capsys):

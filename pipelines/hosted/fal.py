@@ -86,6 +86,9 @@ JOB_SUFFIXES = {"response_url": "", "status_url": "/status", "cancel_url": "/can
 
 # ---- Assumptions where spec §3 says [INF] or [UNK], kept in this one place --------------------------------------
 # [INF] LTX needs 8n+1 frames and sizes in multiples of 32: snapped here (with a note) rather than left to fal.
+# [INF] fal documents no largest video_size; billed per megapixel, a typo of a size would bill many times over, so
+#       sizes are fitted within 4K (the LTX API's largest), keeping the aspect ratio, with a note.
+MAX_SIZE = (3840, 2160)  # long side, short side
 # [INF] The open extend endpoints (19B/22B `extend-video`) take the image-to-video fields with `video_url` in place
 #       of `image_url` (an end frame, no start image, no image strength), like the 22B `extend-video/lora` page.
 # [UNK] The size fal renders when none is sent (text-to-video) or for a remote image with `video_size: "auto"`:
@@ -523,8 +526,6 @@ def _frames(request: GenerationRequest, fps: float, notes: list[str]) -> int | N
         what = f"num_frames {wanted:g}"
     elif request.duration is not None:
         seconds = _number("duration", request.duration, "seconds above 0")
-        if seconds <= 0:
-            raise L2AError(f"duration = {request.duration!r}: use more than 0 seconds.")
         wanted = seconds * fps
         what = f"{seconds:g} s at {fps:g} fps"
     else:
@@ -548,10 +549,12 @@ def _open_size(request: GenerationRequest, notes: list[str]) -> tuple[int, int] 
             raise L2AError("give both width and height (or neither, for fal's automatic size).")
         width = _number("width", request.width, "a whole number of pixels")
         height = _number("height", request.height, "a whole number of pixels")
-        if width <= 0 or height <= 0:
-            raise L2AError(f"width x height = {request.width} x {request.height}: use sizes above 0.")
-        size = (_snap(width), _snap(height))
-        if size != (width, height):
+        scale = min(1.0, MAX_SIZE[0] / max(width, height), MAX_SIZE[1] / min(width, height))
+        size = (_snap(width * scale), _snap(height * scale))
+        if scale < 1:
+            notes.append(f"fal's LTX-2 renders up to {MAX_SIZE[0]}x{MAX_SIZE[1]}, in multiples of {SIZE_STEP}: "
+                         f"{width:g}x{height:g} was sent as {size[0]}x{size[1]}.")
+        elif size != (width, height):
             notes.append(f"LTX renders sizes in multiples of {SIZE_STEP}: {width:g}x{height:g} was sent as "
                          f"{size[0]}x{size[1]}.")
         return size
