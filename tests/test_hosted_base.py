@@ -82,24 +82,29 @@ def test_retry_after_http_date_and_cap(server, sleeps):
 
 def test_submit_is_never_retried(server, http):
     server.route("POST", "/submit", Reply(503, json={"detail": "overloaded"}), Reply(json={"id": "x"}))
-    with pytest.raises(HostedError, match="HTTP 503.*overloaded"):
+    with pytest.raises(HostedError, match="HTTP 503.*overloaded") as refused:
         http.json("POST", server.url("/submit"), retry=False, json={"prompt": "p"})
-    assert server.count("POST", "/submit") == 1
+    assert server.count("POST", "/submit") == 1 and not refused.value.maybe_accepted  # the provider said no
+    server.route("POST", "/gateway", Reply(504, body=b"<html>gateway timeout</html>", content_type="text/html"))
+    with pytest.raises(HostedError, match="HTTP 504.*may have accepted it, so it was not resent") as unknown:
+        http.json("POST", server.url("/gateway"), retry=False, json={"prompt": "p"})
+    assert unknown.value.maybe_accepted and server.count("POST", "/gateway") == 1  # the provider may never have said
 
 
 def test_dropped_submit_says_it_may_have_been_accepted_and_is_not_resent(server, http):
     server.route("POST", "/submit", Reply(drop=True), Reply(json={"id": "x"}))
-    with pytest.raises(HostedError, match="may have accepted it, so it was not resent"):
+    with pytest.raises(HostedError, match="may have accepted it, so it was not resent") as err:
         http.json("POST", server.url("/submit"), retry=False, json={}, what="fal submit")
-    assert server.count("POST", "/submit") == 1
+    assert server.count("POST", "/submit") == 1 and err.value.maybe_accepted
 
 
 def test_submit_to_a_closed_port_says_nothing_was_sent(http):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, not listening: connections are refused
-        with pytest.raises(HostedError, match="nothing was sent"):
+        with pytest.raises(HostedError, match="nothing was sent") as err:
             http.request("POST", f"http://127.0.0.1:{port}/submit", retry=False)
+        assert not err.value.maybe_accepted
 
 
 def test_dropped_poll_is_retried(server, http):

@@ -4,6 +4,7 @@ the request implies; bad numbers are refused before anything is sent, in one sha
 provider's maximum are snapped with a note; a crash (a real killed process too) never leads to a second submit;
 a deadline cancels where the provider can; status texts carry what Resume needs and prices their precision."""
 
+import json
 import math
 import os
 import subprocess
@@ -193,6 +194,8 @@ def test_a_crash_mid_job_then_the_same_request_resumes_the_recorded_job(case, tm
             harness.run(client, client.prepare(case.request()), tmp_path / "a.mp4", store=store,
                         on_status=crash_when_running(texts))
         [job] = fake.jobs.values()
+        [record] = json.loads(store.index_path.read_text())["entries"].values()
+        assert record["seed"] == case.fields["seed"] and record["job"]["job_id"] == job.id  # written at submit
         job.scenario, job.polls = "ok", 100  # it finished while nobody watched
         again = []
         outcome = harness.run(client, client.prepare(case.request()), tmp_path / "b.mp4", store=store,
