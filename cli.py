@@ -183,6 +183,7 @@ def _deliver(outcome, out) -> int:
 
 def cmd_generate_hosted(args) -> int:
     from .pipelines.backend import Hooks
+    from .pipelines.hosted.pricing import format_usd
     from .pipelines.hosted.types import GenerationRequest
     from .pipelines.sampling import resolve_seed
 
@@ -203,20 +204,20 @@ def cmd_generate_hosted(args) -> int:
     backend = _hosted_backend(args)
     prepared = backend.prepare(request)
     if prepared.cost:
-        print(f"  {args.backend}: estimated ${prepared.cost.usd:.2f} ({prepared.cost.formula})")
+        print(f"  {args.backend}: estimated {format_usd(prepared.cost.usd)} ({prepared.cost.formula})")
     outcome = backend.generate(request, Path(args.out).resolve().parent, Hooks(on_status=lambda t: print(f"  {t}")))
     return _deliver(outcome, args.out)
 
 
 def cmd_resume(args) -> int:
-    from .pipelines.backend import Hooks
     from .pipelines.hosted.jobs import resume_job
+    from .pipelines.hosted.store import ResultStore
     from .pipelines.hosted.types import JobRef
 
     backend = _hosted_backend(args)
     job = JobRef(provider=args.backend, endpoint=args.endpoint or "", job_id=args.job_id)
-    outcome = resume_job(backend.client(), job, Path(args.out).resolve(),
-                         on_status=Hooks(on_status=lambda t: print(f"  {t}")).on_status)
+    outcome = resume_job(backend.client(), job, Path(args.out).resolve(), store=ResultStore(backend.store_dir),
+                         on_status=lambda text: print(f"  {text}"))
     print(f"  {args.backend}: job {job.job_id} fetched")
     print(f"  wrote {_describe(outcome.path)}")
     return 0

@@ -274,7 +274,8 @@ class L2A_ResumeJob:
             "required": {
                 "provider": (PROVIDERS, {"default": "fal", "tooltip": "The provider the job runs on."}),
                 "endpoint": ("STRING", {"default": "", "tooltip": "The endpoint the job was submitted to (as "
-                                        "reported with the job id)."}),
+                                        "reported with the job id); may stay empty for a job this ComfyUI "
+                                        "submitted."}),
                 "job_id": ("STRING", {"default": "", "tooltip": "The job (request) id."}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
@@ -283,16 +284,17 @@ class L2A_ResumeJob:
     def resume(self, provider, endpoint, job_id, unique_id=None):
         from ..pipelines.backend import HostedBackend
         from ..pipelines.hosted.jobs import resume_job
+        from ..pipelines.hosted.store import ResultStore
         from ..pipelines.hosted.types import JobRef
 
         if not job_id.strip():
             raise L2AError("job_id is empty: paste the id the failed or interrupted run reported.")
         backend = HostedBackend(provider=provider, user_dir=_comfy.user_directory())
         job = JobRef(provider=provider, endpoint=endpoint.strip(), job_id=job_id.strip())
-        dest = _comfy.output_directory() / "LTX-2" / "hosted" / f"{provider}_{job.job_id}.mp4"
+        store = _comfy.output_directory() / "LTX-2" / "hosted"
         hooks = _hooks(unique_id)
-        outcome = resume_job(backend.client(), job, dest, on_status=hooks.on_status,
-                             check_interrupt=hooks.check_interrupt)
+        outcome = resume_job(backend.client(), job, store / f"{provider}_{job.job_id}.mp4", store=ResultStore(store),
+                             on_status=hooks.on_status, check_interrupt=hooks.check_interrupt)
         return _video_outputs(outcome.path, f"{provider}: job {job.job_id} fetched", unique_id)
 
 

@@ -84,6 +84,7 @@ class HostedBackend:
 
     def generate(self, request: GenerationRequest, out_dir: Path, hooks: Hooks) -> Outcome:
         from .hosted.jobs import run_job
+        from .hosted.pricing import format_usd
         from .hosted.store import ResultStore
 
         provider = self.client()
@@ -95,9 +96,11 @@ class HostedBackend:
                           check_interrupt=hooks.check_interrupt, store=store, reuse=self.reuse,
                           max_cost_usd=self.max_cost_usd)
         cost = outcome.cost.usd if outcome.cost else None
-        parts = [f"{self.label()}: job {outcome.job.job_id}" + (" (stored result reused)" if outcome.reused else "")]
+        how = " (stored result reused)" if outcome.reused else " (resumed, not submitted again)" if outcome.resumed \
+            else ""
+        parts = [f"{self.label()}: job {outcome.job.job_id}{how}"]
         if outcome.cost:
-            parts.append(f"estimated cost ${outcome.cost.usd:.2f} ({outcome.cost.formula})")
+            parts.append(f"estimated cost {format_usd(outcome.cost.usd)} ({outcome.cost.formula})")
         parts += list(prepared.notes) + list(outcome.notes)
         return Outcome(outcome.path, " | ".join(parts), outcome.result.seed or request.seed, cost, outcome.job)
 

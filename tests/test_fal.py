@@ -287,13 +287,13 @@ def test_interrupt_cancels_the_job_at_fal(provider, fal, clock, tmp_path):
 
 @pytest.mark.parametrize("scenario, words", [
     ("slow-queue", None),
-    ("never", ["did not finish within 120 s", "Resume Job"]),
+    ("never", ["did not finish within 120 s", "so it was cancelled at fal"]),
     ("fail-5xx", ["Runner disconnected", "runner_disconnected"]),
     ("malformed", ["malformed JSON"]),
     ("malformed-result", ["malformed JSON"]),
     ("no-video", ["without a video URL"]),
-    ("oversized", ["over the 1,048,576-byte limit"]),
-    ("oversized-chunked", ["larger than the 1,048,576-byte limit"]),
+    ("oversized", ["refused before reading", "-byte limit (fal declared", "finished and was billed", "job id"]),
+    ("oversized-chunked", ["refused while reading", "-byte limit (fal declared", "job id"]),
     ("slow-download", ["stalled"]),
     ("wrong-type", ["text/html"]),
     ("redirect-file", ["only http and https"]),

@@ -82,24 +82,29 @@ def test_retry_after_http_date_and_cap(server, sleeps):
 
 def test_submit_is_never_retried(server, http):
     server.route("POST", "/submit", Reply(503, json={"detail": "overloaded"}), Reply(json={"id": "x"}))
-    with pytest.raises(HostedError, match="HTTP 503.*overloaded"):
+    with pytest.raises(HostedError, match="HTTP 503.*overloaded") as refused:
         http.json("POST", server.url("/submit"), retry=False, json={"prompt": "p"})
-    assert server.count("POST", "/submit") == 1
+    assert server.count("POST", "/submit") == 1 and not refused.value.maybe_accepted  # the provider said no
+    server.route("POST", "/gateway", Reply(504, body=b"<html>gateway timeout</html>", content_type="text/html"))
+    with pytest.raises(HostedError, match="HTTP 504.*may have accepted it, so it was not resent") as unknown:
+        http.json("POST", server.url("/gateway"), retry=False, json={"prompt": "p"})
+    assert unknown.value.maybe_accepted and server.count("POST", "/gateway") == 1  # the provider may never have said
 
 
 def test_dropped_submit_says_it_may_have_been_accepted_and_is_not_resent(server, http):
     server.route("POST", "/submit", Reply(drop=True), Reply(json={"id": "x"}))
-    with pytest.raises(HostedError, match="may have accepted it, so it was not resent"):
+    with pytest.raises(HostedError, match="may have accepted it, so it was not resent") as err:
         http.json("POST", server.url("/submit"), retry=False, json={}, what="fal submit")
-    assert server.count("POST", "/submit") == 1
+    assert server.count("POST", "/submit") == 1 and err.value.maybe_accepted
 
 
 def test_submit_to_a_closed_port_says_nothing_was_sent(http):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, not listening: connections are refused
-        with pytest.raises(HostedError, match="nothing was sent"):
+        with pytest.raises(HostedError, match="nothing was sent") as err:
             http.request("POST", f"http://127.0.0.1:{port}/submit", retry=False)
+        assert not err.value.maybe_accepted
 
 
 def test_dropped_poll_is_retried(server, http):
@@ -139,13 +144,28 @@ def test_401_hint_and_no_key_in_message(server, http, monkeypatch):
     assert "ws-secret-key-123456" not in str(err.value)
 
 
-def test_malformed_json(server, http):
-    server.route("GET", "/s", Reply(body=b'{"status": "IN_Q', content_type="application/json"))
-    with pytest.raises(HostedError, match="malformed JSON"):
-        http.json("GET", server.url("/s"), retry=True)
+def test_a_malformed_2xx_answer_is_retried_like_a_5xx(server, http, sleeps):
+    """One corrupted status body must not end a paid job: same attempts and backoff as a 503."""
+    server.route("GET", "/s", Reply(body=b'{"status": "IN_Q', content_type="application/json"),
+                 Reply(body=b"<html>gateway</html>", content_type="text/html"), Reply(json={"status": "ok"}))
+    assert http.json("GET", server.url("/s"), retry=True) == {"status": "ok"}
+    server.route("GET", "/5xx", Reply(503), Reply(503), Reply(json={"status": "ok"}))
+    malformed_waits = list(sleeps)
+    sleeps.clear()
+    http.json("GET", server.url("/5xx"), retry=True)
+    assert len(malformed_waits) == len(sleeps) == 2
+    assert all(0.5 * 0.01 * 2**i <= wait <= 0.01 * 2**i for i, wait in enumerate(malformed_waits))
     server.route("GET", "/list", Reply(json=[1, 2]))
-    with pytest.raises(HostedError, match="malformed JSON: expected an object"):
+    with pytest.raises(HostedError, match=r"malformed JSON 4 times \(HTTP 200, 6 bytes, starting '\[1, 2\]'\)"):
         http.json("GET", server.url("/list"), retry=True)
+    assert server.count("GET", "/list") == 4
+
+
+def test_a_malformed_answer_to_a_submit_is_never_resent(server, http):
+    server.route("POST", "/submit", Reply(body=b'{"id": "j', content_type="application/json"), Reply(json={"id": "j"}))
+    with pytest.raises(HostedError, match="may have accepted it, so it was not resent") as err:
+        http.json("POST", server.url("/submit"), retry=False)
+    assert err.value.maybe_accepted and server.count("POST", "/submit") == 1
 
 
 def test_retried_upload_resends_the_whole_file(server, http, tmp_path):

@@ -3,6 +3,7 @@ written here against the generic 127.0.0.1 server; then the vibedream, ByteCompu
 failure mode of their fakes. Time is a fake clock advanced by the injected sleep, so deadlines and poll intervals
 are checked exactly and the tests take no real waiting."""
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class FakeProvider(Provider):
     def _auth(self):
         return {"Authorization": f"Bearer {self.key}"}
 
-    def prepare(self, request, endpoint=None):
+    def map_request(self, request, endpoint):
         raise NotImplementedError  # the tests build Prepared themselves
 
     def upload(self, path):
@@ -116,8 +117,10 @@ def test_happy_path_reports_status_and_submits_once(server, provider, ft, tmp_pa
     assert outcome.path.read_bytes() == VIDEO and outcome.path == tmp_path / "out" / "v.mp4"
     assert outcome.job.job_id == "j1" and outcome.result.seed == 7 and outcome.cost.usd == 0.10
     assert server.count("POST", "/submit") == 1
-    assert "fake: in queue (position 3) · 0 s · est. $0.10" in texts
+    assert "fake: in queue (position 3) · 0 s · est. $0.10 · fake/text-to-video job j1" in texts
     assert any(t.startswith("fake: in queue (position 1) · 1 s") for t in texts)
+    after_submit = texts[texts.index("fake: submitting · 0 s · est. $0.10") + 1:]
+    assert after_submit and all(t.endswith(" · fake/text-to-video job j1") for t in after_submit)  # what Resume needs
     assert any(t.startswith("fake: running · ") for t in texts)
     assert texts[-1].startswith("fake: done")
     gaps = [b - a for a, b in zip(provider.polled_at, provider.polled_at[1:])]
@@ -179,9 +182,22 @@ def test_identical_request_reuses_the_stored_file_without_any_request(server, pr
     # reuse=False, another seed, or a changed file: a new job
     latest = run(provider, ft, tmp_path / "c.mp4", store=store, reuse=False)  # now the stored file
     run(provider, ft, tmp_path / "d.mp4", prepared(seed=4), store=store)
+    assert server.count("POST", "/submit") == 3
+    # the stored file overwritten: its job, still on record, is fetched again rather than paid for again
     latest.path.write_bytes(b"overwritten by another run")
     third = run(provider, ft, tmp_path / "e.mp4", store=store)
-    assert not third.reused and server.count("POST", "/submit") == 4
+    assert not third.reused and third.resumed and server.count("POST", "/submit") == 3
+    assert third.path.read_bytes() == VIDEO
+
+
+def test_a_negative_seed_is_a_new_request_every_time(server, provider, ft, tmp_path):
+    states(server, DONE)
+    store = ResultStore(tmp_path / "store")
+    for name in ("a", "b"):
+        outcome = run(provider, ft, tmp_path / f"{name}.mp4", dataclasses.replace(prepared(seed=-1), seed=-1),
+                      store=store)
+        assert not outcome.reused and not outcome.resumed
+    assert server.count("POST", "/submit") == 2
 
 
 def test_uploads_fill_the_payload_and_count_in_the_fingerprint(server, provider, ft, tmp_path):
@@ -270,6 +286,7 @@ def test_interrupt_while_downloading_says_the_job_finished(server, provider, ft,
 
 
 def test_deadline_names_the_job_and_how_to_resume(server, provider, ft, tmp_path):
+    provider.can_cancel = False
     states(server, *[queued(2)] * 100)
     store = ResultStore(tmp_path / "store")
     start = ft.now
@@ -279,6 +296,19 @@ def test_deadline_names_the_job_and_how_to_resume(server, provider, ft, tmp_path
     assert ft.now - start <= 20 + 1e-9 and "billing" in str(err.value)
     assert server.count("POST", "/submit") == 1
     assert [job.job_id for job in store.pending()] == ["j1"]  # recorded at submit: resumable
+    assert server.count("PUT", "/jobs/j1/cancel") == 0
+
+
+def test_deadline_cancels_where_the_provider_can(server, provider, ft, tmp_path):
+    states(server, *[RUNNING] * 100)
+    store = ResultStore(tmp_path / "store")
+    texts = []
+    with pytest.raises(HostedError, match=r"job j1 did not finish within 20 s \(last state: running\), so it was "
+                       "cancelled at fake"):
+        run(provider, ft, tmp_path / "v.mp4", deadline_s=20, store=store, on_status=texts.append)
+    assert server.count("PUT", "/jobs/j1/cancel") == 1 and server.count("POST", "/submit") == 1
+    assert store.pending() == []  # cancelled: the identical request queued again is a new one
+    assert list(tmp_path.glob("*.mp4")) == []
 
 
 def test_failed_and_provider_cancelled_jobs(server, provider, ft, tmp_path):
@@ -319,6 +349,7 @@ def test_adjustments_become_notes(server, provider, ft, tmp_path):
 
 
 def test_resume_fetches_without_submitting_and_fills_the_store(server, provider, ft, tmp_path):
+    provider.can_cancel = False
     states(server, *[RUNNING] * 30)
     store = ResultStore(tmp_path / "store")
     with pytest.raises(HostedError, match="did not finish"):
@@ -329,7 +360,7 @@ def test_resume_fetches_without_submitting_and_fills_the_store(server, provider,
     outcome = resume_job(provider, JobRef("fake", job.endpoint, job.job_id), tmp_path / "r.mp4", store=store,
                          on_status=texts.append, sleep=ft.sleep, clock=ft)
     assert outcome.path.read_bytes() == VIDEO and outcome.cost is None and not outcome.reused
-    assert server.count("POST", "/submit") == 1 and texts[0] == "fake: resuming job j1 · 0 s"
+    assert server.count("POST", "/submit") == 1 and texts[0] == "fake: resuming · 0 s · fake/text-to-video job j1"
     assert store.pending() == []
     again = run(provider, ft, tmp_path / "x.mp4", store=store)
     assert again.reused and again.path == outcome.path.resolve()

@@ -13,7 +13,8 @@ from ltx2_anywhere.pipelines.hosted import pricing
 from ltx2_anywhere.pipelines.hosted.keys import KEY_ENVS
 from ltx2_anywhere.pipelines.hosted.types import CostEstimate
 
-CASES = json.loads((Path(__file__).with_name("pricing_cases.json")).read_text())["cases"]
+SHARED = json.loads((Path(__file__).with_name("pricing_cases.json")).read_text())
+CASES, FORMATS = SHARED["cases"], SHARED["formats"]
 TABLE = pricing.price_table()
 ENTRIES = [(provider, key, entry) for provider, data in TABLE["providers"].items()
            for key, entry in data["endpoints"].items()]
@@ -25,6 +26,11 @@ def test_estimate_matches_the_hand_worked_case(case):
     assert isinstance(cost, CostEstimate) and cost.formula
     assert pricing.is_unknown(cost) is (not case["known"]), cost.formula
     assert cost.usd == pytest.approx(case["usd"], abs=1e-9), (case["why"], cost.formula)
+
+
+@pytest.mark.parametrize("case", FORMATS, ids=[str(c["usd"]) for c in FORMATS])
+def test_prices_show_their_real_precision(case):
+    assert pricing.format_usd(case["usd"]) == case["text"], case["why"]
 
 
 def test_cases_cover_every_provider_and_unit():

@@ -41,6 +41,9 @@ urllib3_exceptions = _Lazy("urllib3.exceptions")
 
 VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
 MAX_REDIRECTS = 5
+GATEWAY_TIMEOUTS = (502, 504)  # a gateway's answer: the request may have reached the provider behind it
+NOT_RESENT = ("The provider may have accepted it, so it was not resent (a resend could bill twice): check the "
+              "provider's dashboard for a new job before trying again.")
 _HINTS = {
     400: "the provider rejected the request; check the values named above",
     401: "the API key was refused: check the provider's key (environment variable or the pack's keys file)",
@@ -57,11 +60,15 @@ _EXPIRED = "the result URL has expired or is no longer accessible; results must 
 
 
 class HostedError(L2AError):
-    """A network or provider failure, told as what failed and what to do; never contains an API key."""
+    """A network or provider failure, told as what failed and what to do; never contains an API key.
 
-    def __init__(self, message: str, *, status: int | None = None):
+    `maybe_accepted` marks a submit whose outcome is unknown (sent, but no readable answer with a job id): the
+    provider may have created a billable job, so it must not be sent again automatically."""
+
+    def __init__(self, message: str, *, status: int | None = None, maybe_accepted: bool = False):
         super().__init__(keys.redact(message))
         self.status = status  # the final HTTP status, when there was one (e.g. 404 = expired, 409 = not ready)
+        self.maybe_accepted = maybe_accepted
 
 
 class _Retryable(Exception):
@@ -90,6 +97,15 @@ def _origin(url: str) -> tuple[str, str]:
 
 def _retryable_status(code: int) -> bool:
     return code in (408, 429) or 500 <= code <= 599
+
+
+def _json_object(resp: requests.Response) -> dict | None:
+    """The body as a JSON object, or None when it is not one (truncated, HTML, a list, empty)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _retry_after(resp: requests.Response) -> float | None:
@@ -291,10 +307,12 @@ class HttpClient:
     # -- API calls -----------------------------------------------------------------------------------------------
 
     def request(self, method: str, url: str, *, retry: bool, headers=None, json=None, data=None, files=None,
-                params=None, timeout: float | None = None, what: str | None = None) -> requests.Response:
-        """One API call. `retry=True` only for idempotent calls (status, result, download): 408/429/5xx and
-        connection errors are retried with backoff, honouring Retry-After. `retry=False` (submits) sends once.
-        A final HTTP status >= 400 raises HostedError with the provider's detail. `what` names the call."""
+                params=None, timeout: float | None = None, what: str | None = None,
+                expect_json: bool = False) -> requests.Response:
+        """One API call. `retry=True` only for idempotent calls (status, result, download): 408/429/5xx,
+        connection errors and, with `expect_json`, a 2xx body that is not a JSON object (one corrupted answer)
+        are retried with backoff, honouring Retry-After. `retry=False` (submits) sends once. A final HTTP status
+        >= 400 raises HostedError with the provider's detail. `what` names the call."""
         what = what or f"{method} {_display(url)}"
         attempts = 1 + self.max_retries if retry else 1
         rewind = _rewind_points(data, files)
@@ -306,7 +324,8 @@ class HttpClient:
                                             params=params, timeout=timeout or self.timeout)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
                 if not retry:
-                    raise HostedError(self._unsent_message(what, err)) from err
+                    raise HostedError(self._unsent_message(what, err), maybe_accepted=not _never_connected(err)) \
+                        from err
                 if attempt == attempts - 1:
                     raise HostedError(f"{what} failed after {attempts} attempts: could not reach the provider "
                                       f"({type(err).__name__}). Check the network and try again later.") from err
@@ -315,34 +334,41 @@ class HttpClient:
             except requests.RequestException as err:  # a malformed URL or header: retrying cannot help
                 raise HostedError(f"{what} could not be sent: {err}.") from err
             if resp.status_code < 400:
-                return resp
+                if not expect_json or _json_object(resp) is not None:
+                    return resp
+                if retry and attempt < attempts - 1:
+                    self._wait(self._delay(attempt, resp))
+                    continue
+                raise self._malformed(what, resp, attempt + 1, retry)
             if retry and _retryable_status(resp.status_code) and attempt < attempts - 1:
                 self._wait(self._delay(attempt, resp))
                 continue
-            raise _http_error(what, resp, attempt + 1)
+            error = _http_error(what, resp, attempt + 1)
+            if not retry and resp.status_code in GATEWAY_TIMEOUTS:
+                raise HostedError(f"{error} {NOT_RESENT}", status=error.status, maybe_accepted=True)
+            raise error
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @staticmethod
+    def _malformed(what: str, resp: requests.Response, attempts: int, retry: bool) -> HostedError:
+        start = resp.text[:60].replace("\n", " ")
+        tried = f" {attempts} times" if attempts > 1 else ""
+        text = (f"{what} returned malformed JSON{tried} (HTTP {resp.status_code}, {len(resp.content)} bytes, starting "
+                f"{start!r}): ")
+        if retry:
+            return HostedError(text + "the provider may be having trouble; try again later.")
+        return HostedError(text + NOT_RESENT, maybe_accepted=True)
 
     def _unsent_message(self, what: str, err: requests.RequestException) -> str:
         if _never_connected(err):
             return (f"{what} failed: could not connect ({type(err).__name__}); nothing was sent. Check the network "
                     "and the provider's address, then try again.")
         return (f"{what} failed: the connection broke or timed out after the request was sent "
-                f"({type(err).__name__}). The provider may have accepted it, so it was not resent (a resend could "
-                "bill twice): check the provider's dashboard for a new job before trying again.")
+                f"({type(err).__name__}). {NOT_RESENT}")
 
     def json(self, method: str, url: str, *, retry: bool, **kwargs) -> dict:
-        """`request` and parse a JSON object; anything else is a HostedError saying the JSON was malformed."""
-        resp = self.request(method, url, retry=retry, **kwargs)
-        what = kwargs.get("what") or f"{method} {_display(url)}"
-        try:
-            body = resp.json()
-        except ValueError as err:
-            start = resp.text[:60].replace("\n", " ")
-            raise HostedError(f"{what} returned malformed JSON (HTTP {resp.status_code}, {len(resp.content)} bytes, "
-                              f"starting {start!r}): the provider may be having trouble; try again later.") from err
-        if not isinstance(body, dict):
-            raise HostedError(f"{what} returned malformed JSON: expected an object, got {type(body).__name__}.")
-        return body
+        """`request` a JSON object (a malformed answer is retried where `retry` allows, as `request` says)."""
+        return self.request(method, url, retry=retry, expect_json=True, **kwargs).json()
 
     # -- downloads -----------------------------------------------------------------------------------------------
 
@@ -383,24 +409,27 @@ class HttpClient:
         return None if address.is_global else "non-public"
 
     def download(self, url: str, dest: Path, *, headers=None, method: str = "GET", json=None,
-                 content_types=VIDEO_TYPES, max_bytes: int | None = None,
+                 content_types=VIDEO_TYPES, max_bytes: int | None = None, limit_reason: str = "",
                  on_progress: Callable[[int, int | None], None] | None = None, what: str | None = None) -> Path:
         """Stream `url` to `dest` atomically (hidden `.<name>.<random>.part` beside it, renamed when complete).
 
         Every hop is checked by `check_url` before connecting (at most 5 redirects, credentials dropped when the
-        host changes); Content-Type must match `content_types` (an empty tuple accepts any); `max_bytes` (default
-        the client's cap) applies to Content-Length and to the bytes streamed; no bytes for `stall_timeout`
-        seconds (socket read timeout, or the wall clock between chunks) aborts. 408/429/5xx and dropped
-        connections restart the download cleanly. Nothing partial is ever left at or beside `dest`.
+        host changes); Content-Type must match `content_types` (an empty tuple accepts any); the limit (`max_bytes`,
+        never above the client's own cap; `limit_reason` says where it comes from) applies to Content-Length
+        before any byte is read and to the bytes streamed; no bytes for `stall_timeout` seconds (socket read
+        timeout, or the wall clock between chunks) aborts. 408/429/5xx and dropped connections restart the
+        download cleanly. Nothing partial is ever left at or beside `dest`.
         """
         dest = Path(dest)
-        cap = max_bytes or self.max_download_bytes
+        cap = min(max_bytes, self.max_download_bytes) if max_bytes else self.max_download_bytes
+        limit = f"the {cap:,}-byte limit" + (f" ({limit_reason})" if limit_reason and cap == max_bytes else "")
         what = what or f"Download of {_display(url)}"
         dest.parent.mkdir(parents=True, exist_ok=True)
         attempts = 1 + self.max_retries
         for attempt in range(attempts):
             try:
-                return self._download_once(url, dest, headers, method, json, content_types, cap, on_progress, what)
+                return self._download_once(url, dest, headers, method, json, content_types, (cap, limit),
+                                           on_progress, what)
             except _Retryable as err:
                 if attempt == attempts - 1:
                     raise HostedError(f"{what} failed after {attempts} attempts: {err.reason}. Try again later "
@@ -436,7 +465,8 @@ class HttpClient:
             url = following
         raise HostedError(f"{what} failed: more than {MAX_REDIRECTS} redirects.")
 
-    def _download_once(self, url, dest, headers, method, json, content_types, cap, on_progress, what) -> Path:
+    def _download_once(self, url, dest, headers, method, json, content_types, limit, on_progress, what) -> Path:
+        cap, limit_text = limit
         resp = self._open(url, headers, method, json, what)
         with contextlib.closing(resp):
             code = resp.status_code
@@ -455,8 +485,8 @@ class HttpClient:
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             if total is not None and total > cap:
-                raise HostedError(f"{what} refused: the file is {total:,} bytes, over the {cap:,}-byte limit.")
-            return self._stream(resp, dest, total, cap, on_progress, what)
+                raise HostedError(f"{what} refused before reading: the file is {total:,} bytes, over {limit_text}.")
+            return self._stream(resp, dest, total, limit, on_progress, what)
 
     def _body(self, resp):
         """The body as it arrives: `read1` hands over what the socket holds (up to `chunk_size`) as soon as anything
@@ -468,7 +498,8 @@ class HttpClient:
         while chunk := resp.raw.read1(self.chunk_size, decode_content=True):
             yield chunk
 
-    def _stream(self, resp, dest: Path, total, cap, on_progress, what) -> Path:
+    def _stream(self, resp, dest: Path, total, limit, on_progress, what) -> Path:
+        cap, limit_text = limit
         tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         done = 0
@@ -486,7 +517,8 @@ class HttpClient:
                         if done - progressed >= self.min_progress:
                             progressed_at, progressed = now, done
                         if done > cap:
-                            raise HostedError(f"{what} refused: the file is larger than the {cap:,}-byte limit.")
+                            raise HostedError(f"{what} refused while reading: the file is larger than {limit_text}; "
+                                              "what arrived was deleted.")
                         fh.write(chunk)
                         if on_progress:
                             on_progress(done, total)

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
+from .limits import download_cap
 from .mapping import ignored_fields, nearest_fps, start_image
 from .types import GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
@@ -49,6 +50,7 @@ class ByteComputeProvider(Provider):
     key_env = "BYTECOMPUTE_API_KEY"
     default_base_url = "https://us-01.bytecompute.ai"
     modes = ("t2v", "i2v")
+    largest_output = (1920, 1088, 10.0, 50.0, "h264")
     ENDPOINTS = {"text-to-video": "t2v", "image-to-video": "i2v"}
 
     def _headers(self) -> dict:
@@ -57,7 +59,7 @@ class ByteComputeProvider(Provider):
     def _job_url(self, job: JobRef, suffix: str = "") -> str:
         return f"{self.base_url}/v1/jobs/{quote(job.job_id, safe='')}{suffix}"
 
-    def prepare(self, request: GenerationRequest, endpoint: str | None = None) -> Prepared:
+    def map_request(self, request: GenerationRequest, endpoint: str | None) -> Prepared:
         if request.mode not in self.modes:
             raise L2AError(f"ByteCompute has no {_mode_name(request.mode)}: use {PROVIDERS_BY_MODE[request.mode]}.")
         endpoint = endpoint or next(key for key, mode in self.ENDPOINTS.items() if mode == request.mode)
@@ -88,7 +90,9 @@ class ByteComputeProvider(Provider):
         if ignored:
             notes.append(f"ByteCompute has no {', '.join(ignored)}: not sent.")
         cost = pricing.estimate(self.name, endpoint, width=priced[0], height=priced[1], fps=fps, duration=duration)
-        return Prepared(self.name, endpoint, payload, uploads=uploads, notes=tuple(notes), cost=cost)
+        rendered = size or (MAX_LONG, MAX_SHORT)  # the image's own size, fitted to the maximum
+        return Prepared(self.name, endpoint, payload, uploads=uploads, notes=tuple(notes), cost=cost,
+                        max_bytes=download_cap(*rendered, duration, fps))
 
     def upload(self, path: Path) -> str:
         """A data URI (ByteCompute documents them for `image_uri`); submit sends its bytes as the `image` file."""
@@ -108,7 +112,8 @@ class ByteComputeProvider(Provider):
         job_id = data.get("id") or data.get("job_id")
         if not job_id:
             raise HostedError("ByteCompute accepted the request but returned no job id; check your ByteCompute "
-                              "console before submitting again (the job may bill).")
+                              "console before submitting again (the job may bill).",
+                              maybe_accepted=True)
         return JobRef(self.name, prepared.endpoint, str(job_id), submitted_at=time.time())
 
     def _job(self, job: JobRef) -> dict | None:
@@ -140,7 +145,9 @@ class ByteComputeProvider(Provider):
         return JobResult(None, adjustments=normalize_adjustments(data.get("adjustments")), raw=data)
 
     def fetch(self, job: JobRef, result: JobResult, dest: Path) -> Path:
-        return self.http.download(self._job_url(job, "/download"), dest, method="POST", headers=self._headers())
+        limit, why = self.download_limit(job, result)
+        return self.http.download(self._job_url(job, "/download"), dest, method="POST", headers=self._headers(),
+                                  max_bytes=limit, limit_reason=why)
 
 
 def normalize_adjustments(value) -> dict:

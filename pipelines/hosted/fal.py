@@ -21,6 +21,8 @@ from urllib.parse import quote, urlsplit
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
+from .limits import download_cap
+from .mapping import tier_cap
 from .types import MODES, GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 # 19B / 22B open weights (frames, size and sampler knobs; billed per output megapixel), then Lightricks' hosted
@@ -76,6 +78,7 @@ EXTEND_DEFAULT_DURATION = 5.0
 EXTEND_MODES = ("start", "end")
 EXTEND_CONTEXT_MAX = 20.0
 
+CODECS = {"X264 (.mp4)": "h264", "VP9 (.webm)": "vp9", "PRORES4444 (.mov)": "prores", "GIF (.gif)": "gif"}
 SHORT_SIDES = {"480p": 480, "540p": 540, "720p": 720, "1080p": 1080, "1440p": 1440, "2160p": 2160, "4k": 2160}
 DATA_URI_MAX_BYTES = 1 << 20  # §3.10: data URIs are fine for one small image; larger files are uploaded
 CONTENT_TYPES = ("video/", "image/gif", "application/octet-stream", "binary/octet-stream")  # GIF output is image/gif
@@ -83,6 +86,9 @@ JOB_SUFFIXES = {"response_url": "", "status_url": "/status", "cancel_url": "/can
 
 # ---- Assumptions where spec §3 says [INF] or [UNK], kept in this one place --------------------------------------
 # [INF] LTX needs 8n+1 frames and sizes in multiples of 32: snapped here (with a note) rather than left to fal.
+# [INF] fal documents no largest video_size; billed per megapixel, a typo of a size would bill many times over, so
+#       sizes are fitted within 4K (the LTX API's largest), keeping the aspect ratio, with a note.
+MAX_SIZE = (3840, 2160)  # long side, short side
 # [INF] The open extend endpoints (19B/22B `extend-video`) take the image-to-video fields with `video_url` in place
 #       of `image_url` (an end frame, no start image, no image strength), like the 22B `extend-video/lora` page.
 # [UNK] The size fal renders when none is sent (text-to-video) or for a remote image with `video_size: "auto"`:
@@ -105,6 +111,7 @@ class FalProvider(Provider):
     key_env = "FAL_KEY"
     default_base_url = "https://queue.fal.run"
     modes = ("t2v", "i2v", "extend")
+    largest_output = (3840, 2160, 20.0, 60.0, "prores")  # fal's results declare their size: this rarely applies
     ENDPOINTS = ENDPOINTS
     MULTIPART_THRESHOLD = 100 * 2**20  # bytes; fal-client's threshold
     MULTIPART_CHUNK = 10 * 2**20
@@ -118,7 +125,7 @@ class FalProvider(Provider):
 
     # ------------------------------------------------------------------------------------------------ prepare
 
-    def prepare(self, request: GenerationRequest, endpoint: str | None = None) -> Prepared:
+    def map_request(self, request: GenerationRequest, endpoint: str | None) -> Prepared:
         if request.mode not in MODES:
             raise L2AError(f"mode {request.mode!r} is unknown: use one of {', '.join(MODES)}.")
         endpoint = endpoint or DEFAULT_ENDPOINTS[request.mode]
@@ -137,7 +144,8 @@ class FalProvider(Provider):
         mapping = _prepare_proxy if endpoint.startswith(PROXY_PREFIX) else _prepare_open
         payload, uploads, cost_args = mapping(request, endpoint, options, notes)
         cost = pricing.estimate(self.name, endpoint, **cost_args)
-        return Prepared(self.name, endpoint, payload, uploads, tuple(notes), cost)
+        return Prepared(self.name, endpoint, payload, uploads, tuple(notes), cost,
+                        max_bytes=_output_cap(request.mode, payload, cost_args))
 
     # ----------------------------------------------------------------------------------------------- the queue
 
@@ -150,7 +158,8 @@ class FalProvider(Provider):
         request_id = data.get("request_id") if isinstance(data, dict) else None
         if not isinstance(request_id, str) or not request_id:
             raise HostedError("fal accepted the request but its answer has no request_id; check "
-                              "https://fal.ai/dashboard/requests before submitting again (the job may bill).")
+                              "https://fal.ai/dashboard/requests before submitting again (the job may bill).",
+                              maybe_accepted=True)
         urls = {key: data[key] for key in JOB_SUFFIXES if isinstance(data.get(key), str)}
         return JobRef(self.name, prepared.endpoint, request_id, urls=urls, submitted_at=time.time())
 
@@ -178,10 +187,9 @@ class FalProvider(Provider):
         if not isinstance(url, str) or not url:
             raise HostedError(f"fal job {job.job_id} finished without a video URL in its result; check "
                               "https://fal.ai/dashboard/requests.")
-        seed = data.get("seed")
-        prompt = data.get("prompt")
-        return JobResult(url, seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-                         prompt if isinstance(prompt, str) else None, raw=data)
+        seed, prompt, size = data.get("seed"), data.get("prompt"), video.get("file_size")
+        return JobResult(url, seed if _whole(seed) else None, prompt if isinstance(prompt, str) else None, raw=data,
+                         declared_bytes=size if _whole(size) and size > 0 else None)
 
     def cancel(self, job: JobRef) -> bool:
         """True when fal took the cancellation; False when the job had already finished or is unknown there."""
@@ -194,7 +202,9 @@ class FalProvider(Provider):
         return True
 
     def fetch(self, job: JobRef, result: JobResult, dest: Path) -> Path:
-        return self.http.download(result.video_url, dest, content_types=CONTENT_TYPES)
+        limit, why = self.download_limit(job, result)
+        return self.http.download(result.video_url, dest, content_types=CONTENT_TYPES, max_bytes=limit,
+                                  limit_reason=why)
 
     def _headers(self) -> dict:
         key = (self.key or "").strip()
@@ -516,8 +526,6 @@ def _frames(request: GenerationRequest, fps: float, notes: list[str]) -> int | N
         what = f"num_frames {wanted:g}"
     elif request.duration is not None:
         seconds = _number("duration", request.duration, "seconds above 0")
-        if seconds <= 0:
-            raise L2AError(f"duration = {request.duration!r}: use more than 0 seconds.")
         wanted = seconds * fps
         what = f"{seconds:g} s at {fps:g} fps"
     else:
@@ -541,10 +549,12 @@ def _open_size(request: GenerationRequest, notes: list[str]) -> tuple[int, int] 
             raise L2AError("give both width and height (or neither, for fal's automatic size).")
         width = _number("width", request.width, "a whole number of pixels")
         height = _number("height", request.height, "a whole number of pixels")
-        if width <= 0 or height <= 0:
-            raise L2AError(f"width x height = {request.width} x {request.height}: use sizes above 0.")
-        size = (_snap(width), _snap(height))
-        if size != (width, height):
+        scale = min(1.0, MAX_SIZE[0] / max(width, height), MAX_SIZE[1] / min(width, height))
+        size = (_snap(width * scale), _snap(height * scale))
+        if scale < 1:
+            notes.append(f"fal's LTX-2 renders up to {MAX_SIZE[0]}x{MAX_SIZE[1]}, in multiples of {SIZE_STEP}: "
+                         f"{width:g}x{height:g} was sent as {size[0]}x{size[1]}.")
+        elif size != (width, height):
             notes.append(f"LTX renders sizes in multiples of {SIZE_STEP}: {width:g}x{height:g} was sent as "
                          f"{size[0]}x{size[1]}.")
         return size
@@ -644,6 +654,23 @@ def _proxy_aspect(request: GenerationRequest, notes: list[str]) -> str | None:
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _output_cap(mode: str, payload: dict, cost_args: dict) -> int | None:
+    """The most bytes the asked video can take (limits.download_cap); None for an extension, whose length
+    depends on the input clip (the provider's largest output then applies, unless fal declares the size)."""
+    if mode == "extend":
+        return None
+    codec = CODECS.get(payload.get("video_output_type", "X264 (.mp4)"), "h264")
+    if "resolution" in cost_args:  # LTX-2.3 Pro/Fast: a tier, 16:9 or 9:16
+        return tier_cap(PROXY_RESOLUTIONS[cost_args["resolution"]], cost_args["duration"],
+                        cost_args["fps"] or PROXY_FPS[-1])
+    frames, fps = cost_args["num_frames"], cost_args["fps"]
+    return download_cap(cost_args["width"], cost_args["height"], frames / fps, fps, codec)
 
 
 def _expiry(text) -> datetime | None:

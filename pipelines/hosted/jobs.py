@@ -1,10 +1,11 @@
 """The life of a hosted job, the same for every provider: budget check, reuse, upload, one submit, polling with
 status text, Cancel, deadline, fetch.
 
-The rules come from spec/hosted-apis.md §11: a submit is sent exactly once and its job id is recorded at once (a
-lost answer or a crash must never lead to paying twice, and the job can be resumed); polls start fast and back
-off; waits are sliced so a ComfyUI Cancel is honoured within a second and, where the provider can, cancels the
-job there; where it cannot, the user is told the job still runs and bills, with the id to resume it.
+The rules come from spec/hosted-apis.md §11: a submit is sent exactly once, recorded before it leaves and its job
+id recorded at once (a lost answer or a crash must never lead to paying twice: the same request queued again
+resumes the recorded job, or is refused when the answer never arrived); polls start fast and back off; waits are
+sliced so a ComfyUI Cancel is honoured within a second and, where the provider can, cancels the job there (and so
+does a deadline); where it cannot, the user is told the job still runs and bills, with the id to resume it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,11 +22,14 @@ from pathlib import Path
 
 from . import keys
 from .base import HostedError
-from .pricing import is_unknown
+from .pricing import format_usd, is_unknown
 from .store import ResultStore
 from .types import CostEstimate, JobRef, JobResult, JobStatus, Prepared, Provider
 
-RESUME_HINT = "resume it with the LTX-2 Resume Job node (provider {provider}, endpoint {endpoint}, job id {job_id})"
+RESUME_HINT = ("resume it with the LTX-2 Resume Job node or `ltx2-anywhere resume` (provider {provider}, endpoint "
+               "{endpoint}, job id {job_id})")
+RESUBMIT = ("To submit it again on purpose (it may bill twice), turn off reuse_results on LTX-2 Hosted Backend "
+            "(CLI: --no-reuse) or use another seed.")
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class HostedOutcome:
     cost: CostEstimate | None
     reused: bool
     notes: tuple[str, ...] = ()  # what happened at run time (reuse, provider adjustments); Prepared.notes not repeated
+    resumed: bool = False  # the job of an identical earlier request (e.g. before a crash) was followed, not resent
 
 
 def _resume_hint(job: JobRef) -> str:
@@ -44,7 +50,8 @@ def _resume_hint(job: JobRef) -> str:
 class _Run:
     """One job being followed: status text, sliced waits, interrupts and error wording in one place."""
 
-    def __init__(self, provider: Provider, *, cost, deadline_s, poll, on_status, check_interrupt, sleep, clock):
+    def __init__(self, provider: Provider, *, cost, deadline_s, poll, on_status, check_interrupt, sleep, clock,
+                 forget: Callable[[], None] = lambda: None):
         self.provider = provider
         self.name = provider.name or "provider"
         self.cost = cost
@@ -58,6 +65,8 @@ class _Run:
         self.deadline_s = deadline_s
         self.interrupt: BaseException | None = None  # the exception check_interrupt raised, once it has
         self.state_text = "starting"
+        self.job: JobRef | None = None  # once submitted: shown in every status text, as Resume needs it
+        self.forget = forget  # drops the stored record of a job that is over without a result
 
     # -- hooks ---------------------------------------------------------------------------------------------------
 
@@ -79,7 +88,9 @@ class _Run:
             return
         parts = [f"{self.name}: {self.state_text}", f"{int(self.clock() - self.started)} s"]
         if self.cost is not None:
-            parts.append("price unknown" if is_unknown(self.cost) else f"est. ${self.cost.usd:.2f}")
+            parts.append("price unknown" if is_unknown(self.cost) else f"est. {format_usd(self.cost.usd)}")
+        if self.job is not None:
+            parts.append(f"{self.job.endpoint} job {self.job.job_id}")
         self.on_status(keys.redact(" · ".join(parts)))
 
     def http_hooks(self):
@@ -101,15 +112,19 @@ class _Run:
 
     # -- following a submitted job ---------------------------------------------------------------------------------
 
-    def call(self, job: JobRef, fn: Callable, *args):
-        """A provider call on a submitted job; a HostedError gains the job id so the job can be resumed."""
+    def call(self, job: JobRef, fn: Callable, *args, finished: bool = False):
+        """A provider call on a submitted (or `finished`) job; a HostedError gains the job id so the job can be
+        resumed, except where the provider no longer knows it (404/410: its record is dropped)."""
         try:
             with self.http_hooks():
                 return fn(*args)
         except HostedError as err:
             if err.status in (404, 410):
+                self.forget()
                 after = (f"The {self.name} job {job.job_id} may have expired at the provider (results are kept "
                          "a limited time).")
+            elif finished:
+                after = f"The {self.name} job has finished and was billed: {_resume_hint(job)} to fetch it again."
             else:
                 after = f"The {self.name} job was submitted and may still run: {_resume_hint(job)}."
             raise HostedError(f"{err} {after}", status=err.status) from err
@@ -121,10 +136,7 @@ class _Run:
             text = (f"interrupted while downloading; job {job.job_id} has finished and was billed: "
                     f"{_resume_hint(job)} to fetch the video.")
         else:
-            try:
-                cancelled, why = bool(self.provider.cancel(job)), ""
-            except Exception as err:  # the interrupt is what the user asked for: report the cancel error, go on
-                cancelled, why = False, f" (cancelling failed: {err})"
+            cancelled, why = self.cancel(job)
             if cancelled:
                 text = f"interrupted; job {job.job_id} was cancelled at the provider."
             elif why:
@@ -137,17 +149,28 @@ class _Run:
         if hasattr(exc, "add_note"):  # Python 3.11+: the note is printed with the traceback
             exc.add_note(keys.redact(f"{self.name}: {text}"))
 
+    def cancel(self, job: JobRef) -> tuple[bool, str]:
+        """Cancel the job where the provider can: (cancelled, why not). A cancelled job's record is dropped."""
+        try:
+            cancelled, why = bool(self.provider.cancel(job)), ""
+        except Exception as err:  # the caller is stopping anyway: report the cancel error, go on
+            cancelled, why = False, f" (cancelling failed: {err})"
+        if cancelled:
+            self.forget()
+        return cancelled, why
+
     def follow(self, job: JobRef, dest: Path) -> tuple[JobResult, Path]:
         """Poll until the job ends, then fetch its video to `dest`; an interrupt is handled as `interrupted` says
         and then re-raised unchanged."""
         fetching = False
+        self.job = job
         try:
             self._poll(job)
             fetching = True  # from here on the job is finished: nothing to cancel, only to fetch
             self.say("finished, fetching the result")
             result = self.call(job, self.provider.result, job)
             self.say("downloading the video")
-            path = Path(self.call(job, self.provider.fetch, job, result, dest))
+            path = Path(self.call(job, self.provider.fetch, job, result, dest, finished=True))
         except BaseException as exc:
             if exc is self.interrupt:
                 self.interrupted(job, exc, fetching)
@@ -163,6 +186,8 @@ class _Run:
             status: JobStatus = self.call(job, self.provider.status, job)
             if status.state == "completed":
                 return
+            if status.state in ("failed", "cancelled"):
+                self.forget()
             if status.state == "failed":
                 raise HostedError(f"The {self.name} job {job.job_id} failed: "
                                   f"{status.message or 'the provider gave no reason'}.")
@@ -171,10 +196,14 @@ class _Run:
                                   + (f": {status.message}." if status.message else "."))
             self.say(self._describe(status))
             if self.clock() >= self.deadline:
-                raise HostedError(
-                    f"The {self.name} job {job.job_id} did not finish within {self.deadline_s:g} s (last state: "
-                    f"{self.state_text}). It may still be running and billing at {self.name}: {_resume_hint(job)} "
-                    "later.")
+                late = f"The {self.name} job {job.job_id} did not finish within {self.deadline_s:g} s (last state: " \
+                       f"{self.state_text})"
+                cancelled, why = self.cancel(job)
+                if cancelled:
+                    raise HostedError(f"{late}, so it was cancelled at {self.name} (work already done may still be "
+                                      "billed). Give it a later deadline and run it again.")
+                raise HostedError(f"{late}{why}. It may still be running and billing at {self.name}: "
+                                  f"{_resume_hint(job)} later, or queue the identical request again.")
             self.wait(interval * random.uniform(0.9, 1.1))
             interval = min(self.poll[1], interval * 1.5)
 
@@ -201,36 +230,33 @@ def run_job(provider: Provider, prepared: Prepared, dest: Path, *, deadline_s: f
             clock: Callable[[], float] = time.monotonic) -> HostedOutcome:
     """Run `prepared` on `provider` and fetch the video to `dest`.
 
-    In order: refuse when the estimate exceeds `max_cost_usd` (or is unknown while a limit is set); with a
-    `store` and `reuse`, return the stored file of an identical earlier request without any network call; upload
-    `prepared.uploads` and fill their payload fields; submit exactly once and record the job in the store at once;
-    poll every poll[0]..poll[1] s until done, failed, cancelled, interrupted or past `deadline_s`; fetch.
+    In order: refuse when the estimate exceeds `max_cost_usd` (or is unknown while a limit is set). With a `store`
+    and `reuse`, an identical earlier request (same provider, endpoint, payload, seed and input files) is never
+    sent again: its stored file is returned without any network call; its recorded job, left unfinished by a
+    crash, a deadline or an interrupt, is followed instead of submitting; and if it was sent but its answer never
+    recorded (a crash between the two), it is refused with what to check and how to resubmit on purpose. A seed
+    below 0 (random at the provider) makes every run a distinct request. Then: upload `prepared.uploads` and fill
+    their payload fields; record the request as sent, submit exactly once and record the job at once; poll every
+    poll[0]..poll[1] s until done, failed, cancelled, interrupted or past `deadline_s` (then cancelled where the
+    provider can); fetch, within the size the provider declared or the request implies.
     `check_interrupt` raises to interrupt (e.g. ComfyUI's InterruptProcessingException): the job is cancelled
     where the provider can, the user is told otherwise, and that same exception is re-raised.
     """
     name = provider.name or prepared.provider
     cost = prepared.cost
-    if max_cost_usd is not None:
-        if is_unknown(cost):
-            why = cost.formula if cost is not None else "no estimate was made"
-            raise HostedError(f"{name} {prepared.endpoint}: the spend limit ${max_cost_usd:.2f} cannot be checked "
-                              f"because the price is unknown ({why}). Remove the limit to run it anyway.")
-        if cost.usd > max_cost_usd:
-            raise HostedError(f"{name} {prepared.endpoint}: the estimated cost ${cost.usd:.2f} ({cost.formula}) is "
-                              f"over the spend limit ${max_cost_usd:.2f}; nothing was sent. Raise the limit or "
-                              "make the video shorter or smaller.")
-    fp = store.fingerprint(prepared.provider, prepared.endpoint, prepared.payload, prepared.uploads) if store else None
+    _check_budget(name, prepared, max_cost_usd)
+    fp = None
+    if store is not None:
+        fp = store.fingerprint(prepared.provider, prepared.endpoint, prepared.payload, prepared.uploads, prepared.seed)
+        if prepared.seed is not None and prepared.seed < 0:
+            fp += f"-{secrets.token_hex(8)}"  # a random seed: never the same request twice
     run = _Run(provider, cost=cost, deadline_s=deadline_s, poll=poll, on_status=on_status,
-               check_interrupt=check_interrupt, sleep=sleep, clock=clock)
+               check_interrupt=check_interrupt, sleep=sleep, clock=clock,
+               forget=(lambda: store.forget(fp)) if store is not None else (lambda: None))
     if store is not None and reuse:
-        stored = store.lookup(fp)
-        if stored is not None:
-            run.say("reused the stored result of an identical request")
-            job = store.job(fp) or JobRef(prepared.provider, prepared.endpoint, "")
-            result = store.result(fp) or JobResult(video_url=None)
-            return HostedOutcome(stored, job, result, CostEstimate(0.0, "reused a stored result: nothing billed"), True,
-                                 (f"identical to job {job.job_id or '?'}: its stored video was reused, nothing was "
-                                  "sent or billed",))
+        earlier = _earlier(run, store, fp, prepared, Path(dest))
+        if earlier is not None:
+            return earlier
 
     payload = dict(prepared.payload)
     for field, path in prepared.uploads.items():
@@ -241,14 +267,84 @@ def run_job(provider: Provider, prepared: Prepared, dest: Path, *, deadline_s: f
     run.check_interrupt()
     prepared = dataclasses.replace(prepared, payload=payload, uploads={})
     run.say("submitting")
-    job = provider.submit(prepared)
+    if store is not None:
+        store.remember_sent(fp, prepared.provider, prepared.endpoint, prepared.seed)
+    try:
+        job = provider.submit(prepared)
+    except HostedError as err:
+        if not err.maybe_accepted:
+            run.forget()  # refused or never sent: nothing bills, an identical request may be sent again
+            raise
+        if store is None:
+            raise
+        raise HostedError(f"{err} This request is recorded as sent: queueing the identical request again will not "
+                          f"send it again. {RESUBMIT}", status=err.status, maybe_accepted=True) from err
+    except Exception:
+        run.forget()  # refused before sending (a missing key, an upload not done)
+        raise
+    job = dataclasses.replace(job, max_bytes=prepared.max_bytes)
     if store is not None:
         store.remember_job(fp, job)
-    run.say(f"submitted job {job.job_id}")
+    run.job = job
+    run.say("submitted")
     result, path = run.follow(job, Path(dest))
     if store is not None:
         store.remember_result(fp, path, result)
     return HostedOutcome(path, job, result, cost, False, _adjustment_notes(name, result))
+
+
+def _check_budget(name: str, prepared: Prepared, max_cost_usd: float | None) -> None:
+    cost = prepared.cost
+    if max_cost_usd is None:
+        return
+    if is_unknown(cost):
+        why = cost.formula if cost is not None else "no estimate was made"
+        raise HostedError(f"{name} {prepared.endpoint}: the spend limit {format_usd(max_cost_usd)} cannot be checked "
+                          f"because the price is unknown ({why}). Remove the limit to run it anyway.")
+    if cost.usd > max_cost_usd:
+        raise HostedError(f"{name} {prepared.endpoint}: the estimated cost {_exact_usd(cost.usd)} ({cost.formula}) "
+                          f"is over the spend limit {_exact_usd(max_cost_usd)}; nothing was sent. Raise the limit or "
+                          "make the video shorter or smaller.")
+
+
+def _exact_usd(usd: float) -> str:
+    """Every digit of a price (to a millionth), so an estimate just over a limit never reads equal to it."""
+    text = f"{usd:.6f}".rstrip("0")
+    return "$" + text + "0" * (2 - len(text.partition(".")[2]))
+
+
+def _earlier(run: _Run, store: ResultStore, fp: str, prepared: Prepared, dest: Path) -> HostedOutcome | None:
+    """What an identical earlier request left: its stored file (reused), its unfinished job (followed), or a send
+    whose answer never came (refused); None when there is nothing."""
+    stored = store.lookup(fp)
+    job = store.job(fp)
+    if stored is not None:
+        run.say("reused the stored result of an identical request")
+        job = job or JobRef(prepared.provider, prepared.endpoint, "")
+        result = store.result(fp) or JobResult(video_url=None)
+        return HostedOutcome(stored, job, result, CostEstimate(0.0, "reused a stored result: nothing billed"), True,
+                             (f"identical to job {job.job_id or '?'}: its stored video was reused, nothing was "
+                              "sent or billed",))
+    if job is not None:
+        run.job = job
+        run.say("resuming the job of an identical earlier request (not submitted again)")
+        result, path = run.follow(job, dest)
+        store.remember_result(fp, path, result)
+        notes = (f"identical to job {job.job_id}, submitted earlier and left unfinished: it was resumed, not "
+                 "submitted again",)
+        return HostedOutcome(path, job, result, prepared.cost, False,
+                             notes + _adjustment_notes(run.name, result), resumed=True)
+    sent = store.unanswered(fp)
+    if sent is not None:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sent.get("at", 0)))
+        raise HostedError(
+            f"{run.name} {prepared.endpoint}: an identical request (seed {sent.get('seed')}) was sent at {when}, but "
+            "its answer was never recorded (the process stopped, or the connection broke, between sending it and "
+            f"reading the answer). {run.name} may have accepted it and may bill it, so it was not sent again. Check "
+            f"your {run.name} dashboard: if the job is there, fetch it by its id (provider {run.name}, endpoint "
+            f"{prepared.endpoint}) with the LTX-2 Resume Job node or `ltx2-anywhere resume`. {RESUBMIT}",
+            maybe_accepted=True)
+    return None
 
 
 def resume_job(provider: Provider, job: JobRef, dest: Path, *, deadline_s: float = 1800.0,
@@ -257,12 +353,19 @@ def resume_job(provider: Provider, job: JobRef, dest: Path, *, deadline_s: float
                sleep: Callable[[float], None] = time.sleep,
                clock: Callable[[], float] = time.monotonic) -> HostedOutcome:
     """Follow a job submitted earlier (after a deadline, a restart or an interrupt) and fetch it; nothing is
-    submitted. With a `store` that recorded the job, the result is remembered for reuse as usual."""
-    run = _Run(provider, cost=None, deadline_s=deadline_s, poll=poll, on_status=on_status,
-               check_interrupt=check_interrupt, sleep=sleep, clock=clock)
-    run.say(f"resuming job {job.job_id}")
-    result, path = run.follow(job, Path(dest))
+    submitted. With a `store` that recorded the job, its record completes what the caller did not give (the
+    endpoint, the provider's URLs, the download limit) and the result is remembered for reuse as usual."""
     fp = store.find(job.provider, job.job_id) if store is not None else None
+    recorded = store.job(fp) if fp is not None else None
+    if recorded is not None and job.endpoint in ("", recorded.endpoint):
+        job = recorded
+    run = _Run(provider, cost=None, deadline_s=deadline_s, poll=poll, on_status=on_status,
+               check_interrupt=check_interrupt, sleep=sleep, clock=clock,
+               forget=(lambda: store.forget(fp)) if fp is not None else (lambda: None))
+    run.job = job
+    run.say("resuming")
+    result, path = run.follow(job, Path(dest))
     if fp is not None:
         store.remember_result(fp, path, result)
-    return HostedOutcome(path, job, result, None, False, _adjustment_notes(provider.name or job.provider, result))
+    return HostedOutcome(path, job, result, None, False, _adjustment_notes(provider.name or job.provider, result),
+                         resumed=True)

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
+from .limits import download_cap
 from .mapping import ignored_fields, nearest_fps, requested_short_side, start_image
 from .types import GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
@@ -40,6 +41,7 @@ class LtxProvider(Provider):
     key_env = "LTX_API_KEY"
     default_base_url = "https://api.ltx.video"
     modes = ("t2v", "i2v")
+    largest_output = (3840, 2160, 20.0, 50.0, "h264")
     ENDPOINTS = {f"{model}/{op}": mode for model in MODELS for mode, op in OPERATIONS.items()}
 
     def _headers(self) -> dict:
@@ -49,7 +51,7 @@ class LtxProvider(Provider):
         op = job.endpoint.split("/", 1)[1]
         return f"{self.base_url}/v2/{op}/{quote(job.job_id, safe='')}"
 
-    def prepare(self, request: GenerationRequest, endpoint: str | None = None) -> Prepared:
+    def map_request(self, request: GenerationRequest, endpoint: str | None) -> Prepared:
         if request.mode not in self.modes:
             raise L2AError(f"The LTX API has no {_mode_name(request.mode)}: use {PROVIDERS_BY_MODE[request.mode]}.")
         endpoint = endpoint or f"{MODELS[0]}/{OPERATIONS[request.mode]}"
@@ -76,7 +78,9 @@ class LtxProvider(Provider):
             notes.append(f"The LTX API has no {', '.join(ignored)}: not sent.")
         cost = pricing.estimate(self.name, endpoint, resolution=resolution, duration=duration, fps=fps,
                                 generate_audio=request.generate_audio)
-        return Prepared(self.name, endpoint, payload, uploads=uploads, notes=tuple(notes), cost=cost)
+        width, height = map(int, resolution.split("x"))
+        return Prepared(self.name, endpoint, payload, uploads=uploads, notes=tuple(notes), cost=cost,
+                        max_bytes=download_cap(width, height, duration, fps))
 
     def upload(self, path: Path) -> str:
         """Pre-signed upload: ask for a URL, PUT the file there (without the key), use the returned storage URI."""
@@ -98,7 +102,8 @@ class LtxProvider(Provider):
                               json=prepared.payload)
         if not data.get("id"):
             raise HostedError("The LTX API accepted the request but returned no job id; check your LTX console "
-                              "before submitting again (the job may bill).")
+                              "before submitting again (the job may bill).",
+                              maybe_accepted=True)
         return JobRef(self.name, prepared.endpoint, str(data["id"]), submitted_at=time.time())
 
     def status(self, job: JobRef) -> JobStatus:

@@ -1,12 +1,23 @@
 """Request-mapping helpers the provider clients share: reading the requested size and frame rate, the start image,
-and naming the parameters a provider has no field for (said in the notes, never silently dropped)."""
+naming the parameters a provider has no field for (said in the notes, never silently dropped), and the download
+limit of a video rendered at a resolution tier."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import L2AError
+from .limits import download_cap
 from .types import GenerationRequest
+
+# The frame rate a download limit assumes where the provider picks the output's rate itself (they render 24-30).
+ASSUMED_MAX_FPS = 30.0
+
+
+def tier_cap(short_side: int, seconds: float, fps: float | None = None) -> int:
+    """The download limit of a video at a resolution tier (the short side; 16:9 or 9:16), `seconds` long, at `fps`
+    (ASSUMED_MAX_FPS where the provider picks it)."""
+    return download_cap(short_side * 16 / 9, short_side, seconds, fps or ASSUMED_MAX_FPS)
 
 
 def requested_short_side(request: GenerationRequest, aliases: dict[str, int], choices: str) -> int | None:

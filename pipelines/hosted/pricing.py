@@ -36,6 +36,16 @@ def price_table() -> dict:
     return copy.deepcopy(_table())
 
 
+def format_usd(usd: float) -> str:
+    """A price as the user sees it (status text, reports, the web badge's `formatUsd`): cents from ten cents up,
+    below that two significant digits, so a small estimate keeps its precision ($0.0036, not $0.00)."""
+    if usd <= 0 or round(usd, 2) >= 0.1:
+        return f"${usd:.2f}"
+    decimals = max(2, 1 - math.floor(math.log10(usd)))
+    text = f"{usd:.{decimals}f}".rstrip("0")
+    return "$" + text + "0" * (2 - len(text.partition(".")[2]))
+
+
 def is_unknown(cost: CostEstimate | None) -> bool:
     """True when there is no estimate or the provider publishes no price for the job."""
     return cost is None or cost.formula.startswith(UNKNOWN)

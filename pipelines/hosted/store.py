@@ -1,9 +1,12 @@
-"""Remembered hosted jobs and their result files, so an identical request is never paid for twice and a job
-submitted before a crash, a deadline or a Cancel can be found and resumed.
+"""Remembered hosted requests, jobs and result files, so an identical request is never paid for twice: not after
+it finished (its file is reused), not after a crash, a deadline or a Cancel (its job is resumed), not after a crash
+between sending it and reading the answer (it is refused, with how to resubmit on purpose).
 
-One small JSON index in `root` maps a request fingerprint to the submitted job and, once fetched, the result file
-(path, size and mtime: a file that was later overwritten or deleted is not reused). The index is replaced
-atomically, so a crash mid-write leaves the previous index intact.
+One small JSON index in `root` maps a request fingerprint (provider, endpoint, payload, seed, input hashes) to the
+record of its last send: when it was sent and with which seed, the job once the provider answered, and, once
+fetched, the result file (path, size and mtime: a file that was later overwritten or deleted is not reused). The
+record of a send is written (and fsynced) before the request leaves. The index is replaced atomically, so a crash
+mid-write leaves the previous index intact.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(provider: str, endpoint: str, payload: dict, upload_files: dict[str, Path] | None = None) -> str:
-    """A stable id of a request: provider, endpoint, payload (JSON, sorted keys) and the sha256 of each file still
-    to upload (so the same image under another name, or another image under the same name, is told right)."""
+def fingerprint(provider: str, endpoint: str, payload: dict, upload_files: dict[str, Path] | None = None,
+                seed: int | None = None) -> str:
+    """A stable id of a request: provider, endpoint, payload (JSON, sorted keys), the resolved seed (providers
+    without a seed field still get distinct requests per seed) and the sha256 of each file still to upload (so the
+    same image under another name, or another image under the same name, is told right)."""
     uploads = {name: _sha256(Path(path)) for name, path in sorted((upload_files or {}).items())}
-    text = json.dumps({"provider": provider, "endpoint": endpoint, "payload": payload, "uploads": uploads},
-                      sort_keys=True, separators=(",", ":"), default=str)
+    text = json.dumps({"provider": provider, "endpoint": endpoint, "payload": payload, "seed": seed,
+                       "uploads": uploads}, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -83,6 +88,14 @@ class ResultStore:
             entries[fp] = {**entries.get(fp, {}), **fields, "updated": time.time()}
             self._save(entries)
 
+    def forget(self, fp: str) -> None:
+        """Drop the record of a request whose job is over without a result (failed, cancelled, expired) or that
+        the provider refused: the next identical request is a new one."""
+        with self._lock:
+            entries = self._load()
+            if entries.pop(fp, None) is not None:
+                self._save(entries)
+
     def _entry(self, fp: str) -> dict:
         with self._lock:
             return self._load().get(fp, {})
@@ -100,6 +113,20 @@ class ResultStore:
         if stat.st_size != entry.get("size") or stat.st_mtime_ns != entry.get("mtime_ns"):
             return None
         return path
+
+    def remember_sent(self, fp: str, provider: str, endpoint: str, seed: int | None) -> None:
+        """Record, before sending it, that this request is being submitted: if the process dies before the answer
+        is recorded, the next identical request is refused instead of perhaps billing twice."""
+        with self._lock:
+            entries = self._load()
+            entries[fp] = {"sent": {"provider": provider, "endpoint": endpoint, "seed": seed, "at": time.time()},
+                           "seed": seed, "updated": time.time()}
+            self._save(entries)
+
+    def unanswered(self, fp: str) -> dict | None:
+        """The send record ({provider, endpoint, seed, at}) of a request sent whose answer was never recorded."""
+        entry = self._entry(fp)
+        return entry["sent"] if entry.get("sent") and not entry.get("job") else None
 
     def remember_job(self, fp: str, job: JobRef) -> None:
         """Record a submitted job at once, so it can be resumed even if this process dies while it runs."""

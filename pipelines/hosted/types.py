@@ -8,9 +8,14 @@ machinery; each provider module implements `Provider` from here.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields, replace
+from numbers import Real
 from pathlib import Path
 from typing import Any
+
+from ..errors import L2AError
+from .limits import declared_cap, download_cap
 
 MODES = ("t2v", "i2v", "extend")
 STATES = ("queued", "running", "completed", "failed", "cancelled")
@@ -53,6 +58,40 @@ class GenerationRequest:
     prompt_expansion: bool | None = None
     options: dict = field(default_factory=dict)  # provider-specific extras, passed through after validation
 
+    def check(self) -> None:
+        """Refuse what no provider can render, before anything is priced or sent: a number that is not finite
+        (anywhere, `options` included), a size, length or frame rate of zero or less. Each provider then snaps
+        values above its own maximum, with a note."""
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if spec.name == "options":
+                _check_finite("options", value)
+            elif isinstance(value, Real) and not isinstance(value, bool):
+                if not math.isfinite(value):
+                    raise L2AError(f"{spec.name} = {value!r} is not a finite number: give a real value (or leave "
+                                   "it unset for the provider's default). Nothing was sent.")
+        for name, fix in (("width", "a size in pixels, e.g. 1280x720"), ("height", "a size in pixels, e.g. 1280x720"),
+                          ("duration", "seconds, e.g. 5"), ("num_frames", "a frame count, e.g. 121"),
+                          ("fps", "frames per second, e.g. 24")):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, Real) and not isinstance(value, bool)):
+                raise L2AError(f"{name} = {value!r} is not a number: use {fix}. Nothing was sent.")
+            if value is not None and value <= 0:
+                raise L2AError(f"{name} = {value:g} is not above 0: use {fix}. Nothing was sent.")
+
+
+def _check_finite(where: str, value) -> None:
+    """Refuse NaN or infinity anywhere inside a provider option (nested dicts and lists too)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(f"{where}[{key!r}]", item)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_finite(f"{where}[{index}]", item)
+    elif isinstance(value, Real) and not isinstance(value, bool) and not math.isfinite(value):
+        raise L2AError(f"{where} = {value!r} is not a finite number: give a real value or leave it out. Nothing "
+                       "was sent.")
+
 
 @dataclass(frozen=True)
 class CostEstimate:
@@ -70,6 +109,8 @@ class Prepared:
     uploads: dict[str, Path] = field(default_factory=dict)  # payload field -> local file to upload first
     notes: tuple[str, ...] = ()  # values snapped or dropped, said to the user
     cost: CostEstimate | None = None
+    seed: int | None = None  # the request's resolved seed: part of its identity even where the payload has none
+    max_bytes: int | None = None  # the largest video file the asked output can be (mapping.download_cap)
 
 
 @dataclass(frozen=True)
@@ -81,6 +122,7 @@ class JobRef:
     job_id: str
     urls: dict = field(default_factory=dict)  # status/result/cancel URLs the provider returned, if any
     submitted_at: float = 0.0
+    max_bytes: int | None = None  # the download limit from what was asked (Prepared.max_bytes), when known
 
 
 @dataclass(frozen=True)
@@ -98,6 +140,7 @@ class JobResult:
     prompt: str | None = None  # the provider's (possibly expanded) prompt
     adjustments: dict = field(default_factory=dict)  # what the provider changed (size, duration, ...)
     raw: dict = field(default_factory=dict)
+    declared_bytes: int | None = None  # the file size the provider declared for the video (fal: file_size)
 
 
 class Provider(abc.ABC):
@@ -108,16 +151,25 @@ class Provider(abc.ABC):
     key_env: str = ""
     default_base_url: str = ""
     modes: tuple[str, ...] = ()
+    # The largest output any endpoint renders, (width, height, seconds, fps, codec): the download limit of a job
+    # resumed by id alone, when neither the provider nor the request says more (mapping.download_cap).
+    largest_output: tuple = (3840, 2160, 20.0, 60.0, "h264")
 
     def __init__(self, http: Any, key: str, base_url: str | None = None):
         self.http = http
         self.key = key
         self.base_url = (base_url or self.default_base_url).rstrip("/")
 
-    @abc.abstractmethod
     def prepare(self, request: GenerationRequest, endpoint: str | None = None) -> Prepared:
-        """Validate and map a request to this provider (no network). Refuse a mode it lacks, naming providers that
-        have it; snap or refuse out-of-range values with a note or an L2AError."""
+        """Validate and map a request to this provider (no network): the shared check first (the same refusals
+        for every provider), then the provider's own mapping; the seed travels with the result."""
+        request.check()
+        return replace(self.map_request(request, endpoint), seed=request.seed)
+
+    @abc.abstractmethod
+    def map_request(self, request: GenerationRequest, endpoint: str | None) -> Prepared:
+        """The provider's own mapping of a checked request. Refuse a mode it lacks, naming providers that have
+        it; snap values above its maximum with a note; set `max_bytes` from the output it will render."""
 
     @abc.abstractmethod
     def upload(self, path: Path) -> str:
@@ -139,6 +191,16 @@ class Provider(abc.ABC):
         """Ask the provider to stop the job; False where the provider has no cancel (the job may still bill)."""
         return False
 
+    def download_limit(self, job: JobRef, result: JobResult) -> tuple[int, str]:
+        """(bytes, why) the video may take: what the provider declared plus a little slack, else what the request
+        asked for, else the largest output the provider renders."""
+        if result.declared_bytes:
+            return declared_cap(result.declared_bytes), f"{self.name} declared {result.declared_bytes:,} bytes"
+        if job.max_bytes:
+            return job.max_bytes, "the most the requested video can take"
+        return download_cap(*self.largest_output), f"the most any {self.name} video can take"
+
     def fetch(self, job: JobRef, result: JobResult, dest: Path) -> Path:
         """Download the video to `dest` (streamed, capped, atomic); providers that serve bytes override this."""
-        return self.http.download(result.video_url, dest)
+        limit, why = self.download_limit(job, result)
+        return self.http.download(result.video_url, dest, max_bytes=limit, limit_reason=why)

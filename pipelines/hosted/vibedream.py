@@ -13,7 +13,7 @@ from urllib.parse import quote
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
-from .mapping import ignored_fields, requested_short_side
+from .mapping import ignored_fields, requested_short_side, tier_cap
 from .types import GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 RESOLUTIONS = {"480p": 480, "720p": 720, "1080p": 1080}
@@ -39,6 +39,7 @@ class VibedreamProvider(Provider):
     key_env = "VIBEDREAM_API_KEY"
     default_base_url = "https://api.vibedream.ai"
     modes = ("i2v",)
+    largest_output = (1920, 1080, 20.0, 30.0, "h264")
     ENDPOINTS = {"ltx-2-19b": "i2v"}
 
     def _headers(self) -> dict:
@@ -47,7 +48,7 @@ class VibedreamProvider(Provider):
     def _prediction_url(self, job: JobRef) -> str:
         return f"{self.base_url}/api/v1/predictions/{quote(job.job_id, safe='')}"
 
-    def prepare(self, request: GenerationRequest, endpoint: str | None = None) -> Prepared:
+    def map_request(self, request: GenerationRequest, endpoint: str | None) -> Prepared:
         if request.mode not in self.modes:
             raise L2AError(f"vibedream has no {_mode_name(request.mode)}: use {PROVIDERS_BY_MODE[request.mode]}.")
         endpoint = endpoint or "ltx-2-19b"
@@ -73,7 +74,8 @@ class VibedreamProvider(Provider):
         payload = {"image": image, "prompt": request.prompt, "resolution": resolution, "duration": duration,
                    "seed": seed}
         cost = pricing.estimate(self.name, endpoint, resolution=resolution, duration=duration)
-        return Prepared(self.name, endpoint, payload, notes=tuple(notes), cost=cost)
+        return Prepared(self.name, endpoint, payload, notes=tuple(notes), cost=cost,
+                        max_bytes=tier_cap(RESOLUTIONS[resolution], duration))
 
     def upload(self, path: Path) -> str:
         raise L2AError(LOCAL_IMAGE)
@@ -84,7 +86,8 @@ class VibedreamProvider(Provider):
         job_id = data.get("id")
         if not job_id:
             raise HostedError("vibedream accepted the request but returned no job id; check your vibedream "
-                              "dashboard before submitting again (the job may bill).")
+                              "dashboard before submitting again (the job may bill).",
+                              maybe_accepted=True)
         # costCents is only in the submit answer; the JobRef is what survives until result(), so it travels there.
         return JobRef(self.name, prepared.endpoint, str(job_id), urls={"costCents": data.get("costCents")},
                       submitted_at=time.time())

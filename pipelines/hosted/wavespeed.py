@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 from ..errors import L2AError
 from . import pricing
 from .base import HostedError
+from .mapping import tier_cap
 from .types import MODES, GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 ENDPOINTS = {
@@ -78,11 +79,12 @@ class WaveSpeedProvider(Provider):
     key_env = "WAVESPEED_API_KEY"
     default_base_url = "https://api.wavespeed.ai"
     modes = ("t2v", "i2v", "extend")
+    largest_output = (1920, 1080, 40.0, 30.0, "h264")  # an extension: up to 20 s of source plus 20 s added
     ENDPOINTS = ENDPOINTS
 
     # -- mapping (no network) --------------------------------------------------------------------------------------
 
-    def prepare(self, request: GenerationRequest, endpoint: str | None = None) -> Prepared:
+    def map_request(self, request: GenerationRequest, endpoint: str | None) -> Prepared:
         if request.mode not in MODES:
             raise L2AError(f"mode = {request.mode!r} is unknown: use one of {', '.join(MODES)}.")
         endpoint = endpoint or DEFAULT_ENDPOINTS[request.mode]
@@ -123,7 +125,9 @@ class WaveSpeedProvider(Provider):
         if ignored:
             notes.append(f"Not offered by WaveSpeed {endpoint}, so not sent: {', '.join(ignored)}.")
         cost = pricing.estimate(self.name, endpoint, resolution=resolution, duration=payload["duration"])
-        return Prepared(self.name, endpoint, payload, uploads, tuple(notes), cost)
+        # An extension's length and size follow the source clip: the provider's largest output is its limit.
+        cap = None if request.mode == "extend" else tier_cap(RESOLUTIONS[resolution], payload["duration"])
+        return Prepared(self.name, endpoint, payload, uploads, tuple(notes), cost, max_bytes=cap)
 
     # -- network ---------------------------------------------------------------------------------------------------
 
@@ -131,24 +135,15 @@ class WaveSpeedProvider(Provider):
         return {"Authorization": f"Bearer {self.key}"}
 
     def _api(self, method: str, path: str, *, retry: bool, what: str, **kwargs) -> dict:
-        """One authenticated call to the API; returns the envelope's `data` after checking HTTP and `code`.
-
-        An unreadable answer to a call sent once (the submit) may hide an accepted, billing job: say so."""
+        """One authenticated call to the API; returns the envelope's `data` after checking HTTP and `code` (an
+        unreadable answer is retried where `retry` allows; to the submit, it may hide an accepted, billing job)."""
         try:
-            resp = self.http.request(method, f"{self.base_url}{path}", retry=retry, headers=self._headers(),
-                                     what=what, **kwargs)
+            body = self.http.json(method, f"{self.base_url}{path}", retry=retry, headers=self._headers(), what=what,
+                                  **kwargs)
         except HostedError as error:
             if error.status == 401:
                 raise HostedError(f"{error} {KEY_HINT}", status=401) from error
             raise
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            after = UNREADABLE_SUBMIT if not retry else "WaveSpeed may be having trouble; try again later."
-            raise HostedError(f"{what} failed: WaveSpeed answered HTTP {resp.status_code} with malformed JSON "
-                              f"({len(resp.content)} bytes). {after}")
         return _envelope_data(body, what)
 
     def upload(self, path: Path) -> str:
@@ -191,7 +186,8 @@ class WaveSpeedProvider(Provider):
                          json=prepared.payload)
         job_id = data.get("id")
         if not isinstance(job_id, str) or not job_id:
-            raise HostedError(f"WaveSpeed submit answered without a prediction id. {UNREADABLE_SUBMIT}")
+            raise HostedError(f"WaveSpeed submit answered without a prediction id. {UNREADABLE_SUBMIT}",
+                              maybe_accepted=True)
         urls = data.get("urls") if isinstance(data.get("urls"), dict) else {}
         kept = {"get": urls["get"]} if isinstance(urls.get("get"), str) else {}
         return JobRef(self.name, prepared.endpoint, job_id, urls=kept, submitted_at=time.time())

@@ -74,8 +74,7 @@ class ByteComputeServer(FakeApi):
         job = self.new_job(op, {k: v for k, v in fields.items() if k != "image"}, scenario)
         video = clip_bytes(settings["width"], settings["height"], settings["fps"])  # "rendered" at the adjusted size
         job.extra.update(video=video, adjustments=adjustments or None)
-        if scenario == "drop-submit":
-            h.drop()
+        if self.withhold_answer(h, job):
             return
         h.send_json(200, {"id": job.id, "status": "queued", "adjustments": job.extra["adjustments"],
                           "created_at": job.created_at})

@@ -37,13 +37,20 @@ SCENARIOS = {
     "status-429": "the first `burst` status polls answer 429 with Retry-After",
     "drop-status": "the first `burst` status polls drop the connection without an answer",
     "malformed": "status polls answer HTTP 200 with truncated JSON",
+    "malformed-once": "the first status poll answers HTTP 200 with truncated JSON (one corrupted body), then as ok",
     "malformed-result": "the result answers HTTP 200 with truncated JSON",
     "no-video": "the result JSON has no `video`",
     "drop-submit": "the submit creates the job (it bills), then drops the connection",
+    "hold-submit": "the submit creates the job (it bills), holds its answer `hold_s` seconds, then drops the "
+                   "connection: a client killed in that window never learns the job id",
     "submit-503": "the submit answers an ingress 503 and creates nothing",
     "balance": "the submit answers 403 with an exhausted-balance detail and creates nothing",
-    "oversized": "the video claims 64 MiB (Content-Length) and streams zeros",
+    "oversized": "the video claims 16 GiB (Content-Length) and streams zeros",
     "oversized-chunked": "the video has no Content-Length and streams 4 MiB of zeros, then closes",
+    "endless": "the video has no Content-Length and streams zeros until the client hangs up",
+    "larger-than-declared": "the result's file_size is the video's, but the file served is 2 MiB longer "
+                            "(Content-Length says so)",
+    "larger-than-declared-chunked": "as larger-than-declared, without a Content-Length",
     "slow-download": "the video sends 1 KiB, then stalls",
     "wrong-type": "the video is served as text/html",
     "redirect-file": "the video URL redirects to file:///etc/passwd",
@@ -236,8 +243,7 @@ class FalServer(FakeApi):
         timeout = h.headers.get("X-Fal-Request-Timeout")
         if timeout:
             job.start_deadline = time.monotonic() + float(timeout)
-        if scenario == "drop-submit":
-            h.drop()
+        if self.withhold_answer(h, job):
             return
         _queue_json(h, 200, {"status": "IN_QUEUE", "request_id": job.id,
                              "queue_position": max(self.queue_polls(job) - 1, 0), **self._urls(job)}, job)
@@ -269,7 +275,7 @@ class FalServer(FakeApi):
             self._ingress_503(h)
         elif burst:
             h.send_json(429, {"detail": "Too many requests (fake)"}, {"Retry-After": self.settings.retry_after})
-        elif job.scenario == "malformed":
+        elif job.scenario == "malformed" or self.glitch_once(job):
             h.send(200, b'{"status": "IN_PROG', "application/json", {"x-fal-request-id": job.id})
         else:
             _queue_json(h, 200, data, job)

@@ -112,8 +112,7 @@ class LtxServer(FakeApi):
             h.send_json(status, envelope(kind, message), headers)
             return
         job = self.new_job(op, rec.json, scenario)
-        if scenario == "drop-submit":
-            h.drop()
+        if self.withhold_answer(h, job):
             return
         h.send_json(202, {"id": job.id, "created_at": job.created_at})
 

@@ -3,7 +3,7 @@
 `LocalServer`: a threaded HTTP server on 127.0.0.1 (a free port) for the length of a `with` block, answering through
 one quiet `Handler`. `FakeApi`, the base of the provider fakes: every request recorded, a route table, jobs that each
 follow a scenario (a prompt keyword `[<tag>:<scenario>]`, the submit header `X-Fake-Scenario`, or `fake.scenario`),
-the queued/running/done machine, misbehaving polls and a misbehaving result file (COMMON_SCENARIOS).
+the queued/running/done machine, misbehaving submits, polls and result files (COMMON_SCENARIOS).
 """
 
 from __future__ import annotations
@@ -36,11 +36,16 @@ COMMON_SCENARIOS = {
     "poll-429": "the first `burst` polls answer 429 with Retry-After: 0",
     "drop-poll": "the first `burst` polls drop the connection without an answer",
     "malformed": "every poll answers HTTP 200 with truncated JSON",
+    "malformed-once": "the first poll answers HTTP 200 with truncated JSON (one corrupted body), then as ok",
     "submit-500": "the submit answers 500 and creates nothing",
     "drop-submit": "the submit creates the job (it bills), then drops the connection",
+    "hold-submit": "the submit creates the job (it bills), holds its answer `hold_s` seconds, then drops the "
+                   "connection: a client killed in that window never learns the job id",
     "download-503": "the first `burst` downloads answer 503 with Retry-After: 0, then the video",
     "drop-download": "the first download sends half the bytes and drops the connection, then the video",
-    "oversized": "the video claims 64 MiB (Content-Length) and streams zeros",
+    "oversized": "the video claims 16 GiB (Content-Length) and streams zeros",
+    "endless": "the video has no Content-Length and streams zeros until the client hangs up (larger than declared "
+               "or than anything the request can make)",
     "slow-download": "the video sends 1 KiB, then stalls",
     "wrong-type": "the video is served as text/html",
     "redirect-file": "the video URL redirects to file:///etc/passwd",
@@ -85,6 +90,7 @@ class Settings:
     slow_queue_polls: int = 6
     burst: int = 3  # failing polls/downloads for the burst scenarios
     stall_s: float = 30.0  # how long slow-download stalls (ends early when the server stops)
+    hold_s: float = 30.0  # how long hold-submit holds the answer (ends early when the server stops)
     retention_s: float = 24 * 3600.0  # jobs and result URLs older than this answer 404 (providers keep 24 h)
 
 
@@ -148,6 +154,21 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def send_body(self, status: int, body: bytes, content_type: str, *, length: bool) -> None:
+        """Send `body` with a Content-Length, or without one (the end of the connection ends it)."""
+        if length:
+            self.send(status, body, content_type)
+            return
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass
+        self.drop()
 
     def send_json(self, status: int, payload, headers: dict | None = None) -> None:
         self.send(status, json.dumps(payload).encode(), "application/json", headers)
@@ -345,11 +366,27 @@ class FakeApi(LocalServer):
                    {"Retry-After": "0"})
         elif burst:
             h.send_json(429, rate_limited, {"Retry-After": "0"})
-        elif job.scenario == "malformed":
+        elif job.scenario == "malformed" or self.glitch_once(job):
             h.send(200, b'{"id": "' + job.id.encode() + b'", "status": "proc', "application/json")
         else:
             return False
         return True
+
+    def glitch_once(self, job: Job) -> bool:
+        """True the first time a malformed-once job asks: that answer is the one corrupted body."""
+        with self.lock:
+            first = job.scenario == "malformed-once" and not job.extra.get("glitched")
+            job.extra["glitched"] = True
+        return first
+
+    def withhold_answer(self, h: Handler, job: Job) -> bool:
+        """After a billable job was created: drop-submit and hold-submit lose the answer (True), others send it."""
+        if job.scenario == "hold-submit":
+            self.stopping.wait(self.settings.hold_s)
+        if job.scenario in ("drop-submit", "hold-submit"):
+            h.drop()
+            return True
+        return False
 
     def serve_video(self, h: Handler, job: Job | None, video: bytes | None = None) -> None:
         """The result file, misbehaving as the job's scenario says (an unknown or expired job: 403 expired)."""
@@ -370,9 +407,13 @@ class FakeApi(LocalServer):
         elif scenario == "wrong-type":
             h.send(200, b"<html><body>Sign in to continue</body></html>", "text/html; charset=utf-8")
         elif scenario == "oversized":
-            h.stream_zeros(64 * 2**20, 64 * 2**20)
+            h.stream_zeros(16 * 2**30, 16 * 2**30)
         elif scenario == "oversized-chunked":
             h.stream_zeros(None, 4 * 2**20)
+        elif scenario == "endless":
+            h.stream_zeros(None, 2**40)
+        elif scenario.startswith("larger-than-declared"):  # the declared file with 2 MiB of padding after it
+            h.send_body(200, video + bytes(2 * 2**20), "video/mp4", length=scenario == "larger-than-declared")
         elif scenario == "slow-download" or (scenario == "drop-download" and first):
             h.send_response(200)
             h.send_header("Content-Type", "video/mp4")

@@ -57,8 +57,7 @@ class VibedreamServer(FakeApi):
         job = self.new_job(model, body, scenario)
         resolution, duration = body.get("resolution", "720p"), body.get("duration", 5)
         job.extra["costCents"] = math.ceil(round(12 * RESOLUTIONS[resolution] * duration / 5, 6))
-        if scenario == "drop-submit":
-            h.drop()
+        if self.withhold_answer(h, job):
             return
         h.send_json(200, {"id": job.id, "status": "processing", "statusUrl": f"{self.url}/api/v1/predictions/{job.id}",
                           "estimatedTime": "5-20s", "costCents": job.extra["costCents"],

@@ -32,12 +32,16 @@ SCENARIOS = {
     "poll-503": "the first `burst` polls answer 503 (gateway text body) with Retry-After: 0",
     "poll-429": "the first `burst` polls answer 429 (envelope body) with Retry-After: 0",
     "malformed": "every poll answers HTTP 200 with truncated JSON",
+    "malformed-once": "the first poll answers HTTP 200 with truncated JSON (one corrupted body), then as ok",
     "drop-poll": "the first `burst` polls drop the connection without an answer",
     "drop-submit": "the submit creates the job (it bills), then drops the connection",
+    "hold-submit": "the submit creates the job (it bills), holds its answer `hold_s` seconds, then drops the "
+                   "connection: a client killed in that window never learns the job id",
     "submit-500": "the submit answers 500 and creates nothing",
     "malformed-submit": "the submit creates the job (it bills), then answers HTTP 200 with truncated JSON",
     "no-output": "ends `completed` with `outputs: []`",
-    "oversized": "the output claims 64 MiB (Content-Length) and streams zeros",
+    "oversized": "the output claims 16 GiB (Content-Length) and streams zeros",
+    "endless": "the output has no Content-Length and streams zeros until the client hangs up",
     "oversized-chunked": "the output has no Content-Length and streams 4 MiB of zeros, then closes",
     "slow-download": "the output sends 1 KiB, then stalls",
     "wrong-type": "the output is served as text/html",
@@ -156,8 +160,7 @@ class WaveSpeedServer(FakeApi):
             h.send_json(500, {"error": "internal server error (fake)"})
             return
         job = self.new_job(model, body, scenario, secrets.token_hex(16))
-        if scenario == "drop-submit":
-            h.drop()
+        if self.withhold_answer(h, job):
             return
         if scenario == "malformed-submit":
             h.send(200, b'{"code": 200, "message": "success", "data": {"id": "' + job.id.encode(), "application/json")

@@ -13,7 +13,7 @@ import { app } from "../../../scripts/app.js";
 import {
   framesForSeconds, MULTISCALE_MULTIPLE, secondsForFrames, snapFrames, snapSideWithin, SPATIAL,
 } from "./geometry.js";
-import { defaultEndpoint, estimate, findEntry, generateJob } from "./pricing.js";
+import { defaultEndpoint, estimate, findEntry, formatUsd, generateJob } from "./pricing.js";
 
 const HOSTED = "L2A_HostedBackend";
 const GENERATE = "L2A_Generate";
@@ -118,10 +118,6 @@ function jobOfNode(node) {
   return generateJob(values, linked(node, "image") ? "i2v" : "t2v");
 }
 
-function money(usd) {
-  return `$${usd >= 0.1 ? usd.toFixed(2) : usd.toPrecision(2)}`;
-}
-
 function costBadge(hosted, job, prefix) {
   if (state.prices === undefined) {
     loadPrices();
@@ -148,9 +144,9 @@ function costBadge(hosted, job, prefix) {
     ? `${width}x${height}x${frames} = ${Math.ceil((width * height * frames) / 1e6)} MP`
     : `${width}x${height}, ${Number(duration.toFixed(2))} s`;
   const limit = Number(value(hosted, "max_cost_usd", 0)) || 0;
-  const over = limit > 0 && cost.usd > limit ? ` > max_cost_usd ${money(limit)}: refused` : "";
+  const over = limit > 0 && cost.usd > limit ? ` > max_cost_usd ${formatUsd(limit)}: refused` : "";
   const note = job.note ? `; ${job.note}` : "";
-  return { text: `${prefix}≈ ${money(cost.usd)} (${provider}, ${what}${note})${over}`, warn: Boolean(over) };
+  return { text: `${prefix}≈ ${formatUsd(cost.usd)} (${provider}, ${what}${note})${over}`, warn: Boolean(over) };
 }
 
 function badgeFor(node) {

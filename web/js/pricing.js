@@ -46,6 +46,15 @@ function pyRepr(text) {
   return text.includes("'") && !text.includes('"') ? `"${text}"` : `'${text.replaceAll("'", "\\'")}'`;
 }
 
+// A price as the user sees it (pricing.format_usd): cents from ten cents up, below that two significant digits,
+// so a small estimate keeps its precision ($0.0036, not $0.00).
+export function formatUsd(usd) {
+  if (usd <= 0 || pyRound(usd, 2) >= 0.1) return `$${pyFixed(usd, 2)}`;
+  const decimals = Math.max(2, 1 - Math.floor(Math.log10(usd)));
+  const text = pyFixed(usd, decimals).replace(/0+$/, "");
+  return `$${text}${"0".repeat(Math.max(0, 2 - text.split(".")[1].length))}`;
+}
+
 // ---- the table ------------------------------------------------------------------------------------------------
 
 function globToRegExp(pattern) {

@@ -4,11 +4,11 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { estimate, findEntry, PriceError, pyG, UNKNOWN } from "../js/pricing.js";
+import { estimate, findEntry, formatUsd, PriceError, pyG, UNKNOWN } from "../js/pricing.js";
 
 const read = (path) => JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8"));
 const TABLE = read("../../pipelines/hosted/prices.json");
-const CASES = read("../../tests/pricing_cases.json").cases;
+const { cases: CASES, formats: FORMATS } = read("../../tests/pricing_cases.json");
 
 test("every shared case gives the Python usd and unknown flag", () => {
   assert.ok(CASES.length > 20);
@@ -65,4 +65,9 @@ test("Python's g format", () => {
   const table = [[0.0018, "0.0018"], [0.2016, "0.2016"], [5, "5"], [7.5, "7.5"], [0.001605, "0.001605"],
     [1e-5, "1e-05"], [1234567, "1.23457e+06"], [100000, "100000"], [0.1 + 0.2, "0.3"], [112, "112"]];
   for (const [x, want] of table) assert.equal(pyG(x), want, String(x));
+});
+
+test("prices show their real precision, as pricing.format_usd shows them", () => {
+  assert.ok(FORMATS.length > 5);
+  for (const c of FORMATS) assert.equal(formatUsd(c.usd), c.text, `${c.usd}: ${c.why}`);
 });
