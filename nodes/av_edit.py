@@ -137,10 +137,11 @@ class L2A_Extend:
 
     def extend(self, add_seconds, add_frames, overlap_frames, size_mode, fps, seed, steps, guidance, model=None,
                conditioning=None, video=None, images=None, audio=None, backend=None, prompt="", unique_id=None):
-        from ..pipelines.av_edit import extend
+        from ..pipelines.av_edit import check_extend, extend, frames_to_add
 
         clip, note = _clip(video, images, audio, fps, size_mode)
-        frames = add_frames or round(add_seconds * clip.fps)
+        frames = frames_to_add(add_seconds, add_frames, clip.fps)
+        check_extend(clip, frames, overlap_frames)
         if backend is not None and not hasattr(backend, "checkpoint"):
             text = prompt.strip() or (conditioning.prompt if conditioning is not None else "")
             return _hosted_extend(backend, clip, text, frames / clip.fps, seed, unique_id, note)

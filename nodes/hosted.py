@@ -4,6 +4,8 @@ No node has a key widget: keys come from the environment or the keys file in Com
 through the pack's server route), so they never enter a workflow, the prompt history or a saved file.
 """
 
+from pathlib import Path
+
 from ..pipelines.errors import L2AError
 from ..pipelines.families import DEFAULT_NEGATIVE_PROMPT
 from . import _comfy
@@ -68,10 +70,14 @@ class L2A_LocalBackend:
         from ..pipelines.backend import LocalBackend
 
         def maybe(key, name):
-            try:
-                return _comfy.resolve_path(key, name) if name else None
-            except FileNotFoundError:
+            """The file, or where it was looked for (a missing file makes the backend unavailable, naming it)."""
+            if not name:
                 return None
+            try:
+                return _comfy.resolve_path(key, name)
+            except FileNotFoundError:
+                folders = _comfy.folder_paths_for(key)
+                return (folders[0] if folders else Path("models") / key) / name
 
         return (LocalBackend(
             checkpoint=maybe("checkpoints", ckpt_name), text_encoder_path=maybe("text_encoders", text_encoder_name),

@@ -119,8 +119,10 @@ class L2A_SaveVideo:
 
     def save(self, images, fps, filename_prefix, format="mp4", quality="high", write_mode="balanced", audio=None,
              comment=None, prompt=None, extra_pnginfo=None):
+        from ..pipelines.checks import check_number
         from ..pipelines.media import format_notes, write_video
 
+        check_number("fps", fps, 1.0, 1000.0)
         metadata = {"comment": comment} if comment else {}
         if prompt is not None:
             metadata["prompt"] = json.dumps(prompt)
