@@ -697,15 +697,28 @@ def _say(text: str) -> None:
     print(redact(" ".join(str(text).split())), file=sys.stderr)
 
 
+def _run_debug(args) -> int:
+    """--debug: errors keep their traceback (Ctrl-C still ends quietly)."""
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+
+
 def main(argv=None) -> int:
     """Run a command. A user's mistake (bad input, a missing or wrong file, an unwritable output) ends in one line
     on stderr and exit status 2, Ctrl-C in exit status 130, an unexpected failure in one line and status 1;
     --debug shows the traceback instead."""
     from .pipelines.errors import L2AError
 
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
     if getattr(args, "debug", False):
-        return args.func(args)
+        return _run_debug(args)
     try:
         return args.func(args)
     except KeyboardInterrupt:
