@@ -13,9 +13,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+
+from .pipelines.errors import L2AError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_PROMPT = "a robot dancing in the rain, music plays"
@@ -79,8 +82,6 @@ def _models(args) -> tuple[Path, Path, Path]:
         root = tiny.ensure_cached()
         return root, root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"], root / "text_encoders" / tiny.TEXT_ENCODER_NAME
     if args.text_encoder is None:
-        from .pipelines.errors import L2AError
-
         raise L2AError("--text-encoder is required with --model: the Gemma 3 folder or file LTX-2 uses.")
     root = Path(args.models_dir) if args.models_dir else Path(args.model).resolve().parent.parent
     return root, Path(args.model), Path(args.text_encoder)
@@ -119,8 +120,6 @@ def _check_output(out, format=None) -> Path:
 
 
 def _check_prompt(prompt: str) -> None:
-    from .pipelines.errors import L2AError
-
     if not prompt.strip():
         raise L2AError("--prompt is empty: describe the scene, the motion and the sound you want.")
 
@@ -268,8 +267,6 @@ def _geometry(args, image=None) -> tuple[int, int, int]:
 
 def _hosted_backend(args):
     """A hosted backend for the CLI: keys from the environment or the user keys file, results kept in the cache."""
-    import os
-
     from .pipelines import tiny
     from .pipelines.backend import HostedBackend
 
@@ -286,13 +283,44 @@ USER_DIR = Path.home() / ".config" / "ltx2-anywhere"
 
 def _require_key(provider: str) -> None:
     """The provider's key must be set before anything is submitted; the message speaks of this shell."""
-    from .pipelines.errors import L2AError
     from .pipelines.hosted.keys import KEY_ENVS, key_status, keys_path
 
     if key_status(USER_DIR).get(provider) == "missing":
         env = KEY_ENVS[provider]
         raise L2AError(f"No API key for {provider}: set {env} in the environment of this shell (export {env}=...), "
                        f"or store it in {keys_path(USER_DIR)} as {{\"{provider}\": \"...\"}}.")
+
+
+class _CtrlC:
+    """While a hosted job runs, Ctrl-C is turned into the job's own interrupt check, so the job is cancelled at the
+    provider where it can be (or its id is said, to resume it) before the command stops."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.pressed = threading.Event()
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+            self.previous = signal.signal(signal.SIGINT, lambda *_: self.pressed.set())
+        return self
+
+    def __exit__(self, *_exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if self.pressed.is_set():
+            raise KeyboardInterrupt
+
+    def hooks(self):
+        from .pipelines.backend import Hooks
+
+        def check():
+            if self.pressed.is_set():
+                raise KeyboardInterrupt
+
+        return Hooks(on_status=lambda text: print(f"  {text}", flush=True), check_interrupt=check)
 
 
 def _check_hosted_output(out) -> Path:
@@ -302,7 +330,6 @@ def _check_hosted_output(out) -> Path:
 
 def _deliver(outcome, out) -> int:
     """Put a hosted result at --out, atomically (copied: a stored result stays reusable in the cache)."""
-    import os
     import shutil
 
     from .pipelines.outputs import make_folder, publish, write_error
@@ -323,7 +350,6 @@ def _deliver(outcome, out) -> int:
 
 
 def cmd_generate_hosted(args) -> int:
-    from .pipelines.backend import Hooks
     from .pipelines.hosted.types import GenerationRequest
     from .pipelines.sampling import resolve_seed
 
@@ -350,12 +376,12 @@ def cmd_generate_hosted(args) -> int:
     _require_key(args.backend)
     if prepared.cost:
         print(f"  {args.backend}: estimated ${prepared.cost.usd:.2f} ({prepared.cost.formula})")
-    outcome = backend.generate(request, out.resolve().parent, Hooks(on_status=lambda t: print(f"  {t}")))
+    with _CtrlC() as ctrl_c:
+        outcome = backend.generate(request, out.resolve().parent, ctrl_c.hooks())
     return _deliver(outcome, out)
 
 
 def cmd_resume(args) -> int:
-    from .pipelines.backend import Hooks
     from .pipelines.hosted.jobs import resume_job
     from .pipelines.hosted.types import JobRef
 
@@ -363,8 +389,10 @@ def cmd_resume(args) -> int:
     _require_key(args.backend)
     backend = _hosted_backend(args)
     job = JobRef(provider=args.backend, endpoint=args.endpoint or "", job_id=args.job_id)
-    outcome = resume_job(backend.client(), job, out.resolve(),
-                         on_status=Hooks(on_status=lambda t: print(f"  {t}")).on_status)
+    with _CtrlC() as ctrl_c:
+        hooks = ctrl_c.hooks()
+        outcome = resume_job(backend.client(), job, out.resolve(), on_status=hooks.on_status,
+                             check_interrupt=hooks.check_interrupt)
     print(f"  {args.backend}: job {job.job_id} fetched")
     print(f"  wrote {_describe(outcome.path)}")
     return 0
@@ -520,18 +548,78 @@ def cmd_retake(args) -> int:
     return _write_result(result, out)
 
 
-def cmd_tiny(args) -> int:
-    from .pipelines import tiny
+_TINY_MARKERS = ("l2a_tiny", "l2a_tokenizer_max_length")  # metadata only the pack's tiny writers put in a file
 
-    for role, path in tiny.write_models_dir(args.models_dir).items():
-        print(f"  {role}: {path}")
+
+def _is_tiny_or_same(existing: Path, new: Path) -> bool:
+    """Whether an existing model file or folder may be replaced by the tiny model's: it is the same, or a tiny file
+    written earlier. A real model under the same name (tens of GB to download again) never is."""
+    import filecmp
+
+    from .pipelines.loading import read_safetensors_header
+
+    if existing.is_dir() and new.is_dir():
+        return filecmp.cmp(existing / "config.json", new / "config.json", shallow=False) if (
+            existing / "config.json").is_file() else False
+    if not (existing.is_file() and new.is_file()):
+        return False
+    if existing.stat().st_size == new.stat().st_size and filecmp.cmp(existing, new, shallow=False):
+        return True
+    try:
+        return any(key in read_safetensors_header(existing)[1] for key in _TINY_MARKERS)
+    except L2AError:
+        return False
+
+
+def cmd_tiny(args) -> int:
+    """Write the tiny model into a models folder: staged in a hidden folder there, then moved into place; a file of
+    the same name that is not the tiny model's (a real checkpoint, LoRA or Gemma) is never replaced."""
+    import shutil
+    import tempfile
+
+    from transformers.utils import logging as transformers_logging
+
+    from .pipelines import tiny
+    from .pipelines.outputs import check_output_file, make_folder, publish, write_error
+
+    transformers_logging.disable_progress_bar()
+    root = Path(args.models_dir)
+    check_output_file(root / ".l2a-tiny-check", "models folder")
+    make_folder(root)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".l2a-tiny-", dir=root))
+    except OSError as error:
+        raise write_error(error, root / "tiny") from error
+    try:
+        written = tiny.write_models_dir(staging)
+        places = {role: root / path.relative_to(staging) for role, path in written.items()}
+        taken = [str(places[role]) for role, path in written.items()
+                 if os.path.lexists(places[role]) and not _is_tiny_or_same(places[role], path)]
+        if taken:
+            raise L2AError(
+                f"{root} already holds {len(taken)} file(s) under the tiny model's names that are not the tiny "
+                f"model's, e.g. {taken[0]}: writing it there would replace them. Use a new folder for the tiny "
+                "model, e.g. --models-dir tiny-models."
+            )
+        for role, path in written.items():
+            target = places[role]
+            make_folder(target.parent)
+            if path.is_dir():
+                if target.exists():
+                    shutil.rmtree(target)
+                os.replace(path, target)
+            else:
+                publish(path, target)
+            print(f"  {role}: {target}")
+    except OSError as error:
+        raise write_error(error, root / "tiny") from error
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return 0
 
 
 def cmd_doctor(args) -> int:
     """0 only when every model file of the workflows is present, in its folder, and the right LTX-2 file."""
-    import os
-
     from .pipelines import doctor
 
     models_dir = Path(args.models_dir or os.environ.get("LTX2_ANYWHERE_MODELS_DIR") or "models")
@@ -710,8 +798,6 @@ def main(argv=None) -> int:
     """Run a command. A user's mistake (bad input, a missing or wrong file, an unwritable output) ends in one line
     on stderr and exit status 2, Ctrl-C in exit status 130, an unexpected failure in one line and status 1;
     --debug shows the traceback instead."""
-    from .pipelines.errors import L2AError
-
     try:
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt:
@@ -725,8 +811,6 @@ def main(argv=None) -> int:
         _say("interrupted: stopped before finishing; no partly written file was left.")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (e.g. `| head`): nothing more to say to anyone
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BUG
     except (L2AError, OSError) as error:

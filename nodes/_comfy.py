@@ -132,15 +132,18 @@ def list_model_dirs(key: str, marker: str) -> list[str]:
 
 
 def resolve_path(key: str, name: str) -> Path:
-    """A model file or folder by its listed name; absolute paths are taken as they are."""
+    """A model file or folder by its listed name; absolute paths are taken as they are. A missing one is an
+    L2AError naming the folders searched."""
     if os.path.isabs(name):
         return Path(name)
     for root in folder_paths_for(key):
         candidate = root / name
         if candidate.exists():
             return candidate
+    from ..pipelines.errors import L2AError
+
     roots = ", ".join(str(r) for r in folder_paths_for(key)) or f"models/{key}"
-    raise FileNotFoundError(f"'{name}' was not found in the '{key}' model folder ({roots}): put the file there.")
+    raise L2AError(f"'{name}' was not found in the '{key}' model folder ({roots}): put the file there.")
 
 
 def output_directory() -> Path:

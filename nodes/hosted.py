@@ -75,7 +75,7 @@ class L2A_LocalBackend:
                 return None
             try:
                 return _comfy.resolve_path(key, name)
-            except FileNotFoundError:
+            except L2AError:
                 folders = _comfy.folder_paths_for(key)
                 return (folders[0] if folders else Path("models") / key) / name
 

@@ -61,14 +61,17 @@ def files(tmp_path_factory):
     return root
 
 
-def run(argv, capsys):
-    """cli.main's exit status and its stderr lines (argparse's own refusals exit through SystemExit)."""
+def run(argv, capsys, printed=None):
+    """cli.main's exit status and its stderr lines (argparse's own refusals exit through SystemExit); stdout goes
+    to `printed` when given."""
     try:
         status = cli.main([str(a) for a in argv])
     except SystemExit as done:
         status = done.code
-    err = capsys.readouterr().err
-    return status, [line for line in err.splitlines() if line.strip()]
+    captured = capsys.readouterr()
+    if printed is not None:
+        printed.append(captured.out)
+    return status, [line for line in captured.err.splitlines() if line.strip()]
 
 
 @pytest.fixture
@@ -340,6 +343,19 @@ def test_a_folder_without_write_permission_is_refused_before_work(tmp_path):
         outputs.check_output_file(folder / "clip.mp4")
 
 
+def test_tiny_never_replaces_a_real_model_file(tmp_path, capsys):
+    real = tmp_path / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"]
+    real.parent.mkdir()
+    real.write_bytes(b"forty gigabytes of LTX-2 weights")
+    status, lines = run(["tiny", "--models-dir", tmp_path], capsys)
+    assert status == 2 and len(lines) == 1 and "not the tiny model's" in lines[0]
+    assert real.read_bytes() == b"forty gigabytes of LTX-2 weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints"]
+    real.unlink()
+    assert run(["tiny", "--models-dir", tmp_path], capsys)[0] == 0
+    assert run(["tiny", "--models-dir", tmp_path], capsys)[0] == 0  # the tiny model's own files are replaced
+
+
 # ---- model files -------------------------------------------------------------------------------------------------
 
 
@@ -498,3 +514,26 @@ def test_doctor_names_a_missing_file_once_for_all_workflows(tmp_path):
     report = doctor.report_text(results)
     assert report.count(f"checkpoints/{tiny.CHECKPOINT_NAMES['dev']}:") == 1
     assert "needed by ltx2_audio_to_video, ltx2_camera_lora" in report
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_during_a_hosted_job_cancels_it_and_says_so(fal, tmp_path, monkeypatch, capsys):
+    """Ctrl-C while a paid job runs: the job is cancelled at the provider, its id is said, exit status 130."""
+    import signal
+    import threading
+
+    monkeypatch.setenv("LTX2_ANYWHERE_TEST_ALLOW_LOOPBACK", "1")
+    monkeypatch.setenv("LTX2_ANYWHERE_CACHE", str(tmp_path / "cache"))
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        printed = []
+        status, lines = run(["generate", "--backend", "fal", "--base-url", fal.url, "--prompt",
+                             "a cat walks [fal:never]", "--width", "96", "--height", "64", "--frames", "9",
+                             "--out", tmp_path / "hosted.mp4"], capsys, printed)
+    finally:
+        timer.cancel()
+    assert status == 130 and lines == ["interrupted: stopped before finishing; no partly written file was left."]
+    assert "was cancelled at the provider" in printed[0] and FAL_KEY not in printed[0]
+    assert any(call.method == "PUT" and call.path.endswith("/cancel") for call in fal.requests)
+    assert not (tmp_path / "hosted.mp4").exists()
