@@ -132,8 +132,9 @@ class L2A_SaveVideo:
         waveform = sample_rate = None
         if audio is not None:
             from ..pipelines.audio import pad_to_video
+            from ..pipelines.media import audio_sample_rate
 
-            sample_rate = int(audio["sample_rate"])
+            sample_rate = audio_sample_rate(audio)
             waveform = pad_to_video(audio["waveform"][0], images.shape[0], fps, sample_rate)
         write_video(path, images, fps, audio=waveform, sample_rate=sample_rate, metadata=metadata, format=format,
                     quality=quality, write_mode=write_mode)

@@ -244,6 +244,7 @@ def audio_to_video(model, conditioning, audio, sample_rate: int, settings: Sampl
     from .audio import fit_length, resample, to_stereo
 
     seconds = check_audio_input(audio, sample_rate, settings.fps)
+    sample_rate = int(sample_rate)
     wanted = round(seconds * settings.fps)
     total = max(9, math.ceil((wanted - 1) / TEMPORAL) * TEMPORAL + 1)
     if total / settings.fps > WINDOW_SECONDS + 1 / settings.fps:

@@ -56,9 +56,16 @@ def comfy_audio(waveform, sample_rate: int) -> dict:
     return {"waveform": wave, "sample_rate": _check_sample_rate(sample_rate, aac=False)}
 
 
+def audio_sample_rate(audio: dict) -> int:
+    """The sample rate of a ComfyUI AUDIO dict, checked (a damaged AUDIO input is an L2AError, not a crash)."""
+    return _check_sample_rate(audio.get("sample_rate") if isinstance(audio, dict) else None, aac=False)
+
+
 def _check_sample_rate(sample_rate, aac: bool) -> int:
-    if sample_rate is None or int(sample_rate) != sample_rate or int(sample_rate) <= 0:
-        raise L2AError(f"Audio sample rate must be a positive integer (24000 for LTX-2); got {sample_rate!r}.")
+    valid = isinstance(sample_rate, (int, float)) and not isinstance(sample_rate, bool) and math.isfinite(sample_rate)
+    if not valid or int(sample_rate) != sample_rate or int(sample_rate) <= 0:
+        raise L2AError(f"Audio sample rate must be a positive integer (24000 for LTX-2); got {sample_rate!r}. The "
+                       "audio input is damaged: load it again.")
     rate = int(sample_rate)
     if aac and rate not in AAC_SAMPLE_RATES:
         raise L2AError(f"AAC cannot store audio at {rate} Hz; resample to one of {AAC_SAMPLE_RATES} (LTX-2: 24000).")
