@@ -4,6 +4,7 @@ No node has a key widget: keys come from the environment or the keys file in Com
 through the pack's server route), so they never enter a workflow, the prompt history or a saved file.
 """
 
+import re
 from pathlib import Path
 
 from ..pipelines.errors import L2AError
@@ -294,7 +295,8 @@ class L2A_ResumeJob:
             raise L2AError("job_id is empty: paste the id the failed or interrupted run reported.")
         backend = HostedBackend(provider=provider, user_dir=_comfy.user_directory())
         job = JobRef(provider=provider, endpoint=endpoint.strip(), job_id=job_id.strip())
-        dest = _comfy.output_directory() / "LTX-2" / "hosted" / f"{provider}_{job.job_id}.mp4"
+        safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", job.job_id).lstrip(".")  # the file stays in the output folder
+        dest = _comfy.output_directory() / "LTX-2" / "hosted" / f"{provider}_{safe_id}.mp4"
         hooks = _hooks(unique_id)
         outcome = resume_job(backend.client(), job, dest, on_status=hooks.on_status,
                              check_interrupt=hooks.check_interrupt)

@@ -408,6 +408,23 @@ def test_save_video_prefix_cannot_leave_the_output_folder(tmp_path, monkeypatch)
     assert saved["ui"]["images"][0]["subfolder"] == "LTX-2/sub"
 
 
+def test_resume_job_ids_cannot_name_a_file_outside_the_output_folder(fal, tmp_path, monkeypatch):
+    from ltx2_anywhere.nodes.hosted import L2A_ResumeJob
+    from ltx2_anywhere.pipelines.hosted import jobs
+
+    where = []
+
+    def fetch_nothing(_provider, _job, dest, **_hooks):
+        where.append(dest)
+        raise L2AError("stop before the network")
+
+    monkeypatch.setattr(jobs, "resume_job", fetch_nothing)
+    with pytest.raises(L2AError, match="stop before the network"):
+        L2A_ResumeJob().resume("fal", "fal-ai/ltx-2-19b/text-to-video", "../../../escape")
+    output = (tmp_path / "output").resolve()
+    assert where and os.path.realpath(where[0]).startswith(str(output) + os.sep)
+
+
 def test_nodes_refuse_nan_lengths_rates_and_windows(tiny_model, tiny_encoder, tiny_models):
     from ltx2_anywhere.nodes.conditioning import L2A_TextEncode
 
