@@ -420,7 +420,7 @@ def test_resume_job_ids_cannot_name_a_file_outside_the_output_folder(fal, tmp_pa
 
     monkeypatch.setattr(jobs, "resume_job", fetch_nothing)
     with pytest.raises(L2AError, match="stop before the network"):
-        L2A_ResumeJob().resume("fal", "fal-ai/ltx-2-19b/text-to-video", "../../../escape")
+        L2A_ResumeJob().resume("fal", "fal-ai/ltx-2-19b/text-to-video", "../../../../../../escape")
     output = (tmp_path / "output").resolve()
     assert where and os.path.realpath(where[0]).startswith(str(output) + os.sep)
 
