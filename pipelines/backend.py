@@ -120,10 +120,9 @@ class LocalBackend:
         source = self.model.describe() if self.model is not None else str(self.checkpoint)
         return f"local {source}"
 
-    def load(self):
+    def require_available(self):
+        """The device to run on, or BackendUnavailable when this machine cannot run it (no GPU, files missing)."""
         import torch
-
-        from .loading import load_model, load_text_encoder
 
         device = self.device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if torch.device(device).type == "cpu" and not self.allow_cpu:
@@ -133,6 +132,12 @@ class LocalBackend:
             raise BackendUnavailable(f"the local model file is missing ({self.checkpoint}).")
         if self.text_encoder is None and not (self.text_encoder_path and Path(self.text_encoder_path).exists()):
             raise BackendUnavailable(f"the local text encoder is missing ({self.text_encoder_path}).")
+        return device
+
+    def load(self):
+        from .loading import load_model, load_text_encoder
+
+        device = self.require_available()
         if self.model is None:
             self.model = load_model(self.checkpoint, dtype=self.dtype, device=device)
         if self.text_encoder is None:
@@ -184,6 +189,7 @@ class LocalBackend:
         from .generate import generate_to_file
 
         settings, (image, end_image), notes = self.check(request)
+        self.require_available()
         camera = None
         if request.camera != "none" and request.camera_scale > 0:
             from .lora import camera_lora_file

@@ -518,6 +518,8 @@ def test_a_users_mistake_never_becomes_a_paid_hosted_run(fal, tmp_path, files):
 def test_the_fallback_names_why_local_was_skipped(fal, tmp_path, monkeypatch):
     report = _generate(_fallback(fal, tmp_path))["result"][4]
     assert "the local model file is missing" in report and "Using fal" in report and len(fal.submits()) == 1
+    camera = _generate(_fallback(fal, tmp_path), camera="dolly_in", seed=5)["result"][4]  # no local camera LoRA
+    assert "the local model file is missing" in camera and len(fal.submits()) == 2
     monkeypatch.delenv("FAL_KEY")
     with pytest.raises(L2AError, match="local model file is missing.*No API key for fal"):
         _generate(_fallback(fal, tmp_path), seed=4)
