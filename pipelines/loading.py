@@ -112,7 +112,7 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, dict], d
     size = path.stat().st_size
     redownload = "The file is damaged or was not fully downloaded: download it again."
     with open(path, "rb") as f:
-        head = f.read(16)
+        head = f.read(32)
         _refuse_other_format(path, head)
         prefix = head[:8]
         f.seek(len(prefix))
@@ -141,7 +141,7 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, dict], d
     return header, {str(k): str(v) for k, v in metadata.items()}
 
 
-# File kinds recognised by their first bytes, for files renamed .safetensors: (test on the first 16 bytes, name).
+# File kinds recognised by their first bytes, for files renamed .safetensors: (test on the first 32 bytes, name).
 _OTHER_FORMATS = (
     (lambda head: head.startswith(b"PK\x03\x04"), "a zip archive (a PyTorch .pt/.ckpt/.bin pickle checkpoint, or "
      "a zipped download)"),
@@ -156,7 +156,9 @@ _OTHER_FORMATS = (
 
 def _refuse_other_format(path: Path, head: bytes) -> None:
     """A pickle, zip, GGUF, web page or LFS pointer renamed .safetensors is named for what it is (not 'truncated'),
-    and never unpickled."""
+    and never unpickled. A real safetensors file (its JSON header starting at byte 8) is never taken for one."""
+    if head[8:9] == b"{":
+        return
     for test, kind in _OTHER_FORMATS:
         if test(head):
             raise L2AError(

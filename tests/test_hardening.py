@@ -369,10 +369,15 @@ def test_renamed_and_truncated_safetensors_are_named_for_what_they_are(tmp_path,
     with zipfile.ZipFile(tmp_path / "zipped.safetensors", "w") as archive:
         archive.writestr("model.safetensors", b"")
     (tmp_path / "page.safetensors").write_text("<!DOCTYPE html><html>Sign in</html>")
+    (tmp_path / "pointer.safetensors").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\n")
+    # a real file whose 640-byte header length starts with the bytes of a pickle's PROTO 2 opcode
+    write_safetensors(tmp_path / "real.safetensors", {"w": torch.zeros(1)}, {"pad": "x" * 539})
+    assert (tmp_path / "real.safetensors").read_bytes()[:2] == b"\x80\x02"
+    assert read_safetensors_header(tmp_path / "real.safetensors")[1]["pad"] == "x" * 539
     data = tiny_models.checkpoint_dev.read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 3])
     expected = {"pickled": "is a Python pickle", "torch": "is a zip archive", "zipped": "is a zip archive",
-                "page": "is a web page", "cut": "is truncated"}
+                "page": "is a web page", "pointer": "is a Git LFS pointer", "cut": "is truncated"}
     for name, words in expected.items():
         with pytest.raises(L2AError, match=words):
             read_safetensors_header(tmp_path / f"{name}.safetensors")
