@@ -29,7 +29,7 @@ from .components import LTX2Model, TextEncoder
 from .errors import L2AError
 from .families import Family, family_from_dict
 from .memory import MemoryPolicy, apply_scaled_fp8, quantize_fp8, track, with_policy
-from .outputs import check_output_file, make_folder, publish, write_error
+from .outputs import check_output_file, make_folder, publish, remove_empty_folders, write_error
 
 logger = logging.getLogger(__name__)
 
@@ -564,20 +564,20 @@ def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, Any], metad
     path = check_output_file(path, "safetensors file")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     meta = {"format": "pt", **{str(k): str(v) for k, v in (metadata or {}).items()}}
-    make_folder(path.parent)
+    created = make_folder(path.parent)
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as error:
-        raise write_error(error, path) from error
-    os.close(fd)
-    try:
+        os.close(fd)
         save_file(tensors, tmp, metadata=meta)
         publish(tmp, path)
-    except OSError as error:
-        raise write_error(error, path) from error
-    finally:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+        remove_empty_folders(created)
+        if isinstance(error, OSError):
+            raise write_error(error, path) from error
+        raise
     return path
 
 

@@ -22,7 +22,7 @@ import torch
 from PIL import Image, ImageOps
 
 from .errors import L2AError
-from .outputs import check_output_file, make_folder, publish, write_error
+from .outputs import check_output_file, make_folder, publish, remove_empty_folders, write_error
 
 # Sample rates the AAC encoder accepts (MPEG-4 sampling-frequency table).
 AAC_SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
@@ -318,21 +318,18 @@ def write_video(
     stereo, audio_rate = (None, None) if audio is None or fmt == "gif" else _format_audio(audio, sample_rate, fmt)
 
     check_output_file(target, "video")
-    make_folder(target.parent)
+    created = make_folder(target.parent)
     temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
     try:
         _encode(temp, fmt, settings, frames, count, rate, stereo, audio_rate, _audio_codec(fmt, quality),
                 _metadata_strings(metadata), write_mode, GIF_COLORS[quality])
         _publish(temp, target, overwrite)
-    except OSError as error:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temp)
-        if isinstance(error, FileExistsError):
-            raise
-        raise write_error(error, target) from error
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        remove_empty_folders(created)
+        if isinstance(error, OSError) and not isinstance(error, FileExistsError):
+            raise write_error(error, target) from error
         raise
     return target
 

@@ -73,12 +73,30 @@ def check_output_file(path, what: str = "output") -> Path:
     return target
 
 
-def make_folder(folder: Path) -> None:
-    """mkdir -p, with the OS error told as an L2AError."""
+def make_folder(folder: Path) -> list[Path]:
+    """mkdir -p, with the OS error told as an L2AError; returns the folders it created, deepest first, so a failed
+    write can take them away again (remove_empty_folders)."""
+    folder = Path(folder).absolute()
+    created = []
+    while not folder.exists() and folder != folder.parent:
+        created.append(folder)
+        folder = folder.parent
     try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+        for path in reversed(created):
+            path.mkdir(exist_ok=True)
     except OSError as error:
-        raise write_error(error, Path(folder) / "x") from error
+        remove_empty_folders(created)
+        raise write_error(error, created[0] / "x") from error
+    return created
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove folders a failed write created, deepest first, as long as they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def publish(temp, target) -> None:

@@ -182,8 +182,9 @@ def test_version_help_and_debug(files, tiny_models, capsys):
 
 
 def test_ctrl_c_exits_130_in_one_line_and_leaves_nothing(tiny_models, tmp_path, monkeypatch, capsys):
-    """Ctrl-C while loading and while writing the file: exit 130, one line, no partial file."""
-    out = tmp_path / "clip.mp4"
+    """Ctrl-C while loading and while writing the file: exit 130, one line, no partial file (nor the folder the
+    write made for it)."""
+    out = tmp_path / "new" / "clip.mp4"
     argv = ["generate", "--prompt", "a cat", "--model", tiny_models.checkpoint_dev, "--text-encoder",
             tiny_models.text_encoder, "--width", "96", "--height", "64", "--frames", "9", "--steps", "1",
             "--out", out]
