@@ -11,7 +11,7 @@ import importlib
 import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any, Callable
 
 
@@ -132,15 +132,18 @@ def list_model_dirs(key: str, marker: str) -> list[str]:
 
 
 def resolve_path(key: str, name: str) -> Path:
-    """A model file or folder by its listed name; absolute paths are taken as they are."""
+    """A model file or folder by its listed name; absolute paths are taken as they are. A missing one is an
+    L2AError naming the folders searched."""
     if os.path.isabs(name):
         return Path(name)
     for root in folder_paths_for(key):
         candidate = root / name
         if candidate.exists():
             return candidate
+    from ..pipelines.errors import L2AError
+
     roots = ", ".join(str(r) for r in folder_paths_for(key)) or f"models/{key}"
-    raise FileNotFoundError(f"'{name}' was not found in the '{key}' model folder ({roots}): put the file there.")
+    raise L2AError(f"'{name}' was not found in the '{key}' model folder ({roots}): put the file there.")
 
 
 def output_directory() -> Path:
@@ -328,23 +331,64 @@ def register_price_route() -> bool:
     return True
 
 
+def _check_prefix(filename_prefix: str) -> str:
+    """A filename prefix that stays inside the output folder: relative, no '..', not empty."""
+    from ..pipelines.errors import L2AError
+
+    text = str(filename_prefix).strip()
+    parts = text.replace("\\", "/").split("/")
+    if not text or not parts[-1].strip():
+        raise L2AError(f"filename_prefix = {filename_prefix!r} names no file: give a name such as LTX-2/video.")
+    drive = os.name == "nt" and bool(PureWindowsPath(text).drive)
+    if os.path.isabs(text) or text.startswith(("/", "\\")) or drive or ".." in parts:
+        raise L2AError(f"filename_prefix = {filename_prefix!r} leaves the output folder: use a name inside it, such "
+                       "as LTX-2/video (sub-folders are fine; absolute paths and '..' are not).")
+    return text
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path` (resolved, symlinks followed) lies in `folder`."""
+    try:
+        Path(os.path.realpath(path)).relative_to(os.path.realpath(folder))
+    except ValueError:
+        return False
+    return True
+
+
 def save_path(filename_prefix: str, width: int, height: int, suffix: str) -> tuple[Path, str, str]:
-    """The next free output path for a prefix, as ComfyUI numbers its outputs: (path, filename, subfolder)."""
+    """The next free output path for a prefix, as ComfyUI numbers its outputs: (path, filename, subfolder). A prefix
+    that would leave the output folder ('..', an absolute path, a symlinked sub-folder pointing out) is refused."""
+    from ..pipelines.errors import L2AError
+    from ..pipelines.outputs import make_folder
+
+    filename_prefix = _check_prefix(filename_prefix)
     out_dir = output_directory()
     fp = _comfy_module("folder_paths")
     if fp is not None:
-        folder, filename, counter, subfolder, _ = fp.get_save_image_path(filename_prefix, str(out_dir), width, height)
+        try:
+            folder, filename, counter, subfolder, _ = fp.get_save_image_path(filename_prefix, str(out_dir), width,
+                                                                             height)
+        except Exception as error:  # ComfyUI raises a bare Exception for a path outside the output folder
+            raise L2AError(f"filename_prefix = {filename_prefix!r} cannot be used: {error}") from error
         name = f"{filename}_{counter:05}_.{suffix}"
-        return Path(folder) / name, name, subfolder
-    prefix_path = Path(filename_prefix)
-    subfolder = prefix_path.parent.as_posix() if str(prefix_path.parent) != "." else ""
-    folder = out_dir / subfolder
-    folder.mkdir(parents=True, exist_ok=True)
-    counter = 1
-    while (folder / f"{prefix_path.name}_{counter:05}_.{suffix}").exists():
-        counter += 1
-    name = f"{prefix_path.name}_{counter:05}_.{suffix}"
-    return folder / name, name, subfolder
+        path = Path(folder) / name
+    else:
+        prefix_path = Path(filename_prefix)
+        subfolder = prefix_path.parent.as_posix() if str(prefix_path.parent) != "." else ""
+        folder = out_dir / subfolder
+        if not _inside(folder, out_dir):
+            raise L2AError(f"filename_prefix = {filename_prefix!r} leads outside the output folder {out_dir} (through "
+                           "a link): use a name inside it.")
+        make_folder(folder)
+        counter = 1
+        while (folder / f"{prefix_path.name}_{counter:05}_.{suffix}").exists():
+            counter += 1
+        name = f"{prefix_path.name}_{counter:05}_.{suffix}"
+        path = folder / name
+    if not _inside(path.parent, out_dir):
+        raise L2AError(f"filename_prefix = {filename_prefix!r} leads outside the output folder {out_dir}: use a name "
+                       "inside it.")
+    return path, name, subfolder
 
 
 @dataclass

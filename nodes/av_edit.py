@@ -66,7 +66,9 @@ def _clip(video, images, audio, fps, size_mode):
         raise L2AError("no clip given: connect a VIDEO (e.g. from LoadVideo) or IMAGE frames.")
     waveform = rate = None
     if audio is not None:
-        waveform, rate = audio["waveform"][0], int(audio["sample_rate"])
+        from ..pipelines.media import audio_sample_rate
+
+        waveform, rate = audio["waveform"][0], audio_sample_rate(audio)
     clip, note = fit_clip(Clip(images.float(), float(fps), waveform, rate), size_mode)
     return clip, " | ".join(n for n in [*notes, note] if n)
 
@@ -137,10 +139,11 @@ class L2A_Extend:
 
     def extend(self, add_seconds, add_frames, overlap_frames, size_mode, fps, seed, steps, guidance, model=None,
                conditioning=None, video=None, images=None, audio=None, backend=None, prompt="", unique_id=None):
-        from ..pipelines.av_edit import extend
+        from ..pipelines.av_edit import check_extend, extend, frames_to_add
 
         clip, note = _clip(video, images, audio, fps, size_mode)
-        frames = add_frames or round(add_seconds * clip.fps)
+        frames = frames_to_add(add_seconds, add_frames, clip.fps)
+        check_extend(clip, frames, overlap_frames)
         if backend is not None and not hasattr(backend, "checkpoint"):
             text = prompt.strip() or (conditioning.prompt if conditioning is not None else "")
             return _hosted_extend(backend, clip, text, frames / clip.fps, seed, unique_id, note)
@@ -213,7 +216,7 @@ class L2A_AudioToVideo:
         from ..pipelines.av_edit import audio_to_video
 
         settings = _settings(seed, steps, guidance, fps, width, height)
-        result = audio_to_video(model, conditioning, audio["waveform"][0], int(audio["sample_rate"]), settings,
+        result = audio_to_video(model, conditioning, audio["waveform"][0], audio["sample_rate"], settings,
                                 _hooks(unique_id))
         return _outputs(result)
 

@@ -4,6 +4,9 @@ No node has a key widget: keys come from the environment or the keys file in Com
 through the pack's server route), so they never enter a workflow, the prompt history or a saved file.
 """
 
+import re
+from pathlib import Path
+
 from ..pipelines.errors import L2AError
 from ..pipelines.families import DEFAULT_NEGATIVE_PROMPT
 from . import _comfy
@@ -68,10 +71,14 @@ class L2A_LocalBackend:
         from ..pipelines.backend import LocalBackend
 
         def maybe(key, name):
-            try:
-                return _comfy.resolve_path(key, name) if name else None
-            except FileNotFoundError:
+            """The file, or where it was looked for (a missing file makes the backend unavailable, naming it)."""
+            if not name:
                 return None
+            try:
+                return _comfy.resolve_path(key, name)
+            except L2AError:
+                folders = _comfy.folder_paths_for(key)
+                return (folders[0] if folders else Path("models") / key) / name
 
         return (LocalBackend(
             checkpoint=maybe("checkpoints", ckpt_name), text_encoder_path=maybe("text_encoders", text_encoder_name),
@@ -292,8 +299,9 @@ class L2A_ResumeJob:
         backend = HostedBackend(provider=provider, user_dir=_comfy.user_directory())
         job = JobRef(provider=provider, endpoint=endpoint.strip(), job_id=job_id.strip())
         store = _comfy.output_directory() / "LTX-2" / "hosted"
+        safe_id = re.sub(r"[^A-Za-z0-9_.-]", "_", job.job_id).lstrip(".")  # the file stays in the output folder
         hooks = _hooks(unique_id)
-        outcome = resume_job(backend.client(), job, store / f"{provider}_{job.job_id}.mp4", store=ResultStore(store),
+        outcome = resume_job(backend.client(), job, store / f"{provider}_{safe_id}.mp4", store=ResultStore(store),
                              on_status=hooks.on_status, check_interrupt=hooks.check_interrupt)
         return _video_outputs(outcome.path, f"{provider}: job {job.job_id} fetched", unique_id)
 

@@ -17,7 +17,7 @@ def _lora_file(name: str):
 
     try:
         return _comfy.resolve_path("loras", name)
-    except FileNotFoundError:
+    except L2AError:
         folders = _comfy.folder_paths_for("loras")
         found = find_lora_file(name, folders)
         if found is None:

@@ -119,8 +119,10 @@ class L2A_SaveVideo:
 
     def save(self, images, fps, filename_prefix, format="mp4", quality="high", write_mode="balanced", audio=None,
              comment=None, prompt=None, extra_pnginfo=None):
+        from ..pipelines.checks import check_number
         from ..pipelines.media import format_notes, write_video
 
+        check_number("fps", fps, 1.0, 1000.0)
         metadata = {"comment": comment} if comment else {}
         if prompt is not None:
             metadata["prompt"] = json.dumps(prompt)
@@ -130,8 +132,9 @@ class L2A_SaveVideo:
         waveform = sample_rate = None
         if audio is not None:
             from ..pipelines.audio import pad_to_video
+            from ..pipelines.media import audio_sample_rate
 
-            sample_rate = int(audio["sample_rate"])
+            sample_rate = audio_sample_rate(audio)
             waveform = pad_to_video(audio["waveform"][0], images.shape[0], fps, sample_rate)
         write_video(path, images, fps, audio=waveform, sample_rate=sample_rate, metadata=metadata, format=format,
                     quality=quality, write_mode=write_mode)

@@ -143,7 +143,9 @@ class L2A_Sampler:
             latent = sample_multiscale(model, conditioning, settings, upsampler, refine_model=refine_model, **hooks)
         else:
             latent = sample(model, conditioning, settings, **hooks)
-        report = latent.report
+        from ..pipelines.generate import condition_notes
+
+        report = " | ".join([latent.report, *condition_notes(model, conditioning)])
         if abs(conditioning.frame_rate - latent.fps) > 1e-3:
             report += (f" | motion conditioned at {conditioning.frame_rate:g} fps, played at {latent.fps:g} fps "
                        f"(motion x{latent.fps / conditioning.frame_rate:.2f})")

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .checks import check_number
 from .errors import L2AError
 from .geometry import SPATIAL, TEMPORAL, audio_latent_frames, snap_frames
 from .sampling import CleanContext, SamplerSettings, resolve_seed, sample
@@ -119,6 +120,45 @@ def max_generation_frames(fps: float) -> int:
     return (int(WINDOW_SECONDS * fps) - 1) // TEMPORAL * TEMPORAL + 1
 
 
+def check_clip(clip: Clip) -> None:
+    """A clip's frame rate is a finite number LTX-2 can play (1 to 120 fps) and it has frames."""
+    check_number("the clip's frame rate", clip.fps, 1.0, 120.0, "LTX-2 is trained at 24-30 fps")
+    if clip.frames.shape[0] < 1:
+        raise L2AError("the clip has no frames: give a video with at least one frame.")
+
+
+def frames_to_add(seconds, frames, fps: float) -> int:
+    """How many frames an extension adds: `frames` when given (> 0), else `seconds` at the clip's rate; at least
+    one frame (0, negative, NaN or infinite lengths are refused, never turned into 8 frames)."""
+    frames = int(check_number("frames to add", frames, 0, hint="0 = use the seconds"))
+    if frames > 0:
+        return frames
+    seconds = check_number("seconds to add", seconds, 0.0)
+    count = round(seconds * fps)
+    if count < 1:
+        raise L2AError(f"seconds to add = {seconds:g} adds no frame at {fps:g} fps: add at least "
+                       f"{TEMPORAL / fps:.2f} s (or some frames).")
+    return count
+
+
+def check_extend(clip: Clip, add_frames: int, overlap_frames: int) -> None:
+    """Everything extend checks before any model work: the clip, a positive length and an 8k+1 overlap it holds."""
+    check_clip(clip)
+    if check_number("frames to add", add_frames, 1, hint=f"rounded to a multiple of {TEMPORAL}") % 1:
+        raise L2AError(f"frames to add = {add_frames!r} is not a whole number of frames.")
+    frames_in = clip.frames.shape[0]
+    if overlap_frames < 1 or (overlap_frames - 1) % TEMPORAL:
+        raise L2AError(f"overlap = {overlap_frames} frames is not 8k+1: use e.g. {snap_frames(overlap_frames)}.")
+    if frames_in < overlap_frames:
+        raise L2AError(
+            f"the clip has {frames_in} frames, fewer than the {overlap_frames}-frame overlap: use an overlap of at "
+            f"most {max(1, (frames_in - 1) // TEMPORAL * TEMPORAL + 1)} frames or a longer clip."
+        )
+    if max_generation_frames(clip.fps) - overlap_frames < TEMPORAL:
+        raise L2AError(f"an overlap of {overlap_frames} frames fills LTX-2's {WINDOW_SECONDS:g} s window at "
+                       f"{clip.fps:g} fps: use a shorter overlap.")
+
+
 def extend(model, conditioning, clip: Clip, add_frames: int, overlap_frames: int, settings: SamplerSettings,
            hooks: dict | None = None) -> EditResult:
     """Continue a clip by `add_frames` (rounded to a multiple of 8), video and audio together.
@@ -132,17 +172,8 @@ def extend(model, conditioning, clip: Clip, add_frames: int, overlap_frames: int
     from .audio import crossfade, fit_length
 
     frames_in = clip.frames.shape[0]
-    if overlap_frames < 1 or (overlap_frames - 1) % TEMPORAL:
-        raise L2AError(f"overlap = {overlap_frames} frames is not 8k+1: use e.g. {snap_frames(overlap_frames)}.")
-    if frames_in < overlap_frames:
-        raise L2AError(
-            f"the clip has {frames_in} frames, fewer than the {overlap_frames}-frame overlap: use an overlap of at "
-            f"most {max(1, (frames_in - 1) // TEMPORAL * TEMPORAL + 1)} frames or a longer clip."
-        )
+    check_extend(clip, add_frames, overlap_frames)
     per_part = max_generation_frames(clip.fps) - overlap_frames
-    if per_part < TEMPORAL:
-        raise L2AError(f"an overlap of {overlap_frames} frames fills LTX-2's {WINDOW_SECONDS:g} s window at "
-                       f"{clip.fps:g} fps: use a shorter overlap.")
     wanted = max(TEMPORAL, round(add_frames / TEMPORAL) * TEMPORAL)
     notes = [] if wanted == add_frames else [f"{add_frames} new frames rounded to {wanted} (a multiple of 8)"]
     parts = math.ceil(wanted / per_part)
@@ -187,6 +218,23 @@ def extend(model, conditioning, clip: Clip, add_frames: int, overlap_frames: int
 MIN_AUDIO_SECONDS, MAX_AUDIO_SECONDS = 2.0, 20.0
 
 
+def check_audio_input(audio, sample_rate, fps) -> float:
+    """The audio-to-video checks that need no model: a positive whole sample rate, a finite frame rate and 2-20 s of
+    audio; returns the audio's length in seconds."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)) or not math.isfinite(sample_rate) \
+            or sample_rate <= 0 or int(sample_rate) != sample_rate:
+        raise L2AError(f"the audio's sample rate is {sample_rate!r}: it must be a positive whole number of Hz (e.g. "
+                       "24000 or 48000). The audio input is damaged: load the file again.")
+    check_number("fps", fps, 1.0, 120.0, "LTX-2 is trained at 24-30")
+    seconds = audio.shape[-1] / sample_rate
+    if not MIN_AUDIO_SECONDS <= seconds <= MAX_AUDIO_SECONDS:
+        raise L2AError(
+            f"the audio is {seconds:.2f} s long: use {MIN_AUDIO_SECONDS:g} to {MAX_AUDIO_SECONDS:g} s (trim it, or "
+            "split longer audio and extend the video part by part)."
+        )
+    return seconds
+
+
 def audio_to_video(model, conditioning, audio, sample_rate: int, settings: SamplerSettings,
                    hooks: dict | None = None) -> EditResult:
     """Video for given audio (lip-sync, music video): its length follows the audio, which is frozen while the video
@@ -196,12 +244,8 @@ def audio_to_video(model, conditioning, audio, sample_rate: int, settings: Sampl
 
     from .audio import fit_length, resample, to_stereo
 
-    seconds = audio.shape[-1] / sample_rate
-    if not MIN_AUDIO_SECONDS <= seconds <= MAX_AUDIO_SECONDS:
-        raise L2AError(
-            f"the audio is {seconds:.2f} s long: use {MIN_AUDIO_SECONDS:g} to {MAX_AUDIO_SECONDS:g} s (trim it, or "
-            "split longer audio and extend the video part by part)."
-        )
+    seconds = check_audio_input(audio, sample_rate, settings.fps)
+    sample_rate = int(sample_rate)
     wanted = round(seconds * settings.fps)
     total = max(9, math.ceil((wanted - 1) / TEMPORAL) * TEMPORAL + 1)  # may pass 20 s by < 8 frames, then cut
     rate = model.audio_sample_rate
@@ -236,16 +280,16 @@ def _window_weights(count: int, start: float, end: float, fade: float):
     return torch.minimum(rise, fall)
 
 
-def retake(model, conditioning, clip: Clip, start: float, end: float, part: str, settings: SamplerSettings,
-           hooks: dict | None = None) -> EditResult:
-    """Regenerate `part` ("both", "video" or "audio") inside [start, end) seconds and keep the rest of the clip."""
-    import torch
-
-    from .audio import fit_length
-
+def check_window(clip: Clip, start, end, part: str) -> None:
+    """The retake checks that need no model: a known part, finite times, start before end, inside the clip."""
+    check_clip(clip)
     if part not in RETAKE_PARTS:
         raise L2AError(f"retake part = {part!r} is unknown: use one of {', '.join(RETAKE_PARTS)}.")
-    if not 0 <= start < end <= clip.duration + 1e-9:
+    start, end = check_number("window start", start), check_number("window end", end)
+    if end <= start:
+        raise L2AError(f"the window ends at {end:g} s, not after its start at {start:g} s: give an end later than "
+                       "the start (start and end may have been swapped).")
+    if start < 0 or end > clip.duration + 1e-9:
         raise L2AError(
             f"the window {start:g}-{end:g} s is outside the {clip.duration:.2f} s clip: use 0 <= start < end <= "
             f"{clip.duration:.2f}."
@@ -253,6 +297,16 @@ def retake(model, conditioning, clip: Clip, start: float, end: float, part: str,
     if clip.duration > WINDOW_SECONDS:
         raise L2AError(f"the clip is {clip.duration:.2f} s long: retake works on clips up to {WINDOW_SECONDS:g} s; "
                        "cut the part around the window first.")
+
+
+def retake(model, conditioning, clip: Clip, start: float, end: float, part: str, settings: SamplerSettings,
+           hooks: dict | None = None) -> EditResult:
+    """Regenerate `part` ("both", "video" or "audio") inside [start, end) seconds and keep the rest of the clip."""
+    import torch
+
+    from .audio import fit_length
+
+    check_window(clip, start, end, part)
     frames_in = clip.frames.shape[0]
     total = max(9, math.ceil((frames_in - 1) / TEMPORAL) * TEMPORAL + 1)
     padded = torch.cat([clip.frames, clip.frames[-1:].expand(total - frames_in, -1, -1, -1)])

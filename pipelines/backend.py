@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import L2AError
+from .families import Guidance
 from .hosted.types import GenerationRequest
 
 PROVIDER_CLASSES = {
@@ -123,10 +124,9 @@ class LocalBackend:
         source = self.model.describe() if self.model is not None else str(self.checkpoint)
         return f"local {source}"
 
-    def load(self):
+    def require_available(self):
+        """The device to run on, or BackendUnavailable when this machine cannot run it (no GPU, files missing)."""
         import torch
-
-        from .loading import load_model, load_text_encoder
 
         device = self.device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if torch.device(device).type == "cpu" and not self.allow_cpu:
@@ -136,6 +136,12 @@ class LocalBackend:
             raise BackendUnavailable(f"the local model file is missing ({self.checkpoint}).")
         if self.text_encoder is None and not (self.text_encoder_path and Path(self.text_encoder_path).exists()):
             raise BackendUnavailable(f"the local text encoder is missing ({self.text_encoder_path}).")
+        return device
+
+    def load(self):
+        from .loading import load_model, load_text_encoder
+
+        device = self.require_available()
         if self.model is None:
             self.model = load_model(self.checkpoint, dtype=self.dtype, device=device)
         if self.text_encoder is None:
@@ -145,61 +151,96 @@ class LocalBackend:
 
             self.upsampler = load_upsampler(self.upsampler_path, dtype=self.dtype, device=device)
 
-    def generate(self, request: GenerationRequest, out_dir: Path, hooks: Hooks) -> Outcome:
-        import torch
-
-        from .generate import generate_to_file
-        from .sampling import SamplerSettings
+    def check(self, request: GenerationRequest) -> tuple[Any, tuple, list[str]]:
+        """Everything about a request that needs no model, checked before anything loads: (sampler settings,
+        (image pixels, end image pixels), notes). A mistake here is an L2AError, never a reason to fall back."""
+        from .checks import check_guidance, check_number
+        from .media import load_image
+        from .sampling import SamplerSettings, check_settings
 
         if request.mode not in ("t2v", "i2v"):
             raise L2AError(f"the local backend makes {request.mode} with LTX-2 Extend, not LTX-2 Generate.")
         if request.image_url or request.end_image_url:
             raise L2AError("the local backend needs image files, not URLs: load the image with LoadImage.")
-        self.load()
-        width, height, frames, fps = request_geometry(request)
-        guidance = None  # the model's default: full guidance on dev models, none on distilled ones
+        if not request.prompt.strip():
+            raise L2AError("prompt is empty: describe the scene, the motion and the sound you want.")
+        images = tuple(None if path is None else load_image(path) for path in (request.image, request.end_image))
+        for name, value in (("image strength", request.image_strength),
+                            ("end image strength", request.end_image_strength)):
+            check_number(name, value, 0.0, 1.0, "0 = ignore, 1 = keep the frame exactly")
+        check_number("camera_scale", request.camera_scale, 0.0, 1.0, "0 = off, 1 = as trained")
+        first = images[0] if images[0] is not None else images[1]
+        width, height, frames, fps, notes = request_geometry(
+            request, None if first is None else (int(first.shape[1]), int(first.shape[0])))
+        guidance = None
         if request.guidance_scale is not None:
-            from .families import Guidance
-
-            base = Guidance.off() if self.model.variant == "distilled" else self.model.family.guidance
-            guidance = replace(base, video_cfg=request.guidance_scale)
+            guidance = Guidance(video_cfg=request.guidance_scale)
+            check_guidance(guidance)
         settings = SamplerSettings(width=width, height=height, num_frames=frames, fps=fps,
                                    steps=request.num_inference_steps or 0, seed=request.seed, guidance=guidance,
                                    generate_audio=request.generate_audio,
                                    acceleration=request.acceleration or "none")
-        model = self.model
+        check_settings(settings)
+        if request.multiscale and self.upsampler is None and self.upsampler_path is None:
+            raise L2AError("multiscale needs a latent upsampler on the local backend: connect one.")
+        return settings, images, notes
+
+    def generate(self, request: GenerationRequest, out_dir: Path, hooks: Hooks) -> Outcome:
+        import torch
+
+        from .generate import generate_to_file
+
+        settings, (image, end_image), notes = self.check(request)
+        self.require_available()
+        camera = None
         if request.camera != "none" and request.camera_scale > 0:
-            from .lora import add_lora, camera_lora_file
+            from .lora import camera_lora_file
 
             folders = [Path(self.checkpoint).resolve().parent.parent / "loras"] if self.checkpoint else []
-            model = add_lora(model, camera_lora_file(request.camera, folders), request.camera_scale)
+            camera = camera_lora_file(request.camera, folders)
+        self.load()
+        model = self.model
+        if settings.guidance is not None:  # the asked CFG on the model's own guidance: none on distilled models
+            base = Guidance.off() if model.variant == "distilled" else model.family.guidance
+            settings = replace(settings, guidance=replace(base, video_cfg=settings.guidance.video_cfg))
+        if camera is not None:
+            from .lora import add_lora
+
+            model = add_lora(model, camera, request.camera_scale)
         upsampler = self.upsampler if request.multiscale else None
-        if request.multiscale and upsampler is None:
-            raise L2AError("multiscale needs a latent upsampler on the local backend: connect one.")
         out = Path(out_dir) / f"local_{request.mode}_{request.seed}.mp4"
         try:
             path, latent, _ = generate_to_file(
                 model, self.text_encoder, request.prompt, out, settings, negative_prompt=request.negative_prompt,
-                image=request.image, image_strength=request.image_strength, end_image=request.end_image,
+                image=image, image_strength=request.image_strength, end_image=end_image,
                 end_image_strength=request.end_image_strength, upsampler=upsampler,
                 on_step=hooks.on_step, check_interrupt=hooks.check_interrupt,
+                image_names=(request.image, request.end_image),
             )
         except torch.cuda.OutOfMemoryError as error:
             raise BackendUnavailable(f"out of GPU memory ({error}).") from error
-        return Outcome(path, f"{self.label()} | {latent.report}", latent.seed)
+        return Outcome(path, " | ".join([self.label(), *notes, latent.report]), latent.seed)
 
 
-def request_geometry(request: GenerationRequest) -> tuple[int, int, int, float]:
-    """Width, height, frames and fps of a request, the way users give them (tier + ratio, or WxH; s or frames)."""
-    from .sizing import resolve_frames, resolve_size
+def request_geometry(request: GenerationRequest, image_size: tuple[int, int] | None = None
+                     ) -> tuple[int, int, int, float, list[str]]:
+    """Width, height, frames, fps and notes of a request, the way users give them (tier + ratio, or WxH; s or
+    frames). Aspect ratio auto follows `image_size` (width, height of the start image); without an image it reads
+    16:9, as the hosted providers and the cost badge read it."""
+    from .checks import check_number
+    from .sizing import backend_aspect_ratio, resolve_frames, resolve_size
 
-    fps = request.fps or 24.0
+    fps = check_number("fps", request.fps, 1.0, 60.0) if request.fps is not None else 24.0
+    notes = []
     if request.width and request.height:
         width, height = request.width, request.height
     else:
-        width, height, _ = resolve_size(request.resolution or "720p", request.aspect_ratio or "16:9")
-    frames, _ = resolve_frames(request.duration or 0.0, request.num_frames or 121, fps)
-    return width, height, frames, fps
+        aspect, note = backend_aspect_ratio(request.aspect_ratio, image_size is not None)
+        width, height, size_note = resolve_size(request.resolution or "720p", aspect, image_size=image_size)
+        notes += [n for n in (note, size_note) if n]
+    duration = 0.0 if request.duration is None else check_number("duration", request.duration, 0.0)
+    frames, frames_note = resolve_frames(duration, request.num_frames or 121, fps)
+    return width, height, frames, fps, [*notes, frames_note]
 
 
 @dataclass
@@ -219,7 +260,10 @@ class FallbackBackend:
             notice = f"{self.primary.label()} unavailable: {reason} Using {self.fallback.label()}."
             if hooks.on_status:
                 hooks.on_status(notice)
-            outcome = self.fallback.generate(request, out_dir, hooks)
+            try:
+                outcome = self.fallback.generate(request, out_dir, hooks)
+            except L2AError as error:  # say why the primary was skipped as well as why the fallback failed
+                raise L2AError(f"{notice} {error}") from error
             outcome.report = f"{notice} | {outcome.report}"
             return outcome
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .checks import check_number
 from .components import TextEncoder
 from .errors import L2AError
 from .families import DEFAULT_NEGATIVE_PROMPT
@@ -49,6 +50,7 @@ class Conditioning:
     negative_mask: Any
     frame_rate: float
     images: tuple[ImageCondition, ...] = field(default_factory=tuple)
+    direction: str = "forward"  # "backward": first_last_frame swapped the images' ends (said in the report)
 
     def with_image(self, image: ImageCondition) -> Conditioning:
         others = tuple(c for c in self.images if c.frame_index != image.frame_index)
@@ -86,6 +88,7 @@ def encode_text(text_encoder, prompt: str, negative_prompt: str | None = None, f
     """
     if not isinstance(prompt, str) or not prompt.strip():
         raise L2AError("prompt is empty: describe the scene, the motion and the sound you want.")
+    frame_rate = check_number("frame_rate", frame_rate, 1.0, 120.0, "keep it equal to the sampler's fps")
     negative = DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt
     identity = _encoder_identity(text_encoder)
     try:
@@ -235,10 +238,9 @@ def image_condition(image, strength: float = 1.0, crf: int = 33, frame_index: in
     """Prepare an image condition: any IMAGE/array/PIL input to RGB uint8, then the training-style CRF round trip."""
     from .media import crf_reencode, to_uint8_rgb
 
-    if not 0.0 <= float(strength) <= 1.0:
-        raise L2AError(f"image strength = {strength} is out of range: use 0.0 (ignore) to 1.0 (keep the frame exactly).")
-    if not 0 <= int(crf) <= 51:
-        raise L2AError(f"crf = {crf} is out of range: use 0 (no re-encode) to 51; the official default is 33.")
+    strength = check_number("image strength", strength, 0.0, 1.0, "0 = ignore, 1 = keep the frame exactly")
+    if check_number("crf", crf, 0, 51, "0 = no re-encode; the official default is 33") % 1:
+        raise L2AError(f"crf = {crf!r} is not a whole number: use 0 (no re-encode) to 51; the official default is 33.")
     pixels = to_uint8_rgb(image)
     return ImageCondition(crf_reencode(pixels, int(crf)), float(strength), int(frame_index))
 
@@ -258,4 +260,4 @@ def first_last_frame(conditioning: Conditioning, image=None, end_image=None, ima
         conditioning = conditioning.with_image(image_condition(image, image_strength, crf, first_frame))
     if end_image is not None:
         conditioning = conditioning.with_image(image_condition(end_image, end_image_strength, crf, last_frame))
-    return conditioning
+    return replace(conditioning, direction=direction)

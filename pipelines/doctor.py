@@ -24,14 +24,13 @@ from typing import Any
 
 from .errors import L2AError
 from .families import FAMILIES
-from .gemma_single_file import COMFY_FILE, COMFY_FP8_FILE, OTHER_GEMMA3, inspect_gemma_file
+from .gemma_single_file import COMFY_FILE, COMFY_FP8_FILE
 from .loading import (
     FAMILY_CONFIG_FILES,
     GEMMA_FOLDER,
-    GEMMA_MODEL_TYPES,
-    _gemma_error,
     family_config,
     inspect_checkpoint,
+    inspect_text_encoder,
     read_safetensors_header,
 )
 from .lora import CAMERA_LORAS, DISTILLED_LORA, DISTILLED_LORA_REPO, HF, _declared_family, check_lora, read_lora_header
@@ -275,26 +274,7 @@ def _check_checkpoint(_index: FolderIndex, path: Path, _checkpoint):
 
 def _check_text_encoder(_index: FolderIndex, path: Path, _checkpoint) -> str:
     """What the Gemma is, from a single file's header or a folder's config.json (as the loader checks them)."""
-    if path.is_file():
-        info = inspect_gemma_file(path)
-        quantized = "" if info.quantization == "none" else f", {info.quantization}"
-        return f"Gemma 3 single file ({info.weight_dtype.lower()}{quantized})"
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise _gemma_error(path, "has no config.json")
-    try:
-        config = json.loads(config_file.read_text())
-    except ValueError as exc:
-        raise _gemma_error(path, f"has an unreadable config.json ({exc})") from exc
-    model_type = config.get("model_type")
-    if model_type not in GEMMA_MODEL_TYPES:
-        raise _gemma_error(path, f"holds a {model_type!r} model, not Gemma 3 ({' or '.join(GEMMA_MODEL_TYPES)})")
-    hidden = (config.get("text_config") or config).get("hidden_size")
-    if hidden in OTHER_GEMMA3:
-        raise _gemma_error(path, f"holds Gemma 3 {OTHER_GEMMA3[hidden]}, but LTX-2 was trained with Gemma 3 12B")
-    if not any(path.glob("*.safetensors")):
-        raise _gemma_error(path, "has no .safetensors weights (only safetensors are loaded)")
-    return "Gemma 3 transformers folder"
+    return inspect_text_encoder(path)
 
 
 def _check_upsampler(_index: FolderIndex, path: Path, _checkpoint) -> tuple[str, str, dict]:
@@ -467,17 +447,46 @@ def summary_line(results: Mapping[str, list[Finding]]) -> str:
 
 
 def report_text(results: Mapping[str, list[Finding]]) -> str:
-    """A readable report grouped by workflow: ✓ right, ✗ missing or wrong, → in the wrong folder; each fix below."""
+    """A readable report: ✓ right, ✗ missing or wrong, → in the wrong folder; each fix below. One workflow is
+    reported file by file; several are reported by distinct file, each once with the workflows that need it, so a
+    checkpoint missing for nine workflows is one entry, not nine."""
+    if len(results) > 1:
+        return _report_by_file(results)
     lines = []
     for workflow, findings in results.items():
         lines.append(workflow)
         if not findings:
-            lines.append("  (no local model files: hosted backends only)")
+            lines.append(f"  {HOSTED_ONLY}")
         for f in findings:
-            req = f.requirement
-            lines.append(f"  {MARKERS.get(f.status, '✗')} {req.directory}/{req.name}: {f.message}")
-            if f.fix:
-                lines.append(f"      {f.fix}")
+            lines += _finding_lines(f)
         lines.append("")
     lines.append(summary_line(results))
+    return "\n".join(lines)
+
+
+HOSTED_ONLY = "(no local model files: hosted backends only)"
+
+
+def _finding_lines(finding: Finding) -> list[str]:
+    req = finding.requirement
+    lines = [f"  {MARKERS.get(finding.status, '✗')} {req.directory}/{req.name}: {finding.message}"]
+    return lines + ([f"      {finding.fix}"] if finding.fix else [])
+
+
+def _report_by_file(results: Mapping[str, list[Finding]]) -> str:
+    groups: dict[tuple, tuple[Finding, list[str]]] = {}
+    for workflow, findings in results.items():
+        for f in findings:
+            key = (f.requirement.directory, f.requirement.name.lower(), f.status, f.message, f.fix)
+            users = groups.setdefault(key, (f, []))[1]
+            if workflow not in users:
+                users.append(workflow)
+    lines = []
+    for finding, users in groups.values():
+        lines += _finding_lines(finding)
+        lines.append(f"      needed by {', '.join(users)}")
+    hosted = [workflow for workflow, findings in results.items() if not findings]
+    if hosted:
+        lines.append(f"  {', '.join(hosted)}: {HOSTED_ONLY}")
+    lines += ["", summary_line(results)]
     return "\n".join(lines)

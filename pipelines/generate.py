@@ -16,14 +16,47 @@ def _pixels(image):
     return load_image(image) if isinstance(image, (str, Path)) else image
 
 
+def condition_notes(model, conditioning, image_names=(None, None)) -> list[str]:
+    """What besides the prompt shaped a clip, for its report: each LoRA (camera presets by name) with its strength,
+    each pinned image with its frame and strength, and the direction when it is backward. `image_names` are the
+    start and end image files' names where known."""
+    from .lora import CAMERA_LORAS
+
+    presets = {name.lower(): preset for preset, (_repo, name) in CAMERA_LORAS.items()}
+    notes = []
+    for spec in getattr(model, "loras", ()):
+        name = Path(spec.path).name
+        preset = presets.get(name.lower())
+        label = f"camera LoRA {preset} ({name})" if preset else f"LoRA {name}"
+        notes.append(f"{label} x{spec.strength:g}")
+    direction = getattr(conditioning, "direction", "forward")
+    start_name, end_name = image_names
+    if direction == "backward":
+        start_name, end_name = end_name, start_name
+    for condition in sorted(conditioning.images, key=lambda c: (c.frame_index < 0, c.frame_index)):
+        if condition.frame_index == 0:
+            what, name = "start image", start_name
+        elif condition.frame_index == -1:
+            what, name = "end image", end_name
+        else:
+            what, name = f"keyframe image at frame {condition.frame_index}", None
+        notes.append(f"{what}{f' {Path(name).name}' if name else ''} (strength {condition.strength:g})")
+    if direction == "backward":
+        notes.append("direction backward (the images swap ends)")
+    return notes
+
+
 def generate_to_file(model, text_encoder, prompt: str, out_path, settings: SamplerSettings, *,
                      negative_prompt: str | None = None, image=None, image_strength: float = 1.0, end_image=None,
                      end_image_strength: float = 1.0, direction: str = "forward", crf: int = 33,
                      expand_prompt: bool = False, upsampler=None, refine_model=None, tiling: Tiling | None = None,
-                     write_options: dict | None = None, on_step=None, check_interrupt=None):
+                     write_options: dict | None = None, on_step=None, check_interrupt=None,
+                     image_names=(None, None)):
     """Encode, sample (multiscale when an upsampler is given), decode and write; returns (path, latent, prompt).
 
-    Images are paths, arrays or PIL images; `write_options` go to the video writer (format, quality, ...).
+    Images are paths, arrays or PIL images (`image_names` name them in the report when they are not paths);
+    `write_options` go to the video writer (format, quality, ...). The report names the LoRAs, images and
+    direction used.
     """
     from .audio import pad_to_video
     from .media import write_video
@@ -38,11 +71,16 @@ def generate_to_file(model, text_encoder, prompt: str, out_path, settings: Sampl
             conditioning, None if image is None else _pixels(image), None if end_image is None else _pixels(end_image),
             image_strength, end_image_strength, direction, crf,
         )
+    names = tuple(given if given is not None else (str(item) if isinstance(item, (str, Path)) else None)
+                  for given, item in zip(image_names, (image, end_image)))
+    notes = condition_notes(model, conditioning, names)
     hooks = dict(on_step=on_step, check_interrupt=check_interrupt)
     if upsampler is not None:
         latent = sample_multiscale(model, conditioning, settings, upsampler, refine_model=refine_model, **hooks)
     else:
         latent = sample(model, conditioning, settings, **hooks)
+    if notes:
+        latent.report = " | ".join([latent.report, *notes])
     frames = decode_video(model, latent, tiling)
     waveform, sample_rate = decode_audio(model, latent)
     metadata = {"comment": latent.report, "l2a_settings": json.dumps({**latent.settings, "prompt": prompt})}

@@ -13,6 +13,7 @@ from .errors import L2AError
 SPATIAL = 32
 TEMPORAL = 8
 MAX_SIDE = 4096
+MIN_FRAMES = 9  # the shortest 8k+1 clip: fewer frames are refused, never stretched to 9
 MAX_FRAMES = 1025
 
 
@@ -69,10 +70,11 @@ def make_geometry(width: int, height: int, num_frames: int, fps: float, multiple
     check_side("height", height, multiple)
     if not 1.0 <= float(fps) <= 120.0:
         raise L2AError(f"fps = {fps!r} is out of range: use a frame rate from 1 to 120 (LTX-2 is trained at 24-30).")
-    if not isinstance(num_frames, int) or num_frames < 1 or num_frames > MAX_FRAMES:
-        raise L2AError(f"frames = {num_frames!r} is out of range: use 9 to {MAX_FRAMES} frames (8k+1).")
+    if not isinstance(num_frames, int) or num_frames < MIN_FRAMES or num_frames > MAX_FRAMES:
+        raise L2AError(f"frames = {num_frames!r} is out of range: LTX-2 makes {MIN_FRAMES} to {MAX_FRAMES} frames "
+                       f"(8k+1); use e.g. {MIN_FRAMES} or 121.")
     notes = []
-    if num_frames < 9 or (num_frames - 1) % TEMPORAL:
+    if (num_frames - 1) % TEMPORAL:
         snapped = snap_frames(num_frames)
         notes.append(
             f"frames {num_frames} is not 8k+1; snapped to {snapped} ({snapped / fps:.3f} s), audio length follows"

@@ -29,6 +29,7 @@ from .components import LTX2Model, TextEncoder
 from .errors import L2AError
 from .families import Family, family_from_dict
 from .memory import MemoryPolicy, apply_scaled_fp8, quantize_fp8, track, with_policy
+from .outputs import check_output_file, make_folder, publish, remove_empty_folders, write_error
 
 logger = logging.getLogger(__name__)
 
@@ -114,10 +115,15 @@ def scheduler_config_for(config: dict, variant: str) -> dict:
 def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, dict], dict[str, str]]:
     """(tensor entries, metadata) from the header only; a truncated or corrupt file raises L2AError."""
     path = Path(path)
+    if not path.is_file():
+        raise L2AError(f"'{path}' is not a file: give the path of a .safetensors file.")
     size = path.stat().st_size
     redownload = "The file is damaged or was not fully downloaded: download it again."
     with open(path, "rb") as f:
-        prefix = f.read(8)
+        head = f.read(32)
+        _refuse_other_format(path, head)
+        prefix = head[:8]
+        f.seek(len(prefix))
         if len(prefix) < 8:
             raise L2AError(f"'{path.name}' is only {size} bytes, too short for a safetensors file. {redownload}")
         length = int.from_bytes(prefix, "little")
@@ -141,6 +147,32 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, dict], d
             f"{size - 8 - length} are present. {redownload}"
         )
     return header, {str(k): str(v) for k, v in metadata.items()}
+
+
+# File kinds recognised by their first bytes, for files renamed .safetensors: (test on the first 32 bytes, name).
+_OTHER_FORMATS = (
+    (lambda head: head.startswith(b"PK\x03\x04"), "a zip archive (a PyTorch .pt/.ckpt/.bin pickle checkpoint, or "
+     "a zipped download)"),
+    (lambda head: len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5, "a Python pickle (.pt/.ckpt/.bin)"),
+    (lambda head: head.startswith(b"GGUF"), "a GGUF file (llama.cpp format)"),
+    (lambda head: head.lstrip().lower().startswith((b"<!doctype", b"<html", b"<?xml")), "a web page, not a model "
+     "(the download saved an error or login page)"),
+    (lambda head: head.startswith(b"version https://git-lfs"), "a Git LFS pointer, not the file itself (clone "
+     "with git lfs, or download the file)"),
+)
+
+
+def _refuse_other_format(path: Path, head: bytes) -> None:
+    """A pickle, zip, GGUF, web page or LFS pointer renamed .safetensors is named for what it is (not 'truncated'),
+    and never unpickled. A real safetensors file (its JSON header starting at byte 8) is never taken for one."""
+    if head[8:9] == b"{":
+        return
+    for test, kind in _OTHER_FORMATS:
+        if test(head):
+            raise L2AError(
+                f"'{path.name}' is {kind}, not a safetensors file, although it is named like one. Only safetensors "
+                "are loaded (pickle formats can run code): get the .safetensors release of this file."
+            )
 
 
 def _variant_from(name: str, metadata: Mapping[str, str]) -> str:
@@ -537,18 +569,23 @@ def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, Any], metad
     complete, so a crash or a full disk never leaves a half-written model where a loader would find it."""
     from safetensors.torch import save_file
 
-    path = Path(path)
+    path = check_output_file(path, "safetensors file")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     meta = {"format": "pt", **{str(k): str(v) for k, v in (metadata or {}).items()}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    created = make_folder(path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
+        publish(tmp, path)
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+        remove_empty_folders(created)
+        if isinstance(error, OSError):
+            raise write_error(error, path) from error
+        raise
     return path
 
 
@@ -590,6 +627,48 @@ def _gemma_error(folder: Path, problem: str) -> L2AError:
     )
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+
+
+def inspect_gemma_folder(folder: str | os.PathLike) -> dict:
+    """The config of a Gemma 3 transformers folder, after checking what loading needs without reading weights:
+    config.json of a Gemma 3 12B, safetensors weights and the tokenizer files (without them transformers would
+    silently build a tokenizer that turns every prompt into one token)."""
+    from .gemma_single_file import OTHER_GEMMA3
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise _gemma_error(folder, "does not exist or is not a folder")
+    if not (folder / "config.json").is_file():
+        raise _gemma_error(folder, "has no config.json")
+    config = _read_json(folder / "config.json")
+    model_type = config.get("model_type")
+    if model_type not in GEMMA_MODEL_TYPES:
+        raise _gemma_error(folder, f"holds a {model_type!r} model, not Gemma 3 ({' or '.join(GEMMA_MODEL_TYPES)})")
+    hidden = (config.get("text_config") or config).get("hidden_size")
+    if hidden in OTHER_GEMMA3:
+        raise _gemma_error(folder, f"holds Gemma 3 {OTHER_GEMMA3[hidden]}, but LTX-2 was trained with Gemma 3 12B")
+    if not any(folder.glob("*.safetensors")):
+        raise _gemma_error(folder, "has no .safetensors weights (only safetensors are loaded)")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise _gemma_error(folder, f"has no tokenizer ({' or '.join(TOKENIZER_FILES)} is missing; copy the "
+                                   "tokenizer files of the same download into it)")
+    return config
+
+
+def inspect_text_encoder(path: str | os.PathLike) -> str:
+    """Check a text encoder path from its headers and configs alone (no weights read): what it is, in words."""
+    path = Path(path)
+    if path.is_file() or path.suffix.lower() in SAFETENSORS_SUFFIXES:
+        from .gemma_single_file import inspect_gemma_file
+
+        info = inspect_gemma_file(path)
+        quantized = "" if info.quantization == "none" else f", {info.quantization}"
+        return f"Gemma 3 single file ({info.weight_dtype.lower()}{quantized})"
+    inspect_gemma_folder(path)
+    return "Gemma 3 transformers folder"
+
+
 def load_text_encoder(folder: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu") -> TextEncoder:
     """Load a local Gemma 3 folder (multimodal or text-only) and its tokenizer, offline; config checked first.
 
@@ -604,16 +683,8 @@ def load_text_encoder(folder: str | os.PathLike, dtype: Any = "bf16", device: An
     torch_dtype = resolve_dtype(dtype)
     device = _resolve_device(device)
     folder = Path(folder)
-    if not folder.is_dir():
-        raise _gemma_error(folder, "does not exist or is not a folder")
-    if not (folder / "config.json").is_file():
-        raise _gemma_error(folder, "has no config.json")
-    config = _read_json(folder / "config.json")
+    config = inspect_gemma_folder(folder)
     model_type = config.get("model_type")
-    if model_type not in GEMMA_MODEL_TYPES:
-        raise _gemma_error(folder, f"holds a {model_type!r} model, not Gemma 3 ({' or '.join(GEMMA_MODEL_TYPES)})")
-    if not any(folder.glob("*.safetensors")):
-        raise _gemma_error(folder, "has no .safetensors weights (only safetensors are loaded)")
 
     from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3ForConditionalGeneration, Gemma3TextModel
 
@@ -627,6 +698,9 @@ def load_text_encoder(folder: str | os.PathLike, dtype: Any = "bf16", device: An
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise _gemma_error(folder, f"has no usable tokenizer ({exc})") from exc
+    if len(tokenizer("a cat walks in the rain", add_special_tokens=False).input_ids) < 2:
+        raise _gemma_error(folder, "has a tokenizer that turns a whole sentence into one token (its tokenizer files "
+                                   "are damaged or from another model)")
     try:
         model = cls.from_pretrained(str(folder), dtype=torch_dtype, local_files_only=True, use_safetensors=True)
     except (OSError, ValueError) as exc:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import convert
+from .checks import check_number
 from .components import LTX2Model
 from .errors import L2AError
 from .families import LTX2_19B, LTX23_22B
@@ -335,6 +336,7 @@ def _has_fp8_storage(module) -> bool:
 
 def add_lora(model: LTX2Model, path: str | os.PathLike, strength: float = 1.0, fuse: bool = False) -> LTX2Model:
     """A shallow copy of `model` with one more LoRA in its chain; `model` itself is left as it is."""
+    check_number("LoRA strength", strength, hint="1 = as trained, 0 = off")
     info = check_lora(path, model)
     if fuse and _has_fp8_storage(model.transformer):
         raise L2AError(

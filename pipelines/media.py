@@ -22,6 +22,7 @@ import torch
 from PIL import Image, ImageOps
 
 from .errors import L2AError
+from .outputs import check_output_file, make_folder, publish, remove_empty_folders, write_error
 
 # Sample rates the AAC encoder accepts (MPEG-4 sampling-frequency table).
 AAC_SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
@@ -55,9 +56,16 @@ def comfy_audio(waveform, sample_rate: int) -> dict:
     return {"waveform": wave, "sample_rate": _check_sample_rate(sample_rate, aac=False)}
 
 
+def audio_sample_rate(audio: dict) -> int:
+    """The sample rate of a ComfyUI AUDIO dict, checked (a damaged AUDIO input is an L2AError, not a crash)."""
+    return _check_sample_rate(audio.get("sample_rate") if isinstance(audio, dict) else None, aac=False)
+
+
 def _check_sample_rate(sample_rate, aac: bool) -> int:
-    if sample_rate is None or int(sample_rate) != sample_rate or int(sample_rate) <= 0:
-        raise L2AError(f"Audio sample rate must be a positive integer (24000 for LTX-2); got {sample_rate!r}.")
+    valid = isinstance(sample_rate, (int, float)) and not isinstance(sample_rate, bool) and math.isfinite(sample_rate)
+    if not valid or int(sample_rate) != sample_rate or int(sample_rate) <= 0:
+        raise L2AError(f"Audio sample rate must be a positive integer (24000 for LTX-2); got {sample_rate!r}. The "
+                       "audio input is damaged: load it again.")
     rate = int(sample_rate)
     if aac and rate not in AAC_SAMPLE_RATES:
         raise L2AError(f"AAC cannot store audio at {rate} Hz; resample to one of {AAC_SAMPLE_RATES} (LTX-2: 24000).")
@@ -179,15 +187,21 @@ def _choice(name: str, value, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _output_format(target: Path, format: str | None) -> str:
-    """The explicit format, else the one the file name ends in, else mp4; a known suffix must agree with it."""
+def output_format(target, format: str | None = None) -> str:
+    """The format of a video file name: its suffix, which must be one of FORMATS and agree with an explicit
+    `format` (a file named .xyz is not silently written as mp4)."""
+    target = Path(target)
     suffix = target.suffix.lower().lstrip(".")
-    if format is None:
-        return suffix if suffix in FORMATS else "mp4"
-    _choice("format", format, FORMATS)
-    if suffix in FORMATS and suffix != format:
+    if format is not None:
+        _choice("format", format, FORMATS)
+    if suffix not in FORMATS:
+        named = f"ends in .{suffix}" if suffix else "has no suffix"
+        wanted = format or "mp4"
+        raise L2AError(f"{target.name} {named}, which is not a video format: name it {target.stem}.{wanted} (the "
+                       f"formats are {', '.join('.' + f for f in FORMATS)}).")
+    if format is not None and suffix != format:
         raise L2AError(f"{target.name} ends in .{suffix} but the format is {format}; name it .{format}.")
-    return format
+    return suffix
 
 
 def _video_settings(fmt: str, quality: str, write_mode: str, crf, preset) -> tuple[str, str, dict[str, str]]:
@@ -286,7 +300,7 @@ def write_video(
     tags. The file is encoded to a hidden temporary beside the target and renamed; on failure nothing is left.
     """
     target = Path(path)
-    fmt = _output_format(target, format)
+    fmt = output_format(target, format)
     _choice("quality", quality, QUALITIES)
     _choice("write mode", write_mode, WRITE_MODES)
     settings = _video_settings(fmt, quality, write_mode, crf, preset)
@@ -303,15 +317,19 @@ def write_video(
         raise L2AError("Cannot write a video with no frames.")
     stereo, audio_rate = (None, None) if audio is None or fmt == "gif" else _format_audio(audio, sample_rate, fmt)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(target, "video")
+    created = make_folder(target.parent)
     temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
     try:
         _encode(temp, fmt, settings, frames, count, rate, stereo, audio_rate, _audio_codec(fmt, quality),
                 _metadata_strings(metadata), write_mode, GIF_COLORS[quality])
         _publish(temp, target, overwrite)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temp)
+        remove_empty_folders(created)
+        if isinstance(error, OSError) and not isinstance(error, FileExistsError):
+            raise write_error(error, target) from error
         raise
     return target
 
@@ -356,7 +374,7 @@ def _publish(temp: Path, target: Path, overwrite: bool) -> None:
     """Rename the finished temporary onto the target; without overwrite, a hard link refuses a target that
     appeared during encoding (filesystems without hard links fall back to check-then-rename)."""
     if overwrite:
-        os.replace(temp, target)
+        publish(temp, target)
         return
     try:
         os.link(temp, target)
@@ -365,7 +383,7 @@ def _publish(temp: Path, target: Path, overwrite: bool) -> None:
     except OSError:
         if target.exists():
             raise FileExistsError(f"{target} already exists; pass overwrite=True to replace it.") from None
-        os.replace(temp, target)
+        publish(temp, target)
         return
     os.unlink(temp)
 
@@ -479,6 +497,51 @@ def _encode_audio(container, sound, stereo: np.ndarray, start: int, stop: int) -
     return max(start, stop)
 
 
+_REEXPORT = "Re-export the file or download it again."
+
+
+def _check_input_file(path, what: str) -> Path:
+    """An input path that exists and is a readable regular file, or an L2AError naming it; `what` is "image",
+    "video", "audio" or "media"."""
+    path = Path(path)
+    kind = f"{'an' if what[0] in 'aeiou' else 'a'} {what} file"
+    if not path.exists():
+        raise L2AError(f"'{path}' does not exist: check the path of the {what} file.")
+    if path.is_dir():
+        raise L2AError(f"'{path}' is a folder, not {kind}: give the file itself.")
+    if not path.is_file():
+        raise L2AError(f"'{path}' is not a regular file (a FIFO or a device?): give {kind} saved on disk.")
+    if not os.access(path, os.R_OK):
+        raise L2AError(f"'{path}' cannot be read (no permission): fix its permissions or copy it somewhere readable.")
+    return path
+
+
+@contextlib.contextmanager
+def _open_input(path, what: str):
+    """av.open for reading, with an unreadable or wrong-kind file told as an L2AError."""
+    path = _check_input_file(path, what)
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as error:
+        raise L2AError(f"'{path}' cannot be read as {what} ({_reason(error)}): it is another kind of file, or "
+                       f"damaged. {_REEXPORT}") from error
+    with container:
+        yield container
+
+
+@contextlib.contextmanager
+def _damaged(path, what: str):
+    """Decoding errors (a truncated or corrupt file) as an L2AError."""
+    try:
+        yield
+    except (av.FFmpegError, OSError, EOFError) as error:
+        raise L2AError(f"'{path}' is damaged: its {what} stops decoding ({_reason(error)}). {_REEXPORT}") from error
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
 def _stream_seconds(stream) -> float | None:
     if stream.duration is None or stream.time_base is None:
         return None
@@ -508,7 +571,7 @@ def probe_video(path) -> dict:
 
     Matroska/WebM stores tag names upper-case; they are given lower-case, as mp4 and mov keep them.
     """
-    with av.open(str(path)) as container:
+    with _open_input(path, "media") as container, _damaged(path, "media"):
         videos, audios = container.streams.video, container.streams.audio
         matroska = "matroska" in container.format.name
         info = {
@@ -564,10 +627,11 @@ def probe_video(path) -> dict:
 def _decode(path):
     """Decode the first video stream to float [F, H, W, 3] in 0..1 with each frame's time in seconds, its frame
     rate, and the first audio stream as a ComfyUI AUDIO dict (float planar, trimmed to the stream's duration so
-    encoder padding is dropped) or None."""
-    with av.open(str(path)) as container:
+    encoder padding is dropped) or None. A file that fails to decode, or decodes to fewer frames than it declares,
+    is refused as damaged."""
+    with _open_input(path, "video") as container, _damaged(path, "video"):
         if not container.streams.video:
-            raise L2AError(f"{path} has no video stream.")
+            raise L2AError(f"'{path}' has no video stream: give a video file (mp4, webm, mov, mkv...).")
         video = container.streams.video[0]
         sound = container.streams.audio[0] if container.streams.audio else None
         fps = video.average_rate or video.guessed_rate
@@ -591,8 +655,10 @@ def _decode(path):
                     chunks.extend(piece.to_ndarray() for piece in resampler.resample(frame))
         if resampler is not None:
             chunks.extend(piece.to_ndarray() for piece in resampler.resample(None))
-        if not pictures:
-            raise L2AError(f"{path}: the video stream decoded to no frames.")
+        declared = video.frames or 0
+        if not pictures or declared > len(pictures) + 1:  # one frame of slack for edit lists
+            found = f"only {len(pictures)} of its {declared} frames decode" if declared else "no frame decodes"
+            raise L2AError(f"'{path}' is damaged: {found}. {_REEXPORT}")
         frames = torch.from_numpy(np.stack(pictures)).to(torch.float32).div_(255.0)
         if fps is None:
             fps = Fraction(len(pictures)) / Fraction(_stream_seconds(video) or 1.0).limit_denominator(1001)
@@ -636,9 +702,9 @@ def read_clip(path) -> tuple[torch.Tensor, Fraction, dict | None, str]:
 
 def read_audio(path) -> tuple[torch.Tensor, int]:
     """The first audio stream of any file PyAV reads (wav, mp3, flac, a video's soundtrack): [C, S] float, rate."""
-    with av.open(str(path)) as container:
+    with _open_input(path, "audio") as container, _damaged(path, "audio"):
         if not container.streams.audio:
-            raise L2AError(f"{path} has no audio stream: give a file with sound (wav, mp3, flac, m4a, mp4...).")
+            raise L2AError(f"'{path}' has no audio stream: give a file with sound (wav, mp3, flac, m4a, mp4...).")
         sound = container.streams.audio[0]
         rate = sound.codec_context.sample_rate
         resampler = av.AudioResampler(format="fltp", layout=sound.codec_context.layout, rate=rate)
@@ -647,7 +713,9 @@ def read_audio(path) -> tuple[torch.Tensor, int]:
             chunks.extend(piece.to_ndarray() for piece in resampler.resample(frame))
         chunks.extend(piece.to_ndarray() for piece in resampler.resample(None))
     if not chunks:
-        raise L2AError(f"{path}: the audio stream decoded to no samples.")
+        raise L2AError(f"'{path}': the audio stream decoded to no samples. {_REEXPORT}")
+    if rate is None or rate <= 0:
+        raise L2AError(f"'{path}' declares an audio sample rate of {rate!r} Hz: the file is damaged. {_REEXPORT}")
     return torch.from_numpy(np.ascontiguousarray(np.concatenate(chunks, axis=1))).to(torch.float32), rate
 
 
@@ -669,11 +737,20 @@ def _pil_rgb_float(image: Image.Image) -> np.ndarray:
 
 
 def load_image(path) -> torch.Tensor:
-    """Image file -> float [H, W, 3] in 0..1, upright per EXIF, any mode converted to RGB, alpha onto black."""
-    with Image.open(path) as image:
-        image.load()
-        upright = ImageOps.exif_transpose(image)
-        return torch.from_numpy(np.ascontiguousarray(_pil_rgb_float(upright)))
+    """Image file -> float [H, W, 3] in 0..1, upright per EXIF, any mode converted to RGB, alpha onto black.
+    A missing, unreadable, truncated or non-image file is an L2AError naming it."""
+    path = _check_input_file(path, "image")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            pixels = _pil_rgb_float(upright)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise L2AError(f"'{path}' cannot be read as an image ({_reason(error)}): give a PNG, JPEG or WebP file. "
+                       f"{_REEXPORT}") from error
+    if pixels.shape[0] < 2 or pixels.shape[1] < 2:
+        raise L2AError(f"'{path}' is {pixels.shape[1]}x{pixels.shape[0]} pixels: give an image of at least 2x2.")
+    return torch.from_numpy(np.ascontiguousarray(pixels))
 
 
 def to_uint8_rgb(image) -> np.ndarray:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
+from .checks import check_guidance
 from .errors import L2AError
 from .families import DISTILLED_SIGMAS, STAGE_2_DISTILLED_SIGMAS, Guidance
 from .geometry import Geometry, audio_latent_frames, make_geometry
@@ -127,6 +128,8 @@ def check_settings(settings: SamplerSettings) -> Geometry:
         raise L2AError(f"steps = {settings.steps} is out of range: use 1 to {MAX_STEPS}, or 0 for the model's default.")
     if settings.seed != -1 and not 0 <= settings.seed <= MAX_SEED:
         raise L2AError(f"seed = {settings.seed} is out of range: use 0 to {MAX_SEED}, or -1 for a random seed.")
+    if settings.guidance is not None:
+        check_guidance(settings.guidance)
     return geometry
 
 

@@ -15,7 +15,7 @@ import math
 from fractions import Fraction
 
 from .errors import L2AError
-from .geometry import MAX_FRAMES, MAX_SIDE, SPATIAL, TEMPORAL
+from .geometry import MAX_FRAMES, MAX_SIDE, MIN_FRAMES, SPATIAL, TEMPORAL
 
 TIERS = {"480p": 480, "720p": 720, "1080p": 1080}
 RESOLUTIONS = [*TIERS, "custom"]
@@ -51,6 +51,17 @@ def _ratio_of(aspect_ratio: str, image_size) -> tuple[Fraction, str]:
     if aspect_ratio not in RATIOS:
         raise L2AError(f"aspect ratio {aspect_ratio!r} is unknown: use one of {', '.join(ASPECT_RATIOS)}.")
     return RATIOS[aspect_ratio], aspect_ratio
+
+
+AUTO_WITHOUT_IMAGE = "16:9"
+
+
+def backend_aspect_ratio(aspect_ratio: str | None, has_image: bool) -> tuple[str, str]:
+    """(aspect ratio, note) for LTX-2 Generate and the command line: 'auto' without an image is read as 16:9, as
+    the hosted providers and the cost badge read it, so one request means one size on every backend."""
+    if aspect_ratio in (None, "", "auto") and not has_image:
+        return AUTO_WITHOUT_IMAGE, f"aspect ratio auto without an image: {AUTO_WITHOUT_IMAGE}, as hosted"
+    return aspect_ratio or AUTO_WITHOUT_IMAGE, ""
 
 
 def _check_range(name: str, value: int, multiple: int, hint: str) -> None:
@@ -123,8 +134,9 @@ def resolve_frames(duration_seconds: float, frames: int, fps: float) -> tuple[in
                 f"frames ({limit / fps:.2f} s at {fps:g} fps); use a shorter duration or a lower fps."
             )
         return count, f"{duration_seconds:.2f} s at {fps:g} fps → {count} frames ({count / fps:.2f} s)"
-    if not isinstance(frames, int) or frames < 1:
-        raise L2AError(f"frames = {frames!r} is out of range: use 9 or more frames (8k+1), or set a duration.")
+    if not isinstance(frames, int) or frames < MIN_FRAMES:
+        raise L2AError(f"frames = {frames!r} is out of range: LTX-2 makes {MIN_FRAMES} or more frames (8k+1); use "
+                       f"{MIN_FRAMES} or more, or set a duration.")
     count = _nearest_8k1(frames)
     if count > limit:
         raise L2AError(

@@ -53,6 +53,24 @@ def _fits(config: dict, entries: dict) -> bool:
     return expected == found
 
 
+def inspect_upsampler(path: str | os.PathLike) -> dict:
+    """The config a latent upsampler file fits, from its header alone; refuses other files with the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise L2AError(f"The latent upsampler '{path}' does not exist: put {UPSAMPLER_FILE} (Lightricks/LTX-2) in "
+                       "models/latent_upscale_models.")
+    if path.suffix.lower() not in (".safetensors", ".sft"):
+        raise L2AError(f"'{path.name}' is not a .safetensors file: only safetensors latent upsamplers are loaded.")
+    entries, metadata = read_safetensors_header(path)
+    for config in _candidate_configs(metadata):
+        if _fits(config, entries):
+            return config
+    raise L2AError(
+        f"'{path.name}' is not an LTX-2 latent upsampler: its tensors match no known upsampler. Use "
+        f"{UPSAMPLER_FILE} from Lightricks/LTX-2 in models/latent_upscale_models (not models/upscale_models)."
+    )
+
+
 def load_upsampler(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu") -> Upsampler:
     """Load a latent upsampler file; refuses non-safetensors files and files of another kind with a clear message."""
     import torch
@@ -60,17 +78,7 @@ def load_upsampler(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "
     from safetensors.torch import load_file
 
     path = Path(path)
-    if path.suffix.lower() not in (".safetensors", ".sft"):
-        raise L2AError(f"'{path.name}' is not a .safetensors file: only safetensors latent upsamplers are loaded.")
-    entries, metadata = read_safetensors_header(path)
-    for config in _candidate_configs(metadata):
-        if _fits(config, entries):
-            break
-    else:
-        raise L2AError(
-            f"'{path.name}' is not an LTX-2 latent upsampler: its tensors match no known upsampler. Use "
-            f"{UPSAMPLER_FILE} from Lightricks/LTX-2 in models/latent_upscale_models (not models/upscale_models)."
-        )
+    config = inspect_upsampler(path)
     with parameters_on_meta():
         module = LTX2LatentUpsamplerModel(**config)
     state = load_file(str(path), device="cpu")

@@ -167,8 +167,11 @@ def test_bad_choices_are_rejected_before_any_file(tmp_path):
     ]
     for kwargs, value, choices in cases:
         with pytest.raises(L2AError) as error:
-            media.write_video(tmp_path / "x.out", gradient_frames(3), FPS, audio=_tone(), sample_rate=SR, **kwargs)
+            media.write_video(tmp_path / "x.mp4", gradient_frames(3), FPS, audio=_tone(), sample_rate=SR, **kwargs)
         assert f"'{value}'" in str(error.value) and choices in str(error.value)
+    for name, fix in (("x.out", "name it x.mp4"), ("x", "name it x.webm")):
+        with pytest.raises(L2AError, match=fix):
+            media.write_video(tmp_path / name, gradient_frames(3), FPS, format="webm" if name == "x" else None)
     with pytest.raises(L2AError, match="ends in .mp4 but the format is gif"):
         media.write_video(tmp_path / "x.mp4", gradient_frames(3), FPS, format="gif")
     with pytest.raises(L2AError, match="crf applies to mp4"):
@@ -192,7 +195,9 @@ def test_format_follows_the_suffix_when_not_given(tmp_path):
         assert media.probe_video(media.write_video(tmp_path / f"s.{fmt}", gradient_frames(2), FPS))["video_codec"] == (
             CODECS[fmt][0]
         )
-    assert media.probe_video(media.write_video(tmp_path / "plain", gradient_frames(2), FPS))["video_codec"] == "h264"
+    for name in ("plain", "clip.xyz"):  # an unknown suffix is refused, not written as a silent mp4
+        with pytest.raises(L2AError, match="not a video format"):
+            media.write_video(tmp_path / name, gradient_frames(2), FPS)
     fractional = media.probe_video(media.write_video(tmp_path / "n.mov", gradient_frames(9), Fraction(24000, 1001)))
     assert fractional["video_duration"] == pytest.approx(9 * 1001 / 24000, abs=1e-6)
 

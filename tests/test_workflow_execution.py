@@ -46,6 +46,9 @@ SMALL = {
 }
 OVERRIDES = {
     "ltx2_multiscale": {**SMALL, "L2A_Sampler": {**SMALL["L2A_Sampler"], "width": 128, "height": 128}},
+    # its own 720p / auto aspect, smaller: auto without an image reads 16:9 locally, as hosted and the badge read it
+    "ltx2_local_with_hosted_fallback": {**SMALL, "L2A_Generate": {"resolution": "480p", "duration_seconds": 0.0,
+                                                                  "frames": 9, "steps": 1}},
     "ltx2_hosted_fal_image_to_video": {},
     "ltx2_hosted_wavespeed_extend": {},
 }
@@ -183,6 +186,7 @@ def _check_backends(stem, overrides, run, executed, env):
         assert submits == {"fal": 0, "wavespeed": 1}
     elif stem == FALLBACK and overrides["L2A_LocalBackend"]["allow_cpu"]:
         assert submits == {"fal": 0, "wavespeed": 0} and "local LTX-2 tiny" in reports[0]
+        assert "aspect ratio auto without an image: 16:9" in reports[0] and "864x480" in reports[0]
     elif stem == FALLBACK:
         assert submits == {"fal": 1, "wavespeed": 0}
         assert "unavailable: local generation needs a GPU" in reports[0] and "Using fal" in reports[0]
