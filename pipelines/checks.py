@@ -8,14 +8,14 @@ from dataclasses import fields
 
 from .errors import L2AError
 
-# The ranges of the sampler's guidance widgets (the official values sit inside): field -> (low, high).
+# Guidance scales the pipelines accept (the node widgets start cfg and modality at 1): field -> (low, high).
 GUIDANCE_RANGES = {
-    "video_cfg": (1.0, 20.0),
-    "audio_cfg": (1.0, 20.0),
+    "video_cfg": (0.0, 20.0),
+    "audio_cfg": (0.0, 20.0),
     "stg_scale": (0.0, 10.0),
     "audio_stg_scale": (0.0, 10.0),
-    "modality_scale": (1.0, 10.0),
-    "audio_modality_scale": (1.0, 10.0),
+    "modality_scale": (0.0, 10.0),
+    "audio_modality_scale": (0.0, 10.0),
     "rescale": (0.0, 1.0),
     "audio_rescale": (0.0, 1.0),
 }
@@ -51,7 +51,8 @@ def check_number(name: str, value, low: float | None = None, high: float | None 
 
 
 def check_guidance(guidance) -> None:
-    """Every guidance scale finite and inside its widget's range (cfg 1 and stg 0 switch a term off)."""
+    """Every guidance scale finite and in a sane range. As in the official guiders, cfg and modality switch their term
+    on whenever they are not 1 (below 1 too) and stg whenever it is not 0."""
     for item in fields(guidance):
         low, high = GUIDANCE_RANGES.get(item.name, (None, None))
         check_number(item.name, getattr(guidance, item.name), low, high)
