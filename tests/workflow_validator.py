@@ -269,7 +269,9 @@ def widget_slots(node_type: str, node_def: dict) -> list[Slot]:
     STRING, BOOLEAN, a combo list, COMBO or a dynamic combo) and is not ``forceInput`` gives one value, whether or not
     a link feeds it (a widget converted to a socket keeps its value); control widgets follow (``_control_slots``).
     Frontend-only widgets come after the required inputs: the upload button of an upload combo and the audio player.
-    A dynamic combo's nested widgets depend on its value: ``_assign`` inserts them (``_nested_slots``).
+    A hidden input (``hidden: true``, such as 0.33.0 SaveVideo's old top-level ``codec``) still has a widget that
+    saves its value: frontend 1.49.6 ``litegraphService.addInputWidget`` only hides it. A dynamic combo's nested
+    widgets depend on its value: ``_assign`` inserts them (``_nested_slots``).
     """
     slots: list[Slot] = []
     needs_upload = False
@@ -297,6 +299,8 @@ def _nested_slots(slot: Slot, key: str) -> list[Slot]:
     Frontend 1.49.6 ``dynamicWidgets.ts`` (``dynamicComboWidget``): setting the value removes the widgets named
     ``<combo>.*`` and adds the chosen option's required then optional inputs, in the order the server lists them,
     each as a widget of its own kind (a nested dynamic combo expands the same way), spliced in after the combo.
+    Checked in frontends 1.49.6 and 1.58.1 on 0.33.0's SaveVideo: a new node saves [prefix, format, format.codec,
+    codec]; ``["x", "mp4", "h264", "re-encode", "HDR", 20, "auto"]`` loads into format.codec.encoding.crf = 20.
     """
     nested = dynamic_options(slot.options).get(key) or {}
     slots = []
