@@ -76,7 +76,7 @@ def test_a_stand_in_that_drifts_from_core_is_refused(tmp_path):
     renamed["input_order"]["optional"] = ["sound"]
     with pytest.raises(StandInDrift, match="optional inputs"):
         CreateVideo(renamed, Folders(tmp_path, tmp_path))
-    fewer_outputs = {**core["GetVideoComponents"], "output": ["IMAGE", "AUDIO"]}
+    fewer_outputs = {"input_order": {"required": ["video"]}, "output": ["IMAGE", "AUDIO"]}
     with pytest.raises(StandInDrift, match="outputs"):
         GetVideoComponents(fewer_outputs, Folders(tmp_path, tmp_path))
 

@@ -1,7 +1,7 @@
 """Every example workflow in ``workflows/`` must load in ComfyUI as shipped.
 
-Checked without a ComfyUI checkout: structure, widgets and links against the core 0.3.64 definitions plus the
-pack's own; provenance (``cnr_id``/``ver``) so ComfyUI-Manager can offer to install the pack; and the
+Checked without a ComfyUI checkout: structure, widgets and links against the core definitions of ComfyUI 0.3.64 and
+of 0.33.0 (tests/data) plus the pack's own, every core node used having its definition copied; provenance (``cnr_id``/``ver``) so ComfyUI-Manager can offer to install the pack; and the
 ``properties.models`` download entries of loader nodes, which the frontend uses to fetch missing model files.
 """
 
@@ -49,9 +49,11 @@ wv = _load_validator()
 
 @pytest.fixture(scope="module")
 def defs():
-    core = wv.load_core_defs()
     pack = wv.pack_defs()
-    return {"core": core, "pack": pack, "all": {**pack, **core}}
+    by_version = {version: {**pack, **wv.load_core_defs(version)} for version in wv.CORE_VERSIONS}
+    core = {node_type: node_def for version in wv.CORE_VERSIONS for node_type, node_def in
+            wv.load_core_defs(version).items()}
+    return {"core": core, "pack": pack, "all": by_version[wv.CORE_VERSIONS[0]], "versions": by_version}
 
 
 def _load(path: Path) -> dict:
@@ -62,9 +64,20 @@ def test_workflow_folder_has_examples():
     assert len(WORKFLOW_FILES) >= 2, f"expected at least 2 example workflows in {WORKFLOW_DIR}"
 
 
+@pytest.mark.parametrize("version", wv.CORE_VERSIONS)
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=[p.name for p in WORKFLOW_FILES])
-def test_workflow_is_valid(path, defs):
-    assert wv.validate_workflow(_load(path), defs["all"]) == []
+def test_workflow_is_valid(path, version, defs):
+    assert wv.validate_workflow(_load(path), defs["versions"][version]) == []
+
+
+@pytest.mark.parametrize("version", wv.CORE_VERSIONS)
+def test_core_nodes_of_the_workflows_are_copied(version):
+    """Every core node a shipped workflow uses has its definition in tests/data, or the message says where to copy
+    it from (tests/data/README.md)."""
+    used = {node.get("type") for path in WORKFLOW_FILES for node in _load(path)["nodes"]}
+    assert wv.missing_core_definitions(used, version) == []
+    unused = sorted(set(wv.load_core_defs(version)) - used)
+    assert unused == [], f"tests/data holds definitions no shipped workflow uses, remove them: {unused}"
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=[p.name for p in WORKFLOW_FILES])

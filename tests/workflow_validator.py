@@ -1,16 +1,22 @@
 """Static validator for ComfyUI UI-format (LiteGraph) workflow JSON, versions 0.4 and 1.
 
 CI has no ComfyUI checkout, so example workflows are checked against node definitions in the server's
-``/object_info`` format instead: core nodes from ``shared/comfyui/object_info-core-0.3.64.json``, pack nodes built
-from ``NODE_CLASS_MAPPINGS`` the way ComfyUI's ``server.py`` builds them. A workflow that passes loads in the
-frontend with every widget value where its node expects it and every link joining sockets of compatible types.
+``/object_info`` format instead: core nodes from ``tests/data/object_info-core-<version>.json`` (the entries of the
+core nodes the shipped workflows use, copied from stock ComfyUI 0.3.64 and 0.33.0 servers), pack nodes built from
+``NODE_CLASS_MAPPINGS`` the way ComfyUI's ``server.py`` builds them. A workflow that passes loads in the frontend
+with every widget value where its node expects it and every link joining sockets of compatible types.
 
 Widget values are positional (``widgets_values``), so the validator rebuilds the widget list the frontend creates
-for each node (see ``widget_slots``) and lines the values up against it.
+for each node (see ``widget_slots``) and lines the values up against it as the frontend does when it loads a
+workflow (see ``_assign``).
+
+Run as a script to copy more core definitions into tests/data (see tests/data/README.md):
+``python tests/workflow_validator.py copy --source ../shared/comfyui NodeType ...``.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import itertools
 import json
@@ -18,10 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CORE_DEFS_PATH = Path(__file__).resolve().parents[2] / "shared/comfyui/object_info-core-0.3.64.json"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+CORE_VERSIONS = ("0.3.64", "0.33.0")  # the oldest ComfyUI the pack supports, and a current one
+CORE_SOURCE_HINT = "shared/comfyui/object_info-core-{version}.json"  # where the copies come from (not in the repo)
 PACK_MODULE = "ltx2_anywhere"
 
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
 CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
 # A combo's control widget also offers wrap-around stepping through the list.
 COMBO_CONTROL_VALUES = (*CONTROL_VALUES, "increment-wrap")
@@ -41,14 +50,63 @@ class DefinitionsMissing(FileNotFoundError):
     """The core node definitions are absent: the workflow checks cannot run and must not pass by skipping."""
 
 
-def load_core_defs(path: Path = CORE_DEFS_PATH) -> dict:
-    """Core node definitions of a stock ComfyUI 0.3.64 server, in the ``/object_info`` format."""
+def core_defs_path(version: str) -> Path:
+    return DATA_DIR / f"object_info-core-{version}.json"
+
+
+def load_core_data(version: str = CORE_VERSIONS[0], path: Path | None = None) -> dict:
+    """The copied data of one ComfyUI version: ``nodes`` (definitions by node id), ``core_node_ids`` (every core
+    node of that server), ``source``, ``comfyui`` and ``frontend``."""
+    path = path or core_defs_path(version)
     if not path.is_file():
         raise DefinitionsMissing(
-            f"core node definitions not found at {path}: clone the repo with the shared/ folder beside it "
-            "(shared/comfyui/object_info-core-0.3.64.json)"
+            f"core node definitions not found at {path}: it is part of the repository "
+            f"(copied from {CORE_SOURCE_HINT.format(version=version)}, see tests/data/README.md)"
         )
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_core_defs(version: str = CORE_VERSIONS[0], path: Path | None = None) -> dict:
+    """Core node definitions of a stock ComfyUI server of ``version``, in the ``/object_info`` format (only the
+    nodes the shipped workflows use)."""
+    return load_core_data(version, path)["nodes"]
+
+
+def core_node_ids(version: str = CORE_VERSIONS[0]) -> frozenset[str]:
+    """Every core node id of that ComfyUI version (a custom node with one of these ids is dropped by ComfyUI)."""
+    return frozenset(load_core_data(version)["core_node_ids"])
+
+
+def missing_core_definitions(node_types, version: str) -> list[str]:
+    """One message per core node in ``node_types`` whose definition is not copied into tests/data for ``version``,
+    saying where to copy it from."""
+    data = load_core_data(version)
+    missing = sorted(t for t in set(node_types) if t in data["core_node_ids"] and t not in data["nodes"])
+    return [
+        f"core node '{node_type}' (ComfyUI {version}) has no definition in "
+        f"tests/data/{core_defs_path(version).name}: copy its entry from "
+        f"{CORE_SOURCE_HINT.format(version=version)} with `python tests/workflow_validator.py copy "
+        f"--source <path to shared/comfyui> {node_type}`"
+        for node_type in missing
+    ]
+
+
+def copy_core_definitions(source_dir: Path, node_types: list[str], versions=CORE_VERSIONS) -> None:
+    """Copy the ``/object_info`` entries of ``node_types`` from ``source_dir/object_info-core-<version>.json`` into
+    tests/data, unchanged; a node a version does not have is left out of that version (and reported)."""
+    for version in versions:
+        full = json.loads((source_dir / f"object_info-core-{version}.json").read_text(encoding="utf-8"))
+        path = core_defs_path(version)
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        nodes = data.get("nodes", {})
+        for node_type in node_types:
+            if node_type in full:
+                nodes[node_type] = full[node_type]
+            else:
+                print(f"{node_type}: not a core node of ComfyUI {version}")
+        data["core_node_ids"] = sorted(full)
+        data["nodes"] = dict(sorted(nodes.items()))
+        path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def node_info(node_id: str, cls: type, display_names: dict, python_module: str) -> dict:
@@ -93,9 +151,9 @@ def pack_defs() -> dict:
     }
 
 
-def all_defs() -> dict:
+def all_defs(version: str = CORE_VERSIONS[0]) -> dict:
     """Core and pack definitions together; on an id clash core wins, as in ComfyUI (which drops the custom node)."""
-    return {**pack_defs(), **load_core_defs()}
+    return {**pack_defs(), **load_core_defs(version)}
 
 
 # --- widgets -------------------------------------------------------------------------------------------------------
@@ -136,7 +194,7 @@ def iter_inputs(node_def: dict):
 
 
 def is_widget_type(input_type: Any) -> bool:
-    return isinstance(input_type, list) or input_type in WIDGET_TYPES
+    return isinstance(input_type, list) or input_type in WIDGET_TYPES or input_type == DYNAMIC_COMBO
 
 
 def is_combo(input_type: Any) -> bool:
@@ -196,13 +254,24 @@ def _control_slots(name: str, input_type: Any, options: dict) -> list[Slot]:
     return []
 
 
+def _input_slots(node_type: str, name: str, input_type: Any, options: dict) -> list[Slot]:
+    """The widget of one input followed by its control widgets; nothing for a socket or a ``forceInput``."""
+    if not is_widget_type(input_type) or options.get("forceInput"):
+        return []
+    file_list = is_file_combo(node_type, name, input_type, options)
+    return [Slot(name, "value", input_type, options, file_list), *_control_slots(name, input_type, options)]
+
+
 def widget_slots(node_type: str, node_def: dict) -> list[Slot]:
     """The widgets, in order, whose values a node of this type saves in ``widgets_values``.
 
     Rule: walk required then optional inputs in ``input_order``; each input whose type is a widget type (INT, FLOAT,
-    STRING, BOOLEAN, a combo list or COMBO) and is not ``forceInput`` gives one value, whether or not a link feeds it
-    (a widget converted to a socket keeps its value); control widgets follow (``_control_slots``). Frontend-only
-    widgets come after the required inputs: the upload button of an upload combo and the audio player.
+    STRING, BOOLEAN, a combo list, COMBO or a dynamic combo) and is not ``forceInput`` gives one value, whether or not
+    a link feeds it (a widget converted to a socket keeps its value); control widgets follow (``_control_slots``).
+    Frontend-only widgets come after the required inputs: the upload button of an upload combo and the audio player.
+    A hidden input (``hidden: true``, such as 0.33.0 SaveVideo's old top-level ``codec``) still has a widget that
+    saves its value: frontend 1.49.6 ``litegraphService.addInputWidget`` only hides it. A dynamic combo's nested
+    widgets depend on its value: ``_assign`` inserts them (``_nested_slots``).
     """
     slots: list[Slot] = []
     needs_upload = False
@@ -213,13 +282,32 @@ def widget_slots(node_type: str, node_def: dict) -> list[Slot]:
             extras_placed = True
         if section == "required" and any(options.get(flag) for flag in UPLOAD_FLAGS):
             needs_upload = True
-        if not is_widget_type(input_type) or options.get("forceInput"):
-            continue
-        file_list = is_file_combo(node_type, name, input_type, options)
-        slots.append(Slot(name, "value", input_type, options, file_list))
-        slots.extend(_control_slots(name, input_type, options))
+        slots.extend(_input_slots(node_type, name, input_type, options))
     if not extras_placed:
         slots.extend(_extra_slots(node_type, needs_upload))
+    return slots
+
+
+def dynamic_options(options: dict) -> dict[str, dict]:
+    """A dynamic combo's choices: option key -> its nested ``inputs`` (``required`` / ``optional`` specs)."""
+    return {choice["key"]: choice.get("inputs") or {} for choice in options.get("options") or []}
+
+
+def _nested_slots(slot: Slot, key: str) -> list[Slot]:
+    """The widgets a dynamic combo set to ``key`` adds right after itself, named ``<combo>.<input>``.
+
+    Frontend 1.49.6 ``dynamicWidgets.ts`` (``dynamicComboWidget``): setting the value removes the widgets named
+    ``<combo>.*`` and adds the chosen option's required then optional inputs, in the order the server lists them,
+    each as a widget of its own kind (a nested dynamic combo expands the same way), spliced in after the combo.
+    Checked in frontends 1.49.6 and 1.58.1 on 0.33.0's SaveVideo: a new node saves [prefix, format, format.codec,
+    codec]; ``["x", "mp4", "h264", "re-encode", "HDR", 20, "auto"]`` loads into format.codec.encoding.crf = 20.
+    """
+    nested = dynamic_options(slot.options).get(key) or {}
+    slots = []
+    for section in ("required", "optional"):
+        for name, spec in (nested.get(section) or {}).items():
+            options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+            slots.extend(_input_slots("", f"{slot.name}.{name}", spec[0], options))
     return slots
 
 
@@ -254,6 +342,11 @@ def _check_value(label: str, slot: Slot, value: Any) -> list[str]:
         return [] if isinstance(value, str) else [f"{where} is not a string"]
     if input_type == "BOOLEAN":
         return [] if isinstance(value, bool) else [f"{where} is not a boolean"]
+    if input_type == DYNAMIC_COMBO:
+        # The server expands only a known key (comfy_api/latest/_io.py, DynamicCombo._expand_schema_for_dynamic):
+        # with any other value the input is left out of the prompt and the node fails for lack of it.
+        keys = list(dynamic_options(options))
+        return [] if value in keys else [f"{where} is not one of the dynamic combo's options ({', '.join(keys)})"]
     chosen = value if options.get("multiselect") and isinstance(value, list) else [value]
     if slot.file_list:
         bad = [v for v in chosen if not isinstance(v, str) or not v]
@@ -282,34 +375,35 @@ def _check_widget_values(label: str, slots: list[Slot], values: Any) -> list[str
     if values is None:
         values = []
     if isinstance(values, dict):
-        named = {slot.name: slot for slot in slots if slot.kind == "value"}
-        problems = [f"{label}: widgets_values names unknown widget '{key}'" for key in values if key not in named]
-        for key, value in values.items():
-            if key in named:
-                problems += _check_value(label, named[key], value)
-        return problems
+        return _check_named_values(label, slots, values)
     if not isinstance(values, list):
         return [f"{label}: widgets_values is {type(values).__name__}, not a list"]
-
-    candidates = _alignments(slots, len(values))
-    if not candidates:
+    problems = _best_assignment(label, slots, values).problems
+    controls = [s.name for s in slots if s.kind == "control"]
+    if problems and controls:
         without_controls = [s for s in slots if s.kind not in ("control", "filter")]
-        controls = [s.name for s in slots if s.kind == "control"]
-        if controls and any(
-            not _values_problems(label, chosen, values) for chosen in _alignments(without_controls, len(values))
-        ):
+        if not _best_assignment(label, without_controls, values).problems:
             return [
                 f"{label}: widgets_values has {len(values)} values but lacks {', '.join(controls)}: "
                 f"each needs one of {', '.join(CONTROL_VALUES)} right after its widget's value"
             ]
-        required = [s.name for s in slots if not s.optional]
-        counts = sorted({len(c) for c in _all_alignments(slots)})
-        expected = " or ".join(str(n) for n in counts)
-        return [
-            f"{label}: widgets_values has {len(values)} values, expected {expected} "
-            f"({', '.join(required) if required else 'no widgets'})"
-        ]
-    return min((_values_problems(label, chosen, values) for chosen in candidates), key=len)
+    return problems
+
+
+def _check_named_values(label: str, slots: list[Slot], values: dict) -> list[str]:
+    """Values saved by name (a dict): each must name a widget, a dynamic combo's nested ones included."""
+    named = {slot.name: slot for slot in slots if slot.kind == "value"}
+    problems = []
+    for key, value in values.items():
+        slot = named.get(key)
+        if slot is None:
+            problems.append(f"{label}: widgets_values names unknown widget '{key}'")
+            continue
+        found = _check_value(label, slot, value)
+        problems += found
+        if slot.type == DYNAMIC_COMBO and not found:
+            named.update({s.name: s for s in _nested_slots(slot, value) if s.kind == "value"})
+    return problems
 
 
 def widget_values_by_name(node_type: str, node_def: dict, values: Any) -> dict:
@@ -318,15 +412,44 @@ def widget_values_by_name(node_type: str, node_def: dict, values: Any) -> dict:
         return dict(values)
     if not isinstance(values, list):
         return {}
-    candidates = _alignments(widget_slots(node_type, node_def), len(values))
-    if not candidates:
-        return {}
-    best = min(candidates, key=lambda chosen: len(_values_problems("", chosen, values)))
-    return {slot.name: value for slot, value in zip(best, values) if slot.kind == "value"}
+    best = _best_assignment("", widget_slots(node_type, node_def), values)
+    return {slot.name: value for slot, value in best.pairs if slot.kind == "value"}
 
 
-def _values_problems(label: str, slots: list[Slot], values: list) -> list[str]:
-    return [problem for slot, value in zip(slots, values) for problem in _check_value(label, slot, value)]
+@dataclass
+class _Assignment:
+    pairs: list[tuple[Slot, Any]]
+    problems: list[str]
+    unmatched: int  # values past the last widget plus widgets past the last value
+
+
+def _assign(label: str, slots: list[Slot], values: list) -> _Assignment:
+    """Give the values to the widgets in order, as the frontend does when it loads a saved workflow.
+
+    Frontend 1.27.10 and 1.49.6 ``LGraphNode.configure``: each widget that serializes takes the next value; once
+    the values run out the remaining widgets keep their defaults, and values past the last widget are ignored, so
+    a workflow saved before an input was appended still loads. In 1.49.6 the loop walks the live widget list, so
+    the widgets a dynamic combo adds when it gets its value take the values that follow it (``_nested_slots``).
+    """
+    pending = list(slots)
+    pairs, problems = [], []
+    for value in values:
+        if not pending:
+            break
+        slot = pending.pop(0)
+        found = _check_value(label, slot, value)
+        problems += found
+        pairs.append((slot, value))
+        if slot.type == DYNAMIC_COMBO and not found:
+            pending[:0] = _nested_slots(slot, value)
+    return _Assignment(pairs, problems, len(values) - len(pairs) + len(pending))
+
+
+def _best_assignment(label: str, slots: list[Slot], values: list) -> _Assignment:
+    """The assignment with the fewest problems over the ways of keeping or dropping the optional slots (frontend
+    versions differ in which frontend-only widgets they save); among equals, the one that lines up exactly."""
+    candidates = [_assign(label, chosen, values) for chosen in _all_alignments(slots)]
+    return min(candidates, key=lambda a: (len(a.problems), a.unmatched))
 
 
 def _all_alignments(slots: list[Slot]):
@@ -334,10 +457,6 @@ def _all_alignments(slots: list[Slot]):
     for keep in itertools.product((True, False), repeat=len(optional)):
         dropped = {i for i, kept in zip(optional, keep) if not kept}
         yield [slot for i, slot in enumerate(slots) if i not in dropped]
-
-
-def _alignments(slots: list[Slot], count: int) -> list[list[Slot]]:
-    return [chosen for chosen in _all_alignments(slots) if len(chosen) == count]
 
 
 # --- types and links -----------------------------------------------------------------------------------------------
@@ -622,3 +741,18 @@ def validate_workflow(workflow: dict, node_defs: dict) -> list[str]:
             problems += _check_required_inputs(graph, node_id, node, node_def)
     problems += _check_links(graph)
     return problems
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Copy core node definitions into tests/data.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    copy = commands.add_parser("copy", help="copy the /object_info entries of these core nodes, for every version")
+    copy.add_argument("--source", type=Path, required=True,
+                      help="folder with object_info-core-<version>.json (shared/comfyui)")
+    copy.add_argument("node_types", nargs="+")
+    args = parser.parse_args(argv)
+    copy_core_definitions(args.source, args.node_types)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,19 @@
-// LTX-2 Anywhere in the ComfyUI frontend: a cost badge on the hosted nodes, size and frame snapping, key status.
+// LTX-2 Anywhere in the ComfyUI frontend: a cost line on the hosted nodes, size and frame snapping, key status.
 //
 // The prices come from the server (GET /ltx2_anywhere/prices = pipelines/hosted/prices.json plus the endpoint
 // `auto` picks per mode), the estimate from ./pricing.js (the port of pipelines/hosted/pricing.py) and the size
 // rules from ./geometry.js. Keys go to POST /ltx2_anywhere/keys and nowhere else: never a widget, a node
-// property or a log line. Everything degrades to "no badge" when a route or a frontend API is missing.
+// property or a log line. Everything degrades to "no price" when a route or a frontend API is missing.
+//
+// Both renderers of the frontend show the same thing. "Nodes 2.0" (setting Comfy.VueNodes.Enabled) never calls
+// onDrawForeground, so nothing here draws: the cost is the text of a DOM widget, which the canvas and the Vue
+// renderer both mount, and the widget and button labels are set whenever a value, a link, the prices or the key
+// status change. The DOM widget and the key button come after every value widget and do not serialize: the
+// frontend writes widgets_values by widget index (LGraphNode.serialize), so saved workflows stay as they were.
+// `serialize: false` in addDOMWidget's options only keeps a widget out of the queued prompt; widget.serialize =
+// false keeps it out of widgets_values (frontend 1.49/1.58 src/scripts/domWidget.ts, extensions/core/uploadAudio.ts).
+// Links are read through node.isInputConnected / getInputNode / getOutputNodes, which frontends have had since
+// 1.27; input.link and output.links warn as deprecated from 1.58 on.
 //
 // This file sits in web/js/, so ComfyUI's scripts are three levels up (/extensions/<pack>/js/ -> /scripts/).
 
@@ -19,15 +29,20 @@ const HOSTED = "L2A_HostedBackend";
 const GENERATE = "L2A_Generate";
 const FALLBACK = "L2A_Fallback";
 const SIZED = ["L2A_Sampler", "L2A_AudioToVideo", GENERATE, "L2A_VideoSize"]; // width/height/frames widgets
+const WATCHED = [HOSTED, FALLBACK, ...SIZED]; // nodes whose values or links change a label or a cost
+const PRICED = [HOSTED, GENERATE]; // nodes that show a cost
 const MODE_NAMES = { t2v: "text-to-video", i2v: "image-to-video", extend: "video extension" };
 // The job a lone hosted backend is priced for: LTX-2 Generate's defaults (720p 16:9, 5 s at 24 fps).
 const EXAMPLE = { resolution: "720p", aspect_ratio: "16:9", duration_seconds: 5, frames: 121, fps: 24 };
 const TAG = "[LTX-2 Anywhere]";
+const COST_WIDGET = "l2a_cost";
+const COST_COLORS = { ok: "#24513a", warn: "#7a3b12", info: "#3a3d42" };
 
 const state = { prices: undefined, pricesLoading: null, keys: undefined, keysLoading: null, warned: false };
+const live = new Set(); // the pack's watched nodes while they are in a graph: refreshed together
+let refreshQueued = false;
 
 function warnOnce(error) {
-  // draw hooks run every frame: one warning, not a flood
   if (!state.warned) console.warn(TAG, error);
   state.warned = true;
 }
@@ -41,16 +56,11 @@ async function request(route, init) {
   return body;
 }
 
-function redraw() {
-  app.graph?.setDirtyCanvas?.(true, true);
-  app.canvas?.setDirty?.(true, true);
-}
-
 function loadPrices() {
   state.pricesLoading ??= request("/ltx2_anywhere/prices")
     .then((table) => { state.prices = table; })
     .catch((error) => { state.prices = null; console.warn(TAG, "no price table:", error.message); })
-    .finally(redraw);
+    .finally(refreshAll);
   return state.pricesLoading;
 }
 
@@ -59,7 +69,7 @@ function loadKeys(force = false) {
   state.keysLoading ??= request("/ltx2_anywhere/keys")
     .then((status) => { state.keys = status; })
     .catch(() => { state.keys = null; })
-    .finally(redraw);
+    .finally(refreshAll);
   return state.keysLoading;
 }
 
@@ -68,21 +78,22 @@ function loadKeys(force = false) {
 const classOf = (node) => node?.comfyClass ?? node?.type;
 const widget = (node, name) => node?.widgets?.find((w) => w.name === name);
 const value = (node, name, fallback) => widget(node, name)?.value ?? fallback;
-const linked = (node, name) => Boolean(node?.inputs?.some((input) => input.name === name && input.link != null));
+const slotOf = (node, name) => node?.inputs?.findIndex((input) => input.name === name) ?? -1;
+
+function linked(node, name) {
+  const slot = slotOf(node, name);
+  return slot >= 0 && Boolean(node.graph) && Boolean(node.isInputConnected?.(slot));
+}
 
 function inputNode(node, name) {
-  const slot = node?.inputs?.findIndex((input) => input.name === name) ?? -1;
-  if (slot < 0 || node.inputs[slot].link == null) return null;
+  const slot = slotOf(node, name);
+  if (slot < 0 || !node.graph) return null;
   return node.getInputNode?.(slot) ?? null;
 }
 
 function outputNodes(node) {
-  const graph = node.graph ?? app.graph;
-  const links = (node.outputs ?? []).flatMap((output) => output.links ?? []);
-  return links
-    .map((id) => graph?.links?.get?.(id) ?? graph?.links?.[id])
-    .map((link) => link && graph.getNodeById?.(link.target_id))
-    .filter(Boolean);
+  if (!node?.graph) return [];
+  return (node.outputs ?? []).flatMap((_output, slot) => node.getOutputNodes?.(slot) ?? []);
 }
 
 // The hosted backend a backend socket leads to; through LTX-2 Fallback it is the "if hosted" cost.
@@ -109,7 +120,7 @@ function generateFedBy(node, depth = 0) {
   return null;
 }
 
-// ---- the cost badge -----------------------------------------------------------------------------------------
+// ---- the cost -----------------------------------------------------------------------------------------------
 
 function jobOfNode(node) {
   const names = ["resolution", "aspect_ratio", "width", "height", "duration_seconds", "frames", "fps",
@@ -118,25 +129,26 @@ function jobOfNode(node) {
   return generateJob(values, linked(node, "image") ? "i2v" : "t2v");
 }
 
-function costBadge(hosted, job, prefix) {
+// { text, kind }: kind "ok" (a price), "warn" (over the limit, unknown, unavailable) or "info" (nothing to pay).
+function costOf(hosted, job, prefix) {
   if (state.prices === undefined) {
     loadPrices();
-    return { text: `${prefix}pricing…` };
+    return { text: `${prefix}pricing…`, kind: "info" };
   }
-  if (!state.prices) return null; // older pack without the route: no badge rather than a wrong one
+  if (!state.prices) return { text: `${prefix}no price table from the server`, kind: "warn" };
   const provider = value(hosted, "provider", "fal");
   const chosen = value(hosted, "endpoint", "auto");
   const endpoint = chosen === "auto" ? defaultEndpoint(state.prices, provider, job.mode) : chosen;
-  if (!endpoint) return { text: `${prefix}${provider} has no ${MODE_NAMES[job.mode]}`, warn: true };
+  if (!endpoint) return { text: `${prefix}${provider} has no ${MODE_NAMES[job.mode]}`, kind: "warn" };
   let cost;
   try {
     cost = estimate(state.prices, provider, endpoint, job.args);
   } catch (error) {
-    return { text: `${prefix}price: ${error.message}`, warn: true };
+    return { text: `${prefix}price: ${error.message}`, kind: "warn" };
   }
   if (cost.unknown) {
     const why = cost.formula.split(" publishes no price for ")[1] ?? endpoint; // "<endpoint> <reason>"
-    return { text: `${prefix}price unknown: ${provider} ${why}`, warn: true };
+    return { text: `${prefix}price unknown: ${provider} ${why}`, kind: "warn" };
   }
   const { width, height, num_frames: frames, duration } = job.args;
   const unit = findEntry(state.prices, provider, endpoint)?.[1]?.unit;
@@ -146,37 +158,53 @@ function costBadge(hosted, job, prefix) {
   const limit = Number(value(hosted, "max_cost_usd", 0)) || 0;
   const over = limit > 0 && cost.usd > limit ? ` > max_cost_usd ${formatUsd(limit)}: refused` : "";
   const note = job.note ? `; ${job.note}` : "";
-  return { text: `${prefix}≈ ${formatUsd(cost.usd)} (${provider}, ${what}${note})${over}`, warn: Boolean(over) };
+  return { text: `${prefix}≈ ${formatUsd(cost.usd)} (${provider}, ${what}${note})${over}`, kind: over ? "warn" : "ok" };
 }
 
-function badgeFor(node) {
+function costFor(node) {
   if (classOf(node) === GENERATE) {
     const found = hostedBehind(inputNode(node, "backend"));
-    return found && costBadge(found.hosted, jobOfNode(node), found.viaFallback ? "if hosted: " : "");
+    if (found) return costOf(found.hosted, jobOfNode(node), found.viaFallback ? "if hosted: " : "");
+    const text = linked(node, "backend") ? "local backend: no API cost" : "no backend connected";
+    return { text, kind: "info" };
   }
   const generate = generateFedBy(node);
-  if (generate) return costBadge(node, jobOfNode(generate), "");
+  if (generate) return costOf(node, jobOfNode(generate), "");
   const explicit = value(node, "endpoint", "auto") !== "auto";
-  return costBadge(node, generateJob(EXAMPLE, "t2v"), explicit ? "5 s 720p job: " : "5 s 720p text-to-video: ");
+  return costOf(node, generateJob(EXAMPLE, "t2v"), explicit ? "5 s 720p job: " : "5 s 720p text-to-video: ");
 }
 
-function drawBadge(ctx, node, badge) {
-  if (!badge || node.flags?.collapsed) return;
-  ctx.save();
-  ctx.font = "12px sans-serif";
-  const pad = 6;
-  const height = 18;
-  const y = node.size[1] + 6;
-  const width = ctx.measureText(badge.text).width + 2 * pad;
-  ctx.fillStyle = badge.warn ? "#7a3b12" : "#24513a";
-  ctx.beginPath();
-  if (ctx.roundRect) ctx.roundRect(0, y, width, height, 4);
-  else ctx.rect(0, y, width, height);
-  ctx.fill();
-  ctx.fillStyle = "#f0f0f0";
-  ctx.textBaseline = "middle";
-  ctx.fillText(badge.text, pad, y + height / 2);
-  ctx.restore();
+function addCostWidget(node) {
+  if (widget(node, COST_WIDGET) || typeof node.addDOMWidget !== "function") return;
+  const element = document.createElement("div");
+  element.className = "l2a-cost";
+  element.style.cssText = "box-sizing:border-box;padding:3px 8px;border-radius:4px;font:12px/15px sans-serif;" +
+    "color:#f0f0f0;overflow:hidden;overflow-wrap:anywhere;";
+  const cost = node.addDOMWidget(COST_WIDGET, COST_WIDGET, element, {
+    serialize: false, hideOnZoom: false, getValue: () => element.textContent, setValue: () => {},
+    margin: 4, getMinHeight: () => 44,
+  });
+  cost.serialize = false; // options.serialize only keeps it out of the prompt; this keeps it out of widgets_values
+  growToFit(node);
+}
+
+// A node never shrinks here; it grows where its size (new, or saved before it had the cost line) leaves the line
+// no room on the canvas.
+function growToFit(node) {
+  const [width, height] = node.computeSize?.() ?? node.size;
+  if (width > node.size[0] || height > node.size[1]) {
+    node.setSize?.([Math.max(node.size[0], width), Math.max(node.size[1], height)]);
+  }
+}
+
+function showCost(node) {
+  const element = widget(node, COST_WIDGET)?.element;
+  if (!element) return;
+  const { text, kind } = costFor(node);
+  element.textContent = text;
+  element.title = text;
+  element.dataset.kind = kind;
+  element.style.background = COST_COLORS[kind];
 }
 
 // ---- sizes and frames ---------------------------------------------------------------------------------------
@@ -204,7 +232,7 @@ function snapFramesWidget(node) {
   w.value = frames;
 }
 
-// "frames (5.04 s)" and "duration_seconds (121 frames)" next to the values they explain (labels only).
+// "frames (= 5.04 s)" and "duration_seconds (= 121 frames)" next to the values they explain (labels only).
 function updateHints(node) {
   const fps = Number(value(node, "fps", 0));
   const frames = widget(node, "frames");
@@ -287,58 +315,87 @@ function addKeyButton(node) {
   if (!button) return;
   button.serialize = false; // not a value: never in widgets_values nor in the prompt
   button.l2aKeyButton = true;
-  button.label = keyLabel(node);
   loadKeys();
 }
 
-// ---- wiring -------------------------------------------------------------------------------------------------
+// ---- refreshing ---------------------------------------------------------------------------------------------
 
-function afterChange(node, name, then) {
-  const w = widget(node, name);
-  if (!w) return;
-  const original = w.callback;
-  w.callback = function (...args) {
-    const result = original?.apply(this, args);
+function refreshNode(node) {
+  updateHints(node);
+  const button = keyButton(node);
+  if (button) button.label = keyLabel(node);
+  if (PRICED.includes(classOf(node))) showCost(node);
+}
+
+// Every label and cost at once: a value or a link on one node changes the cost shown on the nodes it feeds and
+// on the nodes that feed it.
+function refreshAll() {
+  refreshQueued = false;
+  for (const node of live) {
     try {
-      then(w);
+      refreshNode(node);
     } catch (error) {
       warnOnce(error);
     }
-    redraw();
+  }
+  app.canvas?.setDirty?.(true, true);
+}
+
+// Links arrive one by one while a graph loads or a selection is pasted: one refresh once they are all there.
+function queueRefresh() {
+  if (refreshQueued) return;
+  refreshQueued = true;
+  queueMicrotask(refreshAll);
+}
+
+// `after` runs once `target[method]` has (an error in it is reported once, never thrown into the frontend).
+function chain(target, method, after) {
+  const original = target[method];
+  target[method] = function (...args) {
+    const result = original?.apply(this, args);
+    try {
+      after.apply(this, args);
+    } catch (error) {
+      warnOnce(error);
+    }
     return result;
   };
+}
+
+// A widget's callback runs on every edit, in the canvas and in Nodes 2.0 alike.
+function afterChange(node, name, then) {
+  const w = widget(node, name);
+  if (w) chain(w, "callback", () => {
+    then(w);
+    refreshAll();
+  });
 }
 
 function wirePrototype(nodeType, name) {
   const proto = nodeType.prototype;
-  const onDrawForeground = proto.onDrawForeground;
-  proto.onDrawForeground = function (ctx, ...rest) {
-    const result = onDrawForeground?.apply(this, [ctx, ...rest]);
-    try {
-      updateHints(this);
-      const button = keyButton(this);
-      if (button) button.label = keyLabel(this);
-      if (name === HOSTED || name === GENERATE) drawBadge(ctx, this, badgeFor(this));
-    } catch (error) {
-      warnOnce(error);
-    }
-    return result;
-  };
-  if (name === "L2A_Sampler") {
-    const onConnectionsChange = proto.onConnectionsChange;
-    proto.onConnectionsChange = function (type, slot, connected, ...rest) {
-      const result = onConnectionsChange?.apply(this, [type, slot, connected, ...rest]);
-      const input = type === (globalThis.LiteGraph?.INPUT ?? 1) ? this.inputs?.[slot] : null;
-      if (connected && input?.name === "upsampler") snapSides(this); // multiscale: multiples of 64
-      return result;
-    };
-  }
+  chain(proto, "onAdded", function () {
+    live.add(this);
+    queueRefresh();
+  });
+  chain(proto, "onRemoved", function () {
+    live.delete(this);
+    queueRefresh();
+  });
+  chain(proto, "onConfigure", function () {
+    if (PRICED.includes(name)) growToFit(this);
+    queueRefresh();
+  });
+  chain(proto, "onConnectionsChange", function (type, slot, connected) {
+    const input = type === (globalThis.LiteGraph?.INPUT ?? 1) ? this.inputs?.[slot] : null;
+    if (name === "L2A_Sampler" && connected && input?.name === "upsampler") snapSides(this); // multiples of 64
+    queueRefresh();
+  });
 }
 
 app.registerExtension({
   name: "ltx2_anywhere.ui",
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if ([HOSTED, ...SIZED].includes(nodeData?.name)) wirePrototype(nodeType, nodeData.name);
+    if (WATCHED.includes(nodeData?.name)) wirePrototype(nodeType, nodeData.name);
   },
   async nodeCreated(node) {
     const name = classOf(node);
@@ -355,6 +412,13 @@ app.registerExtension({
       for (const other of ["provider", "endpoint", "max_cost_usd"]) afterChange(node, other, () => {});
       addKeyButton(node);
     }
-    if (name === HOSTED || name === GENERATE) loadPrices();
+    if (PRICED.includes(name)) {
+      addCostWidget(node);
+      loadPrices();
+    }
+    if (WATCHED.includes(name)) refreshNode(node);
+  },
+  async afterConfigureGraph() {
+    refreshAll();
   },
 });
