@@ -121,8 +121,9 @@ class L2A_TextEncoderLoader:
 
 class L2A_UpsamplerLoader:
     DESCRIPTION = (
-        "Loads the official LTX-2 latent upsampler (ltx-2-spatial-upscaler-x2-1.0.safetensors) from "
-        "models/latent_upscale_models, for multiscale generation: connect it to LTX-2 Sampler's upsampler input."
+        "Loads the official LTX-2 latent upsampler of the model's family (ltx-2-spatial-upscaler-x2-1.0 for LTX-2 "
+        "19B, ltx-2.3-spatial-upscaler-x2-1.1 for LTX-2.3) from models/latent_upscale_models, for multiscale "
+        "generation: connect it to LTX-2 Sampler's upsampler input."
     )
     CATEGORY = f"{CATEGORY}/loaders"
     RETURN_TYPES = (UPSAMPLER,)

@@ -104,7 +104,12 @@ class HostedBackend:
 
 @dataclass
 class LocalBackend:
-    """Model files (loaded on first use) or already loaded components, and whether a CPU may run them."""
+    """Model files (loaded on first use) or already loaded components, and whether a CPU may run them.
+
+    `folders` maps ComfyUI folder keys ("loras", "latent_upscale_models") to the folders searched for the family's
+    official files (camera LoRAs, and for multiscale the upsampler and the distilled LoRA); by default the folders
+    beside the checkpoint's.
+    """
 
     checkpoint: Path | None = None
     text_encoder_path: Path | None = None
@@ -115,6 +120,26 @@ class LocalBackend:
     text_encoder: Any = None
     upsampler: Any = None
     device: Any = None
+    folders: dict = field(default_factory=dict)
+
+    def folders_for(self, key: str) -> list[Path]:
+        if key in self.folders:
+            return [Path(f) for f in self.folders[key]]
+        return [Path(self.checkpoint).resolve().parent.parent / key] if self.checkpoint else []
+
+    def _multiscale(self, model):
+        """(upsampler, stage-2 model) of the official recipe, found through the model's family record before any
+        sampling; a missing file makes the backend unavailable (a fallback may take over), naming the file."""
+        from .lora import with_distilled_lora
+        from .upsampler import load_upsampler, upsampler_file
+
+        try:
+            upsampler = self.upsampler or load_upsampler(
+                upsampler_file(model.family, self.folders_for("latent_upscale_models")), dtype=self.dtype,
+                device=model.device)
+            return upsampler, with_distilled_lora(model, self.folders_for("loras"))
+        except L2AError as error:
+            raise BackendUnavailable(str(error)) from None
 
     def label(self) -> str:
         source = self.model.describe() if self.model is not None else str(self.checkpoint)
@@ -167,18 +192,16 @@ class LocalBackend:
         if request.camera != "none" and request.camera_scale > 0:
             from .lora import add_lora, camera_lora_file
 
-            folders = [Path(self.checkpoint).resolve().parent.parent / "loras"] if self.checkpoint else []
-            model = add_lora(model, camera_lora_file(request.camera, folders), request.camera_scale)
-        upsampler = self.upsampler if request.multiscale else None
-        if request.multiscale and upsampler is None:
-            raise L2AError("multiscale needs a latent upsampler on the local backend: connect one.")
+            path = camera_lora_file(model.family, request.camera, self.folders_for("loras"))
+            model = add_lora(model, path, request.camera_scale)
+        upsampler, refine = self._multiscale(model) if request.multiscale else (None, None)
         out = Path(out_dir) / f"local_{request.mode}_{request.seed}.mp4"
         try:
             path, latent, _ = generate_to_file(
                 model, self.text_encoder, request.prompt, out, settings, negative_prompt=request.negative_prompt,
                 image=request.image, image_strength=request.image_strength, end_image=request.end_image,
-                end_image_strength=request.end_image_strength, upsampler=upsampler,
-                on_step=hooks.on_step, check_interrupt=hooks.check_interrupt,
+                end_image_strength=request.end_image_strength, crf=model.family.image_crf, upsampler=upsampler,
+                refine_model=refine, on_step=hooks.on_step, check_interrupt=hooks.check_interrupt,
             )
         except torch.cuda.OutOfMemoryError as error:
             raise BackendUnavailable(f"out of GPU memory ({error}).") from error

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .conditioning import encode_text, first_last_frame
 from .decoding import Tiling, decode_audio, decode_video
+from .errors import L2AError
 from .sampling import SamplerSettings, sample, sample_multiscale
 
 
@@ -23,10 +24,15 @@ def generate_to_file(model, text_encoder, prompt: str, out_path, settings: Sampl
                      write_options: dict | None = None, on_step=None, check_interrupt=None):
     """Encode, sample (multiscale when an upsampler is given), decode and write; returns (path, latent, prompt).
 
-    Images are paths, arrays or PIL images; `write_options` go to the video writer (format, quality, ...).
+    Multiscale refines with `refine_model` (`lora.with_distilled_lora(model, ...)` for the official recipe), which
+    it then needs. Images are paths, arrays or PIL images; `write_options` go to the video writer (format, ...).
     """
     from .audio import pad_to_video
     from .media import write_video
+
+    if upsampler is not None and refine_model is None:
+        raise L2AError("multiscale needs the stage-2 model: the dev model with its family's distilled LoRA "
+                       "(lora.with_distilled_lora), the distilled model, or the model itself to refine without it.")
 
     if expand_prompt:
         from .prompt_expansion import expand_prompt as expand
@@ -40,7 +46,7 @@ def generate_to_file(model, text_encoder, prompt: str, out_path, settings: Sampl
         )
     hooks = dict(on_step=on_step, check_interrupt=check_interrupt)
     if upsampler is not None:
-        latent = sample_multiscale(model, conditioning, settings, upsampler, refine_model=refine_model, **hooks)
+        latent = sample_multiscale(model, conditioning, settings, upsampler, refine_model, **hooks)
     else:
         latent = sample(model, conditioning, settings, **hooks)
     frames = decode_video(model, latent, tiling)
