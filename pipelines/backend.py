@@ -106,6 +106,8 @@ class HostedBackend:
 class LocalBackend:
     """Model files (loaded on first use) or already loaded components, and whether a CPU may run them.
 
+    `multiscale` is what a request that does not say (`request.multiscale` None) gets: the official two-stage recipe,
+    with the family's upsampler (unless `upsampler_path` names one) and, for a dev model, its distilled LoRA.
     `folders` maps ComfyUI folder keys ("loras", "latent_upscale_models") to the folders searched for the family's
     official files (camera LoRAs, and for multiscale the upsampler and the distilled LoRA); by default the folders
     beside the checkpoint's.
@@ -121,6 +123,7 @@ class LocalBackend:
     upsampler: Any = None
     device: Any = None
     folders: dict = field(default_factory=dict)
+    multiscale: bool = False
 
     def folders_for(self, key: str) -> list[Path]:
         if key in self.folders:
@@ -172,13 +175,15 @@ class LocalBackend:
 
         from .generate import generate_to_file
         from .sampling import SamplerSettings
+        from .sizing import MULTISCALE_MULTIPLE
 
         if request.mode not in ("t2v", "i2v"):
             raise L2AError(f"the local backend makes {request.mode} with LTX-2 Extend, not LTX-2 Generate.")
         if request.image_url or request.end_image_url:
             raise L2AError("the local backend needs image files, not URLs: load the image with LoadImage.")
         self.load()
-        width, height, frames, fps = request_geometry(request)
+        multiscale = self.multiscale if request.multiscale is None else request.multiscale
+        width, height, frames, fps = request_geometry(request, MULTISCALE_MULTIPLE if multiscale else 32)
         guidance = None
         if request.guidance_scale is not None:
             from .families import Guidance
@@ -194,7 +199,7 @@ class LocalBackend:
 
             path = camera_lora_file(model.family, request.camera, self.folders_for("loras"))
             model = add_lora(model, path, request.camera_scale)
-        upsampler, refine = self._multiscale(model) if request.multiscale else (None, None)
+        upsampler, refine = self._multiscale(model) if multiscale else (None, None)
         out = Path(out_dir) / f"local_{request.mode}_{request.seed}.mp4"
         try:
             path, latent, _ = generate_to_file(
@@ -208,15 +213,16 @@ class LocalBackend:
         return Outcome(path, f"{self.label()} | {latent.report}", latent.seed)
 
 
-def request_geometry(request: GenerationRequest) -> tuple[int, int, int, float]:
-    """Width, height, frames and fps of a request, the way users give them (tier + ratio, or WxH; s or frames)."""
+def request_geometry(request: GenerationRequest, multiple: int = 32) -> tuple[int, int, int, float]:
+    """Width, height, frames and fps of a request, the way users give them (tier + ratio, or WxH; s or frames); a
+    tier's sides are multiples of `multiple` (64 for multiscale)."""
     from .sizing import resolve_frames, resolve_size
 
     fps = request.fps or 24.0
     if request.width and request.height:
         width, height = request.width, request.height
     else:
-        width, height, _ = resolve_size(request.resolution or "720p", request.aspect_ratio or "16:9")
+        width, height, _ = resolve_size(request.resolution or "720p", request.aspect_ratio or "16:9", multiple=multiple)
     frames, _ = resolve_frames(request.duration or 0.0, request.num_frames or 121, fps)
     return width, height, frames, fps
 
