@@ -5,10 +5,11 @@ other branches of the graph keep the base model. The LoRA is checked against the
 """
 
 from ..pipelines.errors import L2AError
+from ..pipelines.families import FAMILIES
 from . import _comfy
 from .common import CATEGORY, MODEL
 
-NO_FILE = "ltx-2-19b-lora-camera-control-dolly-in.safetensors"
+NO_FILE = FAMILIES["2.0"].distilled_lora.name  # what the widget shows while models/loras is empty
 
 
 def _lora_file(name: str):

@@ -2,8 +2,7 @@
 
 from ..pipelines.errors import L2AError
 from ..pipelines.families import Guidance
-from ..pipelines.lora import STAGE_2_OPTIONS
-from ..pipelines.sampling import ACCELERATIONS
+from ..pipelines.sampling import ACCELERATIONS, STAGE_2_OPTIONS
 from ..pipelines.schedules import SCHEDULES
 from . import _comfy
 from .common import CATEGORY, CONDITIONING, LATENT, MODEL, UPSAMPLER, rerun_when_seed_is_random, seed_input

@@ -26,7 +26,8 @@ from .errors import L2AError
 from .families import FAMILIES, Family, declared_by_name, with_camera_loras
 from .gemma_single_file import OTHER_GEMMA3, inspect_gemma_file
 from .loading import GEMMA_MODEL_TYPES, _gemma_error, inspect_checkpoint
-from .lora import STAGE_2_OPTIONS, check_lora, read_lora_header
+from .lora import check_lora, read_lora_header
+from .sampling import STAGE_2_OPTIONS
 from .upsampler import inspect_upsampler
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"

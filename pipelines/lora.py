@@ -48,8 +48,6 @@ logger = logging.getLogger(__name__)
 
 # Every preset of every family's official camera-control LoRAs (LTX-2 19B: dolly, jib, static).
 CAMERA_PRESETS = ("none", *dict.fromkeys(p for f in FAMILIES.values() for p in f.camera_loras))
-# Multiscale stage 2 on a dev model: the official recipe (the family's distilled LoRA), or explicitly without it.
-STAGE_2_OPTIONS = ("distilled LoRA", "without LoRA")
 _LORA_MARKERS = (".lora_A.", ".lora_B.", ".lora_down.", ".lora_up.")
 _LORA_PARAMS = (".lora_A.weight", ".lora_B.weight", ".lora_B.bias")
 
@@ -458,6 +456,8 @@ def _restore(model: LTX2Model, slot: _Slot) -> None:
         with torch.no_grad():
             for component, key, tensor in reread_weights(model, slot.touched):
                 params[component][key].copy_(tensor)
+    except L2AError as error:
+        raise L2AError(f"{error} The LoRAs stay merged into this model's weights: load the model again.") from None
     finally:
         slot.touched = {}
         slot.fused = False

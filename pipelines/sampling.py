@@ -20,6 +20,8 @@ from .schedules import SCHEDULES, diffusers_sigmas, fixed_sigmas, official_sigma
 
 MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
 MAX_STEPS = 200
+# Multiscale stage 2 on a dev model: the official recipe (the family's distilled LoRA), or explicitly without it.
+STAGE_2_OPTIONS = ("distilled LoRA", "without LoRA")
 
 
 @dataclass(frozen=True)

@@ -307,3 +307,15 @@ def test_files_that_are_not_ltx2_loras_are_refused(env, tmp_path):
         "diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight": torch.zeros(9216, 4)})
     with pytest.raises(L2AError, match="does not fit the loaded LTX-2 tiny.*do not exist in the model"):
         lora.add_lora(env.model, flux)
+
+
+def test_a_checkpoint_replaced_during_a_fused_run_is_reported(env, tmp_path):
+    import shutil
+
+    path = tmp_path / "ltx-2-19b-dev.safetensors"
+    shutil.copyfile(env.written["checkpoint_dev"], path)
+    model = loading.load_model(path, dtype="fp32")
+    with pytest.raises(L2AError, match="changed on disk since the model was loaded.*stay merged.*load the model again"):
+        with lora.active_loras(camera(model, "static")):
+            path.write_bytes(path.read_bytes())
+    assert "unfused: restoring fused weights would need a copy" in lora.lora_note(camera(model, "static"))
