@@ -7,7 +7,8 @@
   ltx2-anywhere retake --video clip.mp4 --start 1 --end 2   regenerate a time window
   ltx2-anywhere generate --backend fal ... the same on a hosted API (fal, wavespeed, vibedream, bytecompute, ltx)
   ltx2-anywhere resume --backend fal --job-id ID --out clip.mp4   fetch a hosted job submitted earlier
-  ltx2-anywhere tiny --models-dir DIR     write the tiny model into a ComfyUI models folder
+  ltx2-anywhere tiny --family 2.3 --models-dir DIR   write a tiny family into a ComfyUI models folder
+  ltx2-anywhere doctor --family 2.3 --models-dir DIR   check a family's full set of files
 """
 
 from __future__ import annotations
@@ -74,13 +75,20 @@ def _device_and_dtype(dtype: str | None):
     return device, dtype or ("bf16" if device.type == "cuda" else "fp32")
 
 
-def _models(args) -> tuple[Path, Path, Path]:
-    """(models folder, checkpoint, text encoder): the tiny model's cache when no --model is given."""
+def _tiny_models(name: str) -> tuple[Path, Path, Path]:
+    """(models folder, dev checkpoint, text encoder folder) of a tiny family, written to the cache once."""
     from .pipelines import tiny
 
+    family = tiny.tiny_family(name)
+    root = tiny.ensure_cached(name)
+    checkpoint, folder = family.checkpoints["dev"], family.text_encoder.folder
+    return root, root / checkpoint.folder / checkpoint.name, root / folder.folder / folder.name
+
+
+def _models(args) -> tuple[Path, Path, Path]:
+    """(models folder, checkpoint, text encoder): the tiny model of --family (in the cache) when no --model is given."""
     if args.model is None:
-        root = tiny.ensure_cached()
-        return root, root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"], root / "text_encoders" / tiny.TEXT_ENCODER_NAME
+        return _tiny_models(args.family)
     if args.text_encoder is None:
         raise L2AError("--text-encoder is required with --model: the Gemma 3 folder or file LTX-2 uses.")
     root = Path(args.models_dir) if args.models_dir else Path(args.model).resolve().parent.parent
@@ -146,7 +154,7 @@ def _lora_plan(args, root: Path, info) -> list[tuple[Path, float]]:
     if args.camera != "none":
         scale = check_number("--camera-scale", args.camera_scale, 0.0, 1.0, "0 = off, 1 = as trained")
         if scale > 0:
-            plan.append((camera_lora_file(args.camera, [root / "loras"]), scale))
+            plan.append((camera_lora_file(info.family, args.camera, [root / "loras"]), scale))
     plan += [(Path(path), strength) for path, strength in args.lora]
     if plan:
         stand_in = SimpleNamespace(family=info.family, **meta_modules(info.config))
@@ -165,18 +173,23 @@ def _with_loras(model, plan):
 
 
 def _multiscale_plan(args, root: Path, info) -> tuple[Path, Path | None]:
-    """(upsampler file, distilled LoRA file or None), checked before loading: the official recipe adds the distilled
-    LoRA to a dev model for stage 2."""
+    """(upsampler file, distilled LoRA file or None) of the checkpoint's family, found and checked before anything
+    loads: the official recipe refines a dev model with its family's distilled LoRA; a distilled model needs none."""
     from .pipelines.checks import check_number
-    from .pipelines.lora import DISTILLED_LORA, DISTILLED_LORA_REPO, require_lora_file
-    from .pipelines.upsampler import UPSAMPLER_FILE, inspect_upsampler
+    from .pipelines.model_files import require_file
+    from .pipelines.upsampler import inspect_upsampler, upsampler_file
 
-    upsampler = Path(args.upsampler) if args.upsampler else root / "latent_upscale_models" / UPSAMPLER_FILE
+    family = info.family
+    upsampler = Path(args.upsampler) if args.upsampler else upsampler_file(family, [root / "latent_upscale_models"])
     inspect_upsampler(upsampler)
     strength = check_number("--distilled-lora-strength", args.distilled_lora_strength, 0.0, 2.0, "0 = without")
-    lora = None
-    if info.variant == "dev" and strength > 0:
-        lora = require_lora_file(DISTILLED_LORA, DISTILLED_LORA_REPO, [root / "loras"], "multiscale stage 2")
+    if info.variant == "distilled" or strength == 0:
+        return upsampler, None
+    try:
+        lora = require_file(family.distilled_lora, [root / "loras"],
+                            f"--multiscale on {family.label} dev (the official recipe)")
+    except L2AError as error:
+        raise L2AError(f"{error} Or refine without it: --distilled-lora-strength 0.") from None
     return upsampler, lora
 
 
@@ -228,7 +241,6 @@ def _run(model, encoder, prompt, out, settings, **kwargs) -> Path:
 
 
 def cmd_demo(args) -> int:
-    from .pipelines import tiny
     from .pipelines.outputs import check_output_file
     from .pipelines.sampling import SamplerSettings
 
@@ -237,9 +249,8 @@ def cmd_demo(args) -> int:
     for name in names:
         check_output_file(out / name, "demo output")
     print("LTX-2 Anywhere demo on the built-in tiny model (random weights: expect coloured noise with sound).")
-    root = tiny.ensure_cached()
-    model, encoder = _load(root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"],
-                           root / "text_encoders" / tiny.TEXT_ENCODER_NAME, None)
+    _root, checkpoint, text_encoder = _tiny_models(args.family)
+    model, encoder = _load(checkpoint, text_encoder, None)
     print(f"  model: {model.describe()}")
     settings = SamplerSettings(width=192, height=128, num_frames=25, fps=24.0, seed=args.seed)
     _run(model, encoder, DEMO_PROMPT, out / names[0], settings)
@@ -413,7 +424,8 @@ def cmd_generate(args) -> int:
 
     _check_prompt(args.prompt)
     out = _check_output(args.out, args.format)
-    check_number("--crf", args.crf, 0, 51, "0 = no re-encode; the official default is 33")
+    if args.crf is not None:
+        check_number("--crf", args.crf, 0, 51, "0 = no re-encode; the family's official default otherwise")
     image = _image_input(args.image, "--image", args.image_strength)
     end_image = _image_input(args.end_image, "--end-image", args.end_image_strength)
     guidance = None
@@ -439,9 +451,9 @@ def cmd_generate(args) -> int:
     write_options = {"format": args.format, "quality": args.quality, "write_mode": args.write_mode}
     _run(model, encoder, args.prompt, out, settings, negative_prompt=args.negative_prompt,
          image=image, image_strength=args.image_strength, end_image=end_image,
-         end_image_strength=args.end_image_strength, direction=args.direction, crf=args.crf,
-         expand_prompt=args.expand_prompt, upsampler=upsampler, refine_model=refine, write_options=write_options,
-         image_names=(args.image, args.end_image))
+         end_image_strength=args.end_image_strength, direction=args.direction,
+         crf=model.family.image_crf if args.crf is None else args.crf, expand_prompt=args.expand_prompt,
+         upsampler=upsampler, refine_model=refine, write_options=write_options, image_names=(args.image, args.end_image))
     return 0
 
 
@@ -589,12 +601,13 @@ def cmd_tiny(args) -> int:
     root = Path(args.models_dir)
     check_output_file(root / ".l2a-tiny-check", "models folder")
     make_folder(root)
+    print(f"{tiny.tiny_family(args.family).label} under the official file names of LTX-{args.family}:")
     try:
         staging = Path(tempfile.mkdtemp(prefix=".l2a-tiny-", dir=root))
     except OSError as error:
         raise write_error(error, root / "tiny") from error
     try:
-        written = tiny.write_models_dir(staging)
+        written = tiny.write_models_dir(staging, args.family)
         places = {role: root / path.relative_to(staging) for role, path in written.items()}
         taken = [str(places[role]) for role, path in written.items()
                  if os.path.lexists(places[role]) and not _is_tiny_or_same(places[role], path)]
@@ -624,10 +637,14 @@ def cmd_tiny(args) -> int:
 def cmd_doctor(args) -> int:
     """0 only when every model file of the workflows is present, in its folder, and the right LTX-2 file."""
     from .pipelines import doctor
+    from .pipelines.families import FAMILIES
 
     models_dir = Path(args.models_dir or os.environ.get("LTX2_ANYWHERE_MODELS_DIR") or "models")
-    paths = args.workflow or doctor.shipped_workflows()
-    results = doctor.diagnose_workflows(paths, doctor.folders_under(models_dir))
+    folders = doctor.folders_under(models_dir)
+    if args.family:
+        results = doctor.diagnose_family(FAMILIES[args.family], folders)
+    else:
+        results = doctor.diagnose_workflows(args.workflow or doctor.shipped_workflows(), folders)
     absent = "" if models_dir.is_dir() else " (this folder does not exist)"
     print(f"Model folders under {models_dir.resolve()}{absent}\n")
     print(doctor.report_text(results))
@@ -635,6 +652,12 @@ def cmd_doctor(args) -> int:
 
 
 PROVIDERS = ["fal", "wavespeed", "vibedream", "bytecompute", "ltx"]
+def add_family_argument(parser, what: str = "of the built-in tiny model used without --model",
+                        default: str | None = "2.0") -> None:
+    from .pipelines.families import FAMILIES
+
+    names = ", ".join(f"{name} ({family.label})" for name, family in FAMILIES.items())
+    parser.add_argument("--family", choices=list(FAMILIES), default=default, help=f"the family {what}: {names}")
 
 
 def add_hosted_arguments(parser, with_local: bool) -> None:
@@ -664,6 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="text- and image-to-video on the built-in tiny model")
     demo.add_argument("--out", default="ltx2-demo", help="output folder (default: ./ltx2-demo)")
     demo.add_argument("--seed", type=int, default=42)
+    add_family_argument(demo)
     demo.set_defaults(func=cmd_demo)
 
     gen = sub.add_parser("generate", help="generate one clip")
@@ -676,9 +700,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--end-image-strength", type=finite_float, default=1.0)
     gen.add_argument("--direction", choices=["forward", "backward"], default="forward",
                      help="backward: the video runs towards --image (the images swap ends)")
-    gen.add_argument("--crf", type=int, default=33, help="training-style H.264 re-encode of images (0 = off)")
+    gen.add_argument("--crf", type=int, default=None,
+                     help="training-style H.264 re-encode of images (0 = off; default: the family's, 33)")
     gen.add_argument("--out", required=True, help="the video file to write")
     gen.add_argument("--model", default=None, help="all-in-one .safetensors or diffusers folder (default: tiny)")
+    add_family_argument(gen)
     gen.add_argument("--text-encoder", default=None, help="Gemma 3 transformers folder or single .safetensors")
     gen.add_argument("--models-dir", default=None,
                      help="ComfyUI models folder holding loras/ and latent_upscale_models/ (default: the model's)")
@@ -701,10 +727,14 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--acceleration", choices=["none", "regular", "high", "full"], default="none")
     gen.add_argument("--no-audio", action="store_true",
                      help="video only: no sound is generated and the file has no audio stream")
-    gen.add_argument("--multiscale", action="store_true", help="two stages: half size, x2 upsample, refine")
-    gen.add_argument("--upsampler", default=None, help="latent upsampler file (default: from --models-dir)")
+    gen.add_argument("--multiscale", action="store_true",
+                     help="two stages, the official recipe: half size, x2 upsample, refine with the family's "
+                     "distilled LoRA (dev models)")
+    gen.add_argument("--upsampler", default=None,
+                     help="latent upsampler file (default: the family's official one in --models-dir)")
     gen.add_argument("--distilled-lora-strength", type=finite_float, default=1.0,
-                     help="multiscale stage 2 on a dev model: the distilled LoRA's strength (0 = without)")
+                     help="multiscale stage 2 on a dev model: the family's distilled LoRA's strength (0 = refine "
+                     "without it, not the official recipe)")
     gen.add_argument("--camera", choices=["none", "dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up",
                                           "jib_down", "static"], default="none", help="camera-control LoRA preset")
     gen.add_argument("--camera-scale", type=finite_float, default=1.0)
@@ -730,6 +760,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--negative-prompt", default=None)
         command.add_argument("--out", required=True)
         command.add_argument("--model", default=None, help="default: the tiny model")
+        add_family_argument(command)
         command.add_argument("--text-encoder", default=None)
         command.add_argument("--models-dir", default=None)
         command.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], default=None)
@@ -761,8 +792,9 @@ def build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--part", choices=["both", "video", "audio"], default="both")
     ret.add_argument("--size-mode", choices=["crop", "resize"], default="crop")
 
-    tiny_cmd = sub.add_parser("tiny", help="write the tiny model into a ComfyUI models folder")
+    tiny_cmd = sub.add_parser("tiny", help="write a tiny family's full set into a ComfyUI models folder")
     tiny_cmd.add_argument("--models-dir", required=True, help="e.g. ComfyUI/models")
+    add_family_argument(tiny_cmd, "whose official file names and folders to use")
     tiny_cmd.set_defaults(func=cmd_tiny)
 
     doctor_cmd = sub.add_parser("doctor", help="check the model files the example workflows need")
@@ -770,6 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="a ComfyUI models folder (default: $LTX2_ANYWHERE_MODELS_DIR or ./models)")
     doctor_cmd.add_argument("--workflow", nargs="+", action="extend", default=None, metavar="FILE",
                             help="workflow JSON files to check (default: every shipped workflow)")
+    add_family_argument(doctor_cmd, "whose full set of official files to check, instead of workflows", None)
     doctor_cmd.set_defaults(func=cmd_doctor)
     return parser
 

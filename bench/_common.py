@@ -105,10 +105,9 @@ def tiny_model(config: dict | None = None):
 
     from ltx2_anywhere.pipelines import tiny
     from ltx2_anywhere.pipelines.components import LTX2Model
-    from ltx2_anywhere.pipelines.families import family_from_dict
     from ltx2_anywhere.pipelines.loading import scheduler_config_for
 
     config = tiny.tiny_config() if config is None else config
     return LTX2Model(**tiny.build_components(config), scheduler_config=scheduler_config_for(config, "dev"),
-                     family=family_from_dict(config["family"]), variant="dev", dtype=torch.float32,
+                     family=tiny.tiny_family(), variant="dev", dtype=torch.float32,
                      device=torch.device("cpu"), source="tiny (in memory)", configs=config)

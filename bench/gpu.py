@@ -66,7 +66,7 @@ from ltx2_anywhere.pipelines.components import LTX2Model
 from ltx2_anywhere.pipelines.conditioning import Conditioning
 from ltx2_anywhere.pipelines.decoding import decode_audio, decode_video
 from ltx2_anywhere.pipelines.errors import L2AError
-from ltx2_anywhere.pipelines.families import STAGE_2_DISTILLED_SIGMAS, Guidance, family_from_dict
+from ltx2_anywhere.pipelines.families import LTX2_19B, STAGE_2_DISTILLED_SIGMAS, Family, Guidance
 from ltx2_anywhere.pipelines.memory import MemoryPolicy
 from ltx2_anywhere.pipelines.sampling import SamplerSettings, sample, sample_multiscale
 from ltx2_anywhere.pipelines.upsampler import Upsampler
@@ -140,7 +140,7 @@ def fill_random(module, dtype, generator) -> None:
     module.eval().requires_grad_(False)
 
 
-def build_model(config: dict, device) -> tuple[LTX2Model, Upsampler]:
+def build_model(family: Family, config: dict, device) -> tuple[LTX2Model, Upsampler]:
     """The pack's model container (dev variant, bf16, computing on `device`) and x2 latent upsampler for `config`,
     with random weights waiting in system memory for a memory mode to place them."""
     from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
@@ -154,16 +154,16 @@ def build_model(config: dict, device) -> tuple[LTX2Model, Upsampler]:
         upsampler = LTX2LatentUpsamplerModel(**config["latent_upsampler"])
     fill_random(upsampler, dtype, generator)
     model = LTX2Model(**modules, scheduler_config=loading.scheduler_config_for(config, "dev"),
-                      family=family_from_dict(config["family"]), variant="dev", dtype=dtype, device=device,
+                      family=family, variant="dev", dtype=dtype, device=device,
                       source="random weights", configs=config)
     memory.track(model)
     return model, Upsampler(upsampler, config["latent_upsampler"], "random weights")
 
 
-def random_conditioning(config: dict, device) -> Conditioning:
+def random_conditioning(family: Family, config: dict, device) -> Conditioning:
     """What `conditioning.encode_text` returns, with random Gemma hidden states in system memory: a prompt filling a
     quarter of the context (left padding, as the tokenizer pads) and a negative prompt of the same length."""
-    length = config["family"]["max_sequence_length"]
+    length = family.max_sequence_length
     width = config["connectors"]["caption_channels"] * config["connectors"]["text_proj_in_factor"]
     generator = torch.Generator(device).manual_seed(SEED + 1)
     embeds = [torch.empty((1, length, width), dtype=torch.bfloat16, device=device).normal_(generator=generator).cpu()
@@ -348,7 +348,7 @@ def two_stage(model, upsampler, conditioning, size: Size, stage1_steps: int, pol
                                steps=stage1_steps, seed=SEED)
     finished = False
     try:
-        latent = sample_multiscale(run, conditioning, settings, upsampler, on_step=on_step)
+        latent = sample_multiscale(run, conditioning, settings, upsampler, run, on_step=on_step)
         meter.mark(phase)
         phase = "video decode (VAE tiled in space and time)"
         decode_video(run, latent)
@@ -440,7 +440,8 @@ def main(argv=None) -> None:
     if device.type != "cuda" and not args.quick:
         raise SystemExit("bench/gpu.py needs a CUDA GPU: the 19B transformer alone is 38 GB in bf16. To check the script "
                          "on this machine, run it with --quick (the tiny config on the CPU).")
-    config = tiny.tiny_config() if args.quick else loading.family_config("2.0")
+    family = tiny.tiny_family() if args.quick else LTX2_19B
+    config = family.config()
 
     header(f"{'LTX-2 tiny config (--quick)' if args.quick else 'LTX-2 19B, random weights'}: seconds per step, "
            "TFLOP/s and peak VRAM per memory mode, and the peak VRAM of a two-stage generation")
@@ -460,8 +461,8 @@ def main(argv=None) -> None:
         "not included.")
 
     started = time.perf_counter()
-    model, upsampler = build_model(config, device)
-    conditioning = random_conditioning(config, device)
+    model, upsampler = build_model(family, config, device)
+    conditioning = random_conditioning(family, config, device)
     count = sum(p.numel() for p in model.transformer.parameters())
     say(f"built {model.family.label} in {time.perf_counter() - started:.1f} s: transformer {count:,} parameters in "
         f"{model.transformer.config.num_layers} blocks")

@@ -55,9 +55,10 @@ def build(config: dict):
     from ltx2_anywhere.pipelines.components import TextEncoder
 
     model = tiny_model(config)
-    gemma, tokenizer = tiny.build_text_encoder(config)
+    max_length = tiny.tiny_family().max_sequence_length
+    gemma, tokenizer = tiny.build_text_encoder(config, max_length)
     encoder = TextEncoder(model=gemma, tokenizer=tokenizer, device=model.device, dtype=torch.float32,
-                          source="tiny (in memory)", max_sequence_length=int(config["family"]["max_sequence_length"]))
+                          source="tiny (in memory)", max_sequence_length=max_length)
     pipe = LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler.from_config(model.scheduler_config),
                         vae=model.vae, audio_vae=model.audio_vae, text_encoder=gemma, tokenizer=tokenizer,
                         connectors=model.connectors, transformer=model.transformer, vocoder=model.vocoder)

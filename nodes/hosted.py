@@ -62,12 +62,18 @@ class L2A_LocalBackend:
                 "model": (MODEL, {"tooltip": "An already loaded model (instead of ckpt_name)."}),
                 "text_encoder": (TEXT_ENCODER, {"tooltip": "An already loaded text encoder."}),
                 "upsampler_name": ("STRING", {"default": "", "tooltip": "For multiscale: the latent upsampler "
-                                              "file in models/latent_upscale_models (empty = none)."}),
+                                              "file in models/latent_upscale_models (empty = the family's official "
+                                              "one)."}),
+                "multiscale": ("BOOLEAN", {"default": False,
+                                           "tooltip": "Generate in two stages, the official recipe (fal's "
+                                           "use_multiscale): half size, x2 latent upsample, then stage 2 of a dev "
+                                           "model with its family's distilled LoRA from models/loras. Width and "
+                                           "height become multiples of 64."}),
             },
         }
 
     def make(self, ckpt_name, text_encoder_name, dtype, allow_cpu, model=None, text_encoder=None,
-             upsampler_name=""):
+             upsampler_name="", multiscale=False):
         from ..pipelines.backend import LocalBackend
 
         def maybe(key, name):
@@ -84,6 +90,8 @@ class L2A_LocalBackend:
             checkpoint=maybe("checkpoints", ckpt_name), text_encoder_path=maybe("text_encoders", text_encoder_name),
             upsampler_path=maybe("latent_upscale_models", upsampler_name), dtype=dtype, allow_cpu=allow_cpu,
             model=model, text_encoder=text_encoder, device=None if allow_cpu else _comfy.torch_device(),
+            folders={key: _comfy.folder_paths_for(key) for key in ("loras", "latent_upscale_models")},
+            multiscale=multiscale,
         ),)
 
 

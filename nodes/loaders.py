@@ -1,15 +1,17 @@
 """Loader nodes: the LTX-2 model (all-in-one checkpoint or diffusers folder) and the Gemma 3 text encoder."""
 
+from ..pipelines.families import FAMILIES
 from . import _comfy
 from .common import CATEGORY, DTYPES, MODEL, TEXT_ENCODER, UPSAMPLER
 
 DIFFUSERS_PREFIX = "diffusers/"
+PLACEHOLDER = FAMILIES["2.0"]  # whose official file names a widget shows while its folder is empty
 
 
 def _model_choices() -> list[str]:
     checkpoints = _comfy.list_files("checkpoints")
     folders = [DIFFUSERS_PREFIX + d for d in _comfy.list_model_dirs("diffusers", "model_index.json")]
-    return checkpoints + folders or ["ltx-2-19b-dev.safetensors"]
+    return checkpoints + folders or [PLACEHOLDER.checkpoints["dev"].name]
 
 
 class L2A_ModelLoader:
@@ -96,7 +98,7 @@ class L2A_TextEncoderLoader:
 
     @classmethod
     def INPUT_TYPES(cls):
-        choices = _text_encoder_choices() or ["gemma-3-12b-it-qat-q4_0-unquantized"]
+        choices = _text_encoder_choices() or [PLACEHOLDER.text_encoder.folder.name]
         return {
             "required": {
                 "text_encoder_name": (choices, {
@@ -121,8 +123,9 @@ class L2A_TextEncoderLoader:
 
 class L2A_UpsamplerLoader:
     DESCRIPTION = (
-        "Loads the official LTX-2 latent upsampler (ltx-2-spatial-upscaler-x2-1.0.safetensors) from "
-        "models/latent_upscale_models, for multiscale generation: connect it to LTX-2 Sampler's upsampler input."
+        "Loads the official LTX-2 latent upsampler of the model's family (ltx-2-spatial-upscaler-x2-1.0 for LTX-2 "
+        "19B, ltx-2.3-spatial-upscaler-x2-1.1 for LTX-2.3) from models/latent_upscale_models, for multiscale "
+        "generation: connect it to LTX-2 Sampler's upsampler input."
     )
     CATEGORY = f"{CATEGORY}/loaders"
     RETURN_TYPES = (UPSAMPLER,)
@@ -134,7 +137,7 @@ class L2A_UpsamplerLoader:
         choices = _comfy.list_files("latent_upscale_models", (".safetensors", ".sft"))
         return {
             "required": {
-                "upsampler_name": (choices or ["ltx-2-spatial-upscaler-x2-1.0.safetensors"], {
+                "upsampler_name": (choices or [PLACEHOLDER.upsampler.name], {
                     "tooltip": "The x2 spatial latent upsampler in models/latent_upscale_models (not "
                     "models/upscale_models, which holds pixel upscalers).",
                 }),

@@ -5,21 +5,22 @@ other branches of the graph keep the base model. The LoRA is checked against the
 """
 
 from ..pipelines.errors import L2AError
+from ..pipelines.families import FAMILIES
 from . import _comfy
 from .common import CATEGORY, MODEL
 
-NO_FILE = "ltx-2-19b-lora-camera-control-dolly-in.safetensors"
+NO_FILE = FAMILIES["2.0"].distilled_lora.name  # what the widget shows while models/loras is empty
 
 
 def _lora_file(name: str):
     """A LoRA by its listed name (or an absolute path); a case-insensitive match in any sub-folder also counts."""
-    from ..pipelines.lora import find_lora_file
+    from ..pipelines.model_files import find_file
 
     try:
         return _comfy.resolve_path("loras", name)
     except L2AError:
         folders = _comfy.folder_paths_for("loras")
-        found = find_lora_file(name, folders)
+        found = find_file(name, folders)
         if found is None:
             where = " or ".join(str(f) for f in folders) or "models/loras"
             raise L2AError(f"LoRA '{name}' was not found in {where}: put the .safetensors file there.") from None
@@ -36,7 +37,9 @@ class L2A_LoRA:
     DESCRIPTION = (
         "Adds an LTX-2 LoRA to the model (official trainer format, e.g. camera-control or the distilled LoRA). "
         "LoRAs stack: chain several of these nodes. The incoming model is not changed; the LoRA is checked "
-        "against the model family here and applied only while sampling."
+        "against the model family here and applied only while sampling: merged into bf16/fp16/fp32 weights, which "
+        "are read back from the checkpoint afterwards (no copy in memory), or unfused on fp8 weights. The "
+        "sampler's report says which."
     )
     CATEGORY = f"{CATEGORY}/loras"
     RETURN_TYPES = (MODEL,)
@@ -60,9 +63,10 @@ class L2A_LoRA:
                 }),
                 "fuse": ("BOOLEAN", {
                     "default": False,
-                    "tooltip": "Merge the LoRAs into the weights while sampling: a little faster, but keeps a CPU "
-                    "copy of the changed weights to restore them afterwards. Not with fp8 weights. If any LoRA "
-                    "in the chain is fused, all are.",
+                    "tooltip": "LoRAs are merged into the weights whenever that is cheap (bf16/fp16/fp32 weights "
+                    "that can be read back from the checkpoint file), as Lightricks' pipelines do, else they run "
+                    "unfused. On: insist on merging, and fail with the reason where it cannot be done (fp8 "
+                    "weights) instead of running unfused.",
                 }),
             }
         }
@@ -121,12 +125,15 @@ class L2A_CameraLoRA:
 
     @classmethod
     def IS_CHANGED(cls, preset="none", scale=1.0, lora_name="", **_):
-        from ..pipelines.lora import camera_lora_file
+        from ..pipelines.families import with_camera_loras
+        from ..pipelines.model_files import find_file
 
         try:
             if lora_name.strip():
                 return _fingerprint(_lora_file(lora_name.strip()))
-            return _fingerprint(camera_lora_file(preset, _comfy.folder_paths_for("loras")))
+            names = [name for f in with_camera_loras() if preset in f.camera_loras for name in f.camera_loras[preset].names]
+            found = find_file(names, _comfy.folder_paths_for("loras"))
+            return _fingerprint(found) if found else ""
         except (L2AError, OSError):
             return ""
 
@@ -139,14 +146,8 @@ class L2A_CameraLoRA:
             return (model,)
         if lora_name.strip():
             path = _lora_file(lora_name.strip())
-        elif model.family.name == "2.3":
-            raise L2AError(
-                f"The official camera-control LoRAs exist for LTX-2 19B only, but the loaded model is "
-                f"{model.family.label}: load an LTX-2 19B checkpoint, or give a camera LoRA made for "
-                f"{model.family.label} in lora_name."
-            )
         else:
-            path = camera_lora_file(preset, _comfy.folder_paths_for("loras"))
+            path = camera_lora_file(model.family, preset, _comfy.folder_paths_for("loras"))
         return (add_lora(model, path, strength=scale),)
 
 

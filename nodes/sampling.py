@@ -2,7 +2,7 @@
 
 from ..pipelines.errors import L2AError
 from ..pipelines.families import Guidance
-from ..pipelines.sampling import ACCELERATIONS
+from ..pipelines.sampling import ACCELERATIONS, STAGE_2_OPTIONS
 from ..pipelines.schedules import SCHEDULES
 from . import _comfy
 from .common import CATEGORY, CONDITIONING, LATENT, MODEL, UPSAMPLER, rerun_when_seed_is_random, seed_input
@@ -25,7 +25,9 @@ class L2A_Sampler:
     DESCRIPTION = (
         "Generates video and audio latents together with LTX-2. Defaults follow the official pipelines: 40 steps, "
         "STG block 29 and full guidance for LTX-2 19B dev; the 8-step distilled sigmas and no guidance for "
-        "distilled models. Width/height must be multiples of 32; frames are snapped to 8k+1 (reported)."
+        "distilled models. Width/height must be multiples of 32; frames are snapped to 8k+1 (reported). With a "
+        "latent upsampler it runs multiscale, the official recipe: stage 2 of a dev model with its family's "
+        "distilled LoRA, found in models/loras."
     )
     CATEGORY = f"{CATEGORY}/sampling"
     RETURN_TYPES = (LATENT, "INT", "STRING")
@@ -85,10 +87,18 @@ class L2A_Sampler:
             "optional": {
                 "upsampler": (UPSAMPLER, {"tooltip": "Connect a latent upsampler for multiscale: stage 1 at half "
                                           "size, x2 upsample, stage 2 at full size with the 3 distilled refinement "
-                                          "steps. Width and height must then be multiples of 64."}),
-                "refine_model": (MODEL, {"tooltip": "Multiscale only: the model for stage 2, e.g. this model "
-                                         "through LTX-2 LoRA with ltx-2-19b-distilled-lora-384 (the official "
-                                         "recipe). Default: the same model."}),
+                                          "steps and the family's distilled LoRA (dev models). Width and height "
+                                          "must then be multiples of 64."}),
+                "refine_model": (MODEL, {"tooltip": "Multiscale only: a model of your own for stage 2, used as it "
+                                         "is. Default: this model with its family's distilled LoRA (e.g. "
+                                         "ltx-2-19b-distilled-lora-384 from models/loras), as the official "
+                                         "recipe does; a distilled model as it is."}),
+                "stage_2": (list(STAGE_2_OPTIONS), {"default": STAGE_2_OPTIONS[0],
+                                                    "tooltip": "Multiscale on a dev model: 'distilled LoRA' refines "
+                                                    "with the family's distilled LoRA (the official recipe; an "
+                                                    "error names the file when it is missing); 'without LoRA' "
+                                                    "refines with the plain dev model (not the official recipe; "
+                                                    "the report says so)."}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -113,12 +123,14 @@ class L2A_Sampler:
 
     def sample(self, model, conditioning, width, height, frames, fps, steps, seed, guidance, video_cfg, audio_cfg,
                stg_scale, stg_blocks, modality_scale, rescale, generate_audio, schedule, acceleration="none",
-               upsampler=None, refine_model=None, unique_id=None):
+               upsampler=None, refine_model=None, stage_2=STAGE_2_OPTIONS[0], unique_id=None):
         from ..pipelines.previews import latent_to_rgb
         from ..pipelines.sampling import SamplerSettings, sample, sample_multiscale
 
         if guidance not in GUIDANCE_MODES:
             raise L2AError(f"guidance = {guidance!r} is unknown: use one of {', '.join(GUIDANCE_MODES)}.")
+        if stage_2 not in STAGE_2_OPTIONS:
+            raise L2AError(f"stage_2 = {stage_2!r} is unknown: use one of {', '.join(STAGE_2_OPTIONS)}.")
         chosen = Guidance(video_cfg, audio_cfg, stg_scale, stg_scale, modality_scale, modality_scale, rescale, rescale)
         if guidance == "off":
             chosen = Guidance.off()
@@ -140,7 +152,8 @@ class L2A_Sampler:
 
         hooks = dict(on_step=on_step, check_interrupt=_comfy.throw_if_interrupted)
         if upsampler is not None:
-            latent = sample_multiscale(model, conditioning, settings, upsampler, refine_model=refine_model, **hooks)
+            latent = sample_multiscale(model, conditioning, settings, upsampler,
+                                       _stage_two_model(model, refine_model, stage_2), **hooks)
         else:
             latent = sample(model, conditioning, settings, **hooks)
         from ..pipelines.generate import condition_notes
@@ -150,6 +163,18 @@ class L2A_Sampler:
             report += (f" | motion conditioned at {conditioning.frame_rate:g} fps, played at {latent.fps:g} fps "
                        f"(motion x{latent.fps / conditioning.frame_rate:.2f})")
         return {"ui": {"text": [report]}, "result": (latent, latent.seed, report)}
+
+
+def _stage_two_model(model, refine_model, stage_2: str):
+    """The connected refine model as it is; else the official recipe, or the model itself when asked."""
+    from ..pipelines.lora import with_distilled_lora
+
+    if refine_model is not None:
+        return refine_model
+    if stage_2 == STAGE_2_OPTIONS[1]:
+        return model
+    return with_distilled_lora(model, _comfy.folder_paths_for("loras"),
+                               without=f"Or set stage_2 to '{STAGE_2_OPTIONS[1]}' to refine without it.")
 
 
 NODE_CLASS_MAPPINGS = {"L2A_Sampler": L2A_Sampler}

@@ -108,7 +108,14 @@ class HostedBackend:
 
 @dataclass
 class LocalBackend:
-    """Model files (loaded on first use) or already loaded components, and whether a CPU may run them."""
+    """Model files (loaded on first use) or already loaded components, and whether a CPU may run them.
+
+    `multiscale` is what a request that does not say (`request.multiscale` None) gets: the official two-stage recipe,
+    with the family's upsampler (unless `upsampler_path` names one) and, for a dev model, its distilled LoRA.
+    `folders` maps ComfyUI folder keys ("loras", "latent_upscale_models") to the folders searched for the family's
+    official files (camera LoRAs, and for multiscale the upsampler and the distilled LoRA); by default the folders
+    beside the checkpoint's.
+    """
 
     checkpoint: Path | None = None
     text_encoder_path: Path | None = None
@@ -119,6 +126,27 @@ class LocalBackend:
     text_encoder: Any = None
     upsampler: Any = None
     device: Any = None
+    folders: dict = field(default_factory=dict)
+    multiscale: bool = False
+
+    def folders_for(self, key: str) -> list[Path]:
+        if key in self.folders:
+            return [Path(f) for f in self.folders[key]]
+        return [Path(self.checkpoint).resolve().parent.parent / key] if self.checkpoint else []
+
+    def _multiscale(self, model):
+        """(upsampler, stage-2 model) of the official recipe, found through the model's family record before any
+        sampling; a missing file makes the backend unavailable (a fallback may take over), naming the file."""
+        from .lora import with_distilled_lora
+        from .upsampler import load_upsampler, upsampler_file
+
+        try:
+            upsampler = self.upsampler or load_upsampler(
+                upsampler_file(model.family, self.folders_for("latent_upscale_models")), dtype=self.dtype,
+                device=model.device)
+            return upsampler, with_distilled_lora(model, self.folders_for("loras"))
+        except L2AError as error:
+            raise BackendUnavailable(str(error)) from None
 
     def label(self) -> str:
         source = self.model.describe() if self.model is not None else str(self.checkpoint)
@@ -151,12 +179,20 @@ class LocalBackend:
 
             self.upsampler = load_upsampler(self.upsampler_path, dtype=self.dtype, device=device)
 
-    def check(self, request: GenerationRequest) -> tuple[Any, tuple, list[str]]:
+    def family(self):
+        """The model's family record: the loaded model's, else read from the checkpoint's header (no weights)."""
+        from .loading import inspect_checkpoint
+
+        return self.model.family if self.model is not None else inspect_checkpoint(self.checkpoint).family
+
+    def check(self, request: GenerationRequest) -> tuple[Any, tuple, list[str], bool]:
         """Everything about a request that needs no model, checked before anything loads: (sampler settings,
-        (image pixels, end image pixels), notes). A mistake here is an L2AError, never a reason to fall back."""
+        (image pixels, end image pixels), notes, multiscale). A mistake here is an L2AError, never a reason to fall
+        back."""
         from .checks import check_guidance, check_number
         from .media import load_image
         from .sampling import SamplerSettings, check_settings
+        from .sizing import MULTISCALE_MULTIPLE, SPATIAL
 
         if request.mode not in ("t2v", "i2v"):
             raise L2AError(f"the local backend makes {request.mode} with LTX-2 Extend, not LTX-2 Generate.")
@@ -169,9 +205,11 @@ class LocalBackend:
                             ("end image strength", request.end_image_strength)):
             check_number(name, value, 0.0, 1.0, "0 = ignore, 1 = keep the frame exactly")
         check_number("camera_scale", request.camera_scale, 0.0, 1.0, "0 = off, 1 = as trained")
+        multiscale = self.multiscale if request.multiscale is None else request.multiscale
         first = images[0] if images[0] is not None else images[1]
         width, height, frames, fps, notes = request_geometry(
-            request, None if first is None else (int(first.shape[1]), int(first.shape[0])))
+            request, None if first is None else (int(first.shape[1]), int(first.shape[0])),
+            MULTISCALE_MULTIPLE if multiscale else SPATIAL)
         guidance = None
         if request.guidance_scale is not None:
             guidance = Guidance(video_cfg=request.guidance_scale)
@@ -181,23 +219,20 @@ class LocalBackend:
                                    generate_audio=request.generate_audio,
                                    acceleration=request.acceleration or "none")
         check_settings(settings)
-        if request.multiscale and self.upsampler is None and self.upsampler_path is None:
-            raise L2AError("multiscale needs a latent upsampler on the local backend: connect one.")
-        return settings, images, notes
+        return settings, images, notes, multiscale
 
     def generate(self, request: GenerationRequest, out_dir: Path, hooks: Hooks) -> Outcome:
         import torch
 
         from .generate import generate_to_file
 
-        settings, (image, end_image), notes = self.check(request)
+        settings, (image, end_image), notes, multiscale = self.check(request)
         self.require_available()
         camera = None
         if request.camera != "none" and request.camera_scale > 0:
             from .lora import camera_lora_file
 
-            folders = [Path(self.checkpoint).resolve().parent.parent / "loras"] if self.checkpoint else []
-            camera = camera_lora_file(request.camera, folders)
+            camera = camera_lora_file(self.family(), request.camera, self.folders_for("loras"))
         self.load()
         model = self.model
         if settings.guidance is not None:  # the asked CFG on the model's own guidance: none on distilled models
@@ -207,14 +242,14 @@ class LocalBackend:
             from .lora import add_lora
 
             model = add_lora(model, camera, request.camera_scale)
-        upsampler = self.upsampler if request.multiscale else None
+        upsampler, refine = self._multiscale(model) if multiscale else (None, None)
         out = Path(out_dir) / f"local_{request.mode}_{request.seed}.mp4"
         try:
             path, latent, _ = generate_to_file(
                 model, self.text_encoder, request.prompt, out, settings, negative_prompt=request.negative_prompt,
                 image=image, image_strength=request.image_strength, end_image=end_image,
-                end_image_strength=request.end_image_strength, upsampler=upsampler,
-                on_step=hooks.on_step, check_interrupt=hooks.check_interrupt,
+                end_image_strength=request.end_image_strength, crf=model.family.image_crf, upsampler=upsampler,
+                refine_model=refine, on_step=hooks.on_step, check_interrupt=hooks.check_interrupt,
                 image_names=(request.image, request.end_image),
             )
         except torch.cuda.OutOfMemoryError as error:
@@ -222,11 +257,12 @@ class LocalBackend:
         return Outcome(path, " | ".join([self.label(), *notes, latent.report]), latent.seed)
 
 
-def request_geometry(request: GenerationRequest, image_size: tuple[int, int] | None = None
+def request_geometry(request: GenerationRequest, image_size: tuple[int, int] | None = None, multiple: int = 32
                      ) -> tuple[int, int, int, float, list[str]]:
     """Width, height, frames, fps and notes of a request, the way users give them (tier + ratio, or WxH; s or
-    frames). Aspect ratio auto follows `image_size` (width, height of the start image); without an image it reads
-    16:9, as the hosted providers and the cost badge read it."""
+    frames); a tier's sides are multiples of `multiple` (64 for multiscale). Aspect ratio auto follows `image_size`
+    (width, height of the start image); without an image it reads 16:9, as the hosted providers and the cost badge
+    read it."""
     from .checks import check_number
     from .sizing import backend_aspect_ratio, resolve_frames, resolve_size
 
@@ -236,7 +272,8 @@ def request_geometry(request: GenerationRequest, image_size: tuple[int, int] | N
         width, height = request.width, request.height
     else:
         aspect, note = backend_aspect_ratio(request.aspect_ratio, image_size is not None)
-        width, height, size_note = resolve_size(request.resolution or "720p", aspect, image_size=image_size)
+        width, height, size_note = resolve_size(request.resolution or "720p", aspect, image_size=image_size,
+                                                multiple=multiple)
         notes += [n for n in (note, size_note) if n]
     duration = 0.0 if request.duration is None else check_number("duration", request.duration, 0.0)
     frames, frames_note = resolve_frames(duration, request.num_frames or 121, fps)

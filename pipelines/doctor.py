@@ -23,18 +23,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from .errors import L2AError
-from .families import FAMILIES
-from .gemma_single_file import COMFY_FILE, COMFY_FP8_FILE
-from .loading import (
-    FAMILY_CONFIG_FILES,
-    GEMMA_FOLDER,
-    family_config,
-    inspect_checkpoint,
-    inspect_text_encoder,
-    read_safetensors_header,
-)
-from .lora import CAMERA_LORAS, DISTILLED_LORA, DISTILLED_LORA_REPO, HF, _declared_family, check_lora, read_lora_header
-from .upsampler import UPSAMPLER_FILE, _fits
+from .families import FAMILIES, Family, declared_by_name, with_camera_loras
+from .loading import inspect_checkpoint, inspect_text_encoder
+from .lora import check_lora, read_lora_header
+from .sampling import STAGE_2_OPTIONS
+from .upsampler import inspect_upsampler
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"
 ALL_WORKFLOWS = "all shipped workflows"
@@ -54,20 +47,14 @@ FOLDER_KEYS = tuple(FOLDER_LAYOUT)
 CHECKPOINT_KEYS = ("checkpoints", "diffusers")
 DIFFUSERS_PREFIX = "diffusers/"
 MUTED_MODES = (2, 4)  # "never" and "bypass": ComfyUI does not run these nodes
-_LTX2 = f"{HF}Lightricks/LTX-2/resolve/main/"
-KNOWN_URLS = {
-    "ltx-2-19b-dev.safetensors": _LTX2 + "ltx-2-19b-dev.safetensors",
-    "ltx-2-19b-distilled.safetensors": _LTX2 + "ltx-2-19b-distilled.safetensors",
-    "ltx-2.3-22b-dev.safetensors": f"{HF}Lightricks/LTX-2.3",
-    "ltx-2.3-22b-distilled.safetensors": f"{HF}Lightricks/LTX-2.3",
-    UPSAMPLER_FILE: _LTX2 + UPSAMPLER_FILE,
-    DISTILLED_LORA: f"{HF}{DISTILLED_LORA_REPO}/resolve/main/{DISTILLED_LORA}",
-    GEMMA_FOLDER: f"{HF}google/{GEMMA_FOLDER}",
-    COMFY_FILE: f"{HF}Comfy-Org/ltx-2/resolve/main/split_files/text_encoders/{COMFY_FILE}",
-    COMFY_FP8_FILE: f"{HF}Comfy-Org/ltx-2/resolve/main/split_files/text_encoders/{COMFY_FP8_FILE}",
-    **{name: f"{HF}{repo}/resolve/main/{name}" for repo, name in CAMERA_LORAS.values()},
-}
-GEMMA_CHOICES = (GEMMA_FOLDER, COMFY_FILE, COMFY_FP8_FILE)  # any one of them is the text encoder LTX-2 needs
+# L2A_Sampler's appended stage_2 widget: its position in a UI-format workflow (after the seed's control widget).
+SAMPLER_STAGE_2_INDEX = 17
+STAGE_2_WITHOUT = STAGE_2_OPTIONS[1]
+# Every official file of every family record, by each of its names.
+KNOWN_URLS = {name: file.url for fam in FAMILIES.values() for file in fam.files() for name in file.names}
+# Text encoders any one of which is the one a family needs (the transformers folder, ComfyUI's single files).
+TEXT_ENCODER_CHOICES = {fam.text_encoder.kind: tuple(f.name for f in fam.text_encoder.files)
+                        for fam in FAMILIES.values()}
 # Loader widgets that name a model file: node type -> (input name, widget position, folder key).
 LOADER_WIDGETS = {
     "L2A_ModelLoader": (("ckpt_name", 0, "checkpoints"),),
@@ -102,7 +89,7 @@ class Finding:
     found_at: Path | None
     message: str
     fix: str
-    family: str | None = None  # "2.0" / "2.3" for checkpoints, LoRAs and upsamplers whose family is known
+    family: str | None = None  # the generation ("2.0", "2.3") of checkpoints, LoRAs and upsamplers, when known
 
 
 # ---- what a workflow needs ---------------------------------------------------------------------------------------
@@ -144,7 +131,8 @@ def _widget_requirements(node_type: str, values: Any) -> list[tuple[str, str]]:
             return []
         if lora_name:
             return [(lora_name, "loras")]
-        return [(CAMERA_LORAS[preset][1], "loras")] if preset in CAMERA_LORAS else []
+        files = [f.camera_loras[preset] for f in with_camera_loras() if preset in f.camera_loras]
+        return [(files[0].name, "loras")] if files else []
     found = []
     for name, index, key in LOADER_WIDGETS.get(node_type, ()):
         value = _text(values, name, index)
@@ -277,23 +265,9 @@ def _check_text_encoder(_index: FolderIndex, path: Path, _checkpoint) -> str:
     return inspect_text_encoder(path)
 
 
-def _check_upsampler(_index: FolderIndex, path: Path, _checkpoint) -> tuple[str, str, dict]:
-    """(family name, label, config) of the configuration the file's tensors fit, as load_upsampler decides."""
-    if path.suffix.lower() not in (".safetensors", ".sft"):
-        raise L2AError(f"'{path.name}' is not a .safetensors file: only safetensors latent upsamplers are loaded.")
-    entries, metadata = read_safetensors_header(path)
-    if "l2a_tiny" in metadata:
-        tiny = json.loads(metadata["l2a_tiny"])
-        candidates = [(tiny["family"]["family"], tiny["family"].get("label"), tiny["latent_upsampler"])]
-    else:
-        candidates = [(name, None, family_config(name)["latent_upsampler"]) for name in FAMILY_CONFIG_FILES]
-    for family, label, config in candidates:
-        if _fits(config, entries):
-            return family, label or FAMILIES[family].label, config
-    raise L2AError(
-        f"'{path.name}' is not an LTX-2 latent upsampler: its tensors match no known upsampler. Use "
-        f"{UPSAMPLER_FILE} from Lightricks/LTX-2 in models/latent_upscale_models (not models/upscale_models)."
-    )
+def _check_upsampler(_index: FolderIndex, path: Path, _checkpoint) -> tuple[Family, dict]:
+    """(family, config) of the configuration the file's tensors fit, as load_upsampler decides."""
+    return inspect_upsampler(path)
 
 
 def _check_lora(index: FolderIndex, path: Path, checkpoint):
@@ -329,36 +303,39 @@ def _inspect(index: FolderIndex, req: Requirement, path: Path, checkpoint) -> tu
     result, error = index.check(kind, path, checkpoint if kind == "lora" else None)
     if error is not None and kind == "lora" and checkpoint is not None:
         if index.check("lora", path)[1] is None:  # an LTX-2 LoRA, for another model
-            family = _declared_family(path)
+            declared = declared_by_name(path.name)
             return "wrong_family", f"{error} (checked against {checkpoint.path.name})", (
-                f"use the version of this LoRA made for {checkpoint.family.label}"), family
+                f"use the version of this LoRA made for {checkpoint.family.label}"), declared and declared.name
     if error is not None:
         return "not_ltx2", str(error), redownload, None
     if kind == "checkpoint":
         family = result.family.name
         text = f"{result.family.label} {result.variant} checkpoint" + (" (fp8)" if result.fp8 else "")
-        declared = _declared_family(Path(req.name))
-        if declared is not None and declared != family:
+        declared = declared_by_name(req.name)
+        if declared is not None and declared.name != family:
             return "wrong_family", (
-                f"'{path.name}' holds {result.family.label}, but its name says {FAMILIES[declared].label}: the "
-                "workflow's LoRAs and upsampler follow the name."), redownload, family
+                f"'{path.name}' holds {result.family.label}, but its name says {declared.label}: the workflow's LoRAs "
+                "and upsampler follow the name."), redownload, family
         return "present", text, "", family
     if kind == "upsampler":
-        family, label, config = result
-        if checkpoint is not None and (family != checkpoint.family.name or int(config["in_channels"]) != int(
+        found, config = result
+        if checkpoint is not None and (found.name != checkpoint.family.name or int(config["in_channels"]) != int(
                 checkpoint.config["transformer"]["in_channels"])):
+            wanted = checkpoint.family.upsampler
             return "wrong_family", (
-                f"'{path.name}' is the latent upsampler of {label}, but the checkpoint "
+                f"'{path.name}' is the latent upsampler of {found.label}, but the checkpoint "
                 f"{checkpoint.path.name} is {checkpoint.family.label}"), (
-                f"use the latent upsampler made for {checkpoint.family.label}"), family
-        return "present", f"LTX-2 latent upsampler ({label})", "", family
+                f"use the latent upsampler made for {checkpoint.family.label}: {wanted.name} ({wanted.url})"), (
+                found.name)
+        return "present", f"LTX-2 latent upsampler ({found.label})", "", found.name
     if kind == "lora":
-        family = _declared_family(path)
+        declared = declared_by_name(path.name)
         if checkpoint is not None:
             return "present", f"LTX-2 LoRA that fits {checkpoint.path.name} ({checkpoint.family.label})", "", (
-                family or checkpoint.family.name)
-        said = f" for {FAMILIES[family].label} by its name" if family else ""
-        return "present", f"LTX-2 LoRA{said} (its fit is checked once the checkpoint is there)", "", family
+                declared.name if declared else checkpoint.family.name)
+        said = f" for {declared.label} by its name" if declared else ""
+        return "present", f"LTX-2 LoRA{said} (its fit is checked once the checkpoint is there)", "", (
+            declared and declared.name)
     return "present", result, "", None
 
 
@@ -379,17 +356,31 @@ def _diagnose_one(index: FolderIndex, req: Requirement, checkpoint) -> Finding:
     where = " or ".join(str(r) for r in index.folders.get(req.directory, [])) or f"models/{req.directory}"
     fix = f"download {req.name} from {req.url} into models/{req.directory}/" if req.url else (
         f"put {req.name} into models/{req.directory}/")
-    if req.name in GEMMA_CHOICES:
-        others = [name for name in GEMMA_CHOICES if name != req.name and index.find(name, "text_encoders")]
-        if others:
-            fix = f"pick {others[0]} (already in text_encoders) in {req.node_type} instead, or {fix}"
+    choices = next((names for names in TEXT_ENCODER_CHOICES.values() if req.name in names), ())
+    others = [name for name in choices if name != req.name and index.find(name, "text_encoders")]
+    if others:
+        fix = f"pick {others[0]} (already in text_encoders) in {req.node_type} instead, or {fix}"
     return Finding(req, "missing", None, f"missing: not in {where}", fix)
 
 
+def _stage_two_requirement(requirements: list[Requirement], checkpoint) -> Requirement | None:
+    """Multiscale on a dev checkpoint runs stage 2 with the family's distilled LoRA, which the workflow need not
+    name: the sampler finds it. A workflow with a latent upsampler needs it unless it names it already."""
+    if checkpoint is None or checkpoint.variant != "dev":
+        return None
+    upsampler = next((r for r in requirements if r.directory == "latent_upscale_models"), None)
+    lora = checkpoint.family.distilled_lora
+    named = {name.lower() for name in lora.names}
+    if upsampler is None or any(r.directory == "loras" and Path(r.name).name.lower() in named for r in requirements):
+        return None
+    return Requirement(lora.name, lora.folder, lora.url, upsampler.node_type, upsampler.node_id)
+
+
 def diagnose(requirements: Iterable[Requirement],
-             folders: Mapping[str, Iterable[str | os.PathLike]] | FolderIndex) -> list[Finding]:
+             folders: Mapping[str, Iterable[str | os.PathLike]] | FolderIndex, multiscale: bool = False
+             ) -> list[Finding]:
     """A finding per requirement, in order. Checkpoints are checked first so LoRAs and the upsampler can be checked
-    against the workflow's checkpoint."""
+    against the workflow's checkpoint; with `multiscale`, the checkpoint family's stage-2 LoRA is required too."""
     index = folders if isinstance(folders, FolderIndex) else FolderIndex(folders)
     requirements = list(requirements)
     findings: dict[int, Finding] = {}
@@ -399,10 +390,23 @@ def diagnose(requirements: Iterable[Requirement],
             findings[i] = _diagnose_one(index, req, None)
             if checkpoint is None and findings[i].found_at is not None:
                 checkpoint = index.check("checkpoint", findings[i].found_at)[0]
+    stage_two = _stage_two_requirement(requirements, checkpoint) if multiscale else None
+    if stage_two is not None:
+        requirements.append(stage_two)
     for i, req in enumerate(requirements):
         if i not in findings:
             findings[i] = _diagnose_one(index, req, checkpoint)
     return [findings[i] for i in range(len(requirements))]
+
+
+def runs_multiscale(workflow: Mapping[str, Any]) -> bool:
+    """Whether a workflow samples in two stages with the official stage-2 LoRA: a latent upsampler feeds a
+    sampler that does not refine without it."""
+    nodes = _nodes(workflow)
+    if not any(node_type == "L2A_UpsamplerLoader" for _id, node_type, _v, _p in nodes):
+        return False
+    return not any(node_type == "L2A_Sampler" and _value(values, "stage_2", SAMPLER_STAGE_2_INDEX) == STAGE_2_WITHOUT
+                   for _id, node_type, values, _p in nodes)
 
 
 def diagnose_workflows(paths: Iterable[str | os.PathLike],
@@ -418,8 +422,29 @@ def diagnose_workflows(paths: Iterable[str | os.PathLike],
             raise L2AError(f"Cannot read the workflow '{path}': {exc}") from exc
         if not isinstance(workflow, dict):
             raise L2AError(f"'{path}' is not a ComfyUI workflow (UI or API format JSON object).")
-        results[path.stem] = diagnose(required_models(workflow), index)
+        results[path.stem] = diagnose(required_models(workflow), index, runs_multiscale(workflow))
     return results
+
+
+def family_requirements(model_family: Family, folders: Mapping[str, Iterable[str | os.PathLike]] | FolderIndex
+                        ) -> list[Requirement]:
+    """A family's full set from its record: both checkpoints, a text encoder (the first of its files that is there,
+    else the first), the latent upsampler, the distilled LoRA and any camera LoRAs."""
+    index = folders if isinstance(folders, FolderIndex) else FolderIndex(folders)
+    node = f"family {model_family.name}"
+    encoders = model_family.text_encoder.files
+    encoder = next((f for f in encoders if index.find(f.name, f.folder)), encoders[0])
+    files = [*model_family.checkpoints.values(), encoder, model_family.upsampler, model_family.distilled_lora,
+             *model_family.camera_loras.values()]
+    return [Requirement(f.name, f.folder, f.url, node, model_family.key) for f in files]
+
+
+def diagnose_family(model_family: Family, folders: Mapping[str, Iterable[str | os.PathLike]]
+                    ) -> dict[str, list[Finding]]:
+    """Findings for a family's full set (checked against its dev checkpoint), as one report entry."""
+    index = FolderIndex(folders)
+    title = f"{model_family.label}: the full set"
+    return {title: diagnose(family_requirements(model_family, index), index)}
 
 
 # ---- the report --------------------------------------------------------------------------------------------------

@@ -1,12 +1,29 @@
-"""Per-family defaults of the official LTX-2 pipelines (ltx-pipelines 1.0.0), as plain data.
+"""Model families as data: one record per LTX-2 generation (and per tiny stand-in) that everything else reads.
 
-A family is the architecture generation (LTX-2 19B = "2.0", LTX-2.3 22B = "2.3"); a variant is "dev" or
-"distilled". Tiny test models reuse the 2.0 family with their own STG blocks and step count.
+A record holds what differs between generations: the component configs (a JSON file in `configs/`), the official
+defaults (ltx-pipelines `utils/constants.py`: steps, guidance, STG blocks, image CRF, negative prompt, the sampler of
+distilled models), the official file of each component with its ComfyUI folder and download, how to recognise the
+family's files and tell them from a neighbour's, and the audio format. Loading, the doctor, the command line, the
+tiny builder and the sampler read these records; none of them branches on a family's name. A record's `name` is the
+generation ("2.0", "2.3"): LoRAs, upsamplers and file names are compared on it, so a tiny stand-in shares its
+generation's name and files and differs in configs, label and defaults. A variant is "dev" or "distilled".
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import L2AError
+
+HF = "https://huggingface.co/"
+CONFIG_DIR = Path(__file__).parent / "configs"
 
 # ltx_pipelines/utils/constants.py (LTX-2.0 and 2.3): stage-1 distilled sigmas and the stage-2 refinement sigmas.
 DISTILLED_SIGMAS = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0)
@@ -49,44 +66,278 @@ class Guidance:
 
 
 @dataclass(frozen=True)
-class Family:
-    """What differs between LTX-2 generations at sampling time."""
+class ModelFile:
+    """An official file (or folder) of a family: its name, the ComfyUI folder key it goes in, where to get it."""
 
-    name: str  # "2.0" or "2.3"
+    name: str
+    folder: str  # ComfyUI folder key: checkpoints, text_encoders, latent_upscale_models, loras
+    repo: str  # Hugging Face repository
+    path: str = ""  # where it is in the repository, when not at the root under its name
+    aliases: tuple[str, ...] = ()  # other official names of the same component (earlier releases, fp8 files)
+    is_folder: bool = False  # a transformers folder: the whole repository
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+    @property
+    def url(self) -> str:
+        if self.is_folder:
+            return f"{HF}{self.repo}"
+        return f"{HF}{self.repo}/resolve/main/{self.path or self.name}"
+
+
+@dataclass(frozen=True)
+class TextEncoder:
+    """The text encoder a family was trained with, and its official files: any one of them will do."""
+
+    kind: str  # the transformers model type the loaders expect
+    label: str
+    files: tuple[ModelFile, ...]
+
+    @property
+    def folder(self) -> ModelFile:
+        """The transformers folder among the files."""
+        return next(f for f in self.files if f.is_folder)
+
+    @property
+    def single_files(self) -> tuple[ModelFile, ...]:
+        return tuple(f for f in self.files if not f.is_folder)
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """How a family's files are recognised and told apart from a neighbour family's.
+
+    `since_version`: the safetensors `model_version` from which a file belongs to this generation (compared
+    numerically, as ltx-pipelines' `detect_params` does); `key_markers`: fragments of tensor names only its files
+    have; `config_markers`: (component, config key, value) of a diffusers folder only it has; `components`: diffusers
+    sub-folders only it has; `file_name`: a pattern its official file names match.
+    """
+
+    since_version: tuple[int, ...] = ()
+    key_markers: tuple[str, ...] = ()
+    config_markers: tuple[tuple[str, str, Any], ...] = ()
+    components: tuple[str, ...] = ()
+    file_name: str = ""
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    sample_rate: int  # Hz, what the vocoder writes
+    channels: int = 2
+
+    def describe(self) -> str:
+        return f"{self.sample_rate / 1000:g} kHz {'stereo' if self.channels == 2 else f'{self.channels} channels'}"
+
+
+@dataclass(frozen=True)
+class Family:
+    """What differs between LTX-2 generations: configs, official defaults, files, recognition, audio."""
+
+    name: str  # the generation: "2.0" or "2.3"
     label: str  # shown to users
+    config_file: str  # the diffusers configs of every component, in configs/
     steps: int
     stg_blocks: tuple[int, ...]
     use_cross_timestep: bool
+    checkpoints: Mapping[str, ModelFile] = field(hash=False)  # variant -> all-in-one file
+    text_encoder: TextEncoder
+    upsampler: ModelFile  # the x2 spatial latent upsampler of multiscale
+    distilled_lora: ModelFile  # stage 2 of multiscale on the dev model
+    recognition: Recognition
+    audio: AudioFormat
+    camera_loras: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)  # preset -> file
     guidance: Guidance = field(default_factory=Guidance)
     image_crf: int = 33
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
     max_sequence_length: int = 1024
+    distilled_sampler: str = "euler"  # how distilled models sample stage 1: a key of sampling.SAMPLERS
+    distilled_sigmas: tuple[float, ...] = DISTILLED_SIGMAS
+    stage_2_sigmas: tuple[float, ...] = STAGE_2_DISTILLED_SIGMAS
+    tiny: bool = False  # a random-weight stand-in for tests and the demo
+
+    def config(self) -> dict:
+        """The diffusers configs of every component (a fresh copy: callers may change it)."""
+        return copy.deepcopy(_read_config(self.config_file))
+
+    @property
+    def key(self) -> str:
+        """The record's own name: the generation, or "tiny-" and the generation."""
+        return f"tiny-{self.name}" if self.tiny else self.name
+
+    def files(self) -> list[ModelFile]:
+        """The family's full set of official files: checkpoints, text encoders, upsampler, LoRAs."""
+        return [*self.checkpoints.values(), *self.text_encoder.files, self.upsampler, self.distilled_lora,
+                *self.camera_loras.values()]
 
 
-LTX2_19B = Family("2.0", "LTX-2 19B", steps=40, stg_blocks=(29,), use_cross_timestep=False)
-LTX23_22B = Family("2.3", "LTX-2.3 22B", steps=30, stg_blocks=(28,), use_cross_timestep=True)
-FAMILIES = {f.name: f for f in (LTX2_19B, LTX23_22B)}
+@functools.lru_cache(maxsize=None)
+def _read_config(name: str) -> dict:
+    return json.loads((CONFIG_DIR / name).read_text())
 
 
-def family_from_dict(data: dict) -> Family:
-    """Build a family from checkpoint metadata (the tiny model declares its own defaults this way)."""
-    base = FAMILIES[data.get("family", "2.0")]
-    overrides = {}
-    if "steps" in data:
-        overrides["steps"] = int(data["steps"])
-    if "stg_blocks" in data:
-        overrides["stg_blocks"] = tuple(int(b) for b in data["stg_blocks"])
-    if "label" in data:
-        overrides["label"] = str(data["label"])
-    if "max_sequence_length" in data:
-        overrides["max_sequence_length"] = int(data["max_sequence_length"])
-    return replace(base, **overrides)
+def _lightricks(name: str, folder: str, repo: str, *aliases: str) -> ModelFile:
+    return ModelFile(name, folder, repo, aliases=aliases)
 
 
-def family_to_dict(family: Family) -> dict:
-    return {
-        "family": family.name,
-        "label": family.label,
-        "steps": family.steps,
-        "stg_blocks": list(family.stg_blocks),
-        "max_sequence_length": family.max_sequence_length,
-    }
+GEMMA_3_12B = TextEncoder(
+    kind="gemma3",
+    label="Gemma 3 12B",
+    files=(
+        ModelFile("gemma-3-12b-it-qat-q4_0-unquantized", "text_encoders", "google/gemma-3-12b-it-qat-q4_0-unquantized",
+                  is_folder=True),
+        ModelFile("gemma_3_12B_it.safetensors", "text_encoders", "Comfy-Org/ltx-2",
+                  path="split_files/text_encoders/gemma_3_12B_it.safetensors"),
+        ModelFile("gemma_3_12B_it_fp8_scaled.safetensors", "text_encoders", "Comfy-Org/ltx-2",
+                  path="split_files/text_encoders/gemma_3_12B_it_fp8_scaled.safetensors"),
+    ),
+)
+
+# Lightricks/LTX-2 README (19B) and MODELS-LTX-2.3.md (2.3, current release names first).
+LTX2_19B = Family(
+    name="2.0",
+    label="LTX-2 19B",
+    config_file="ltx2-19b.json",
+    steps=40,
+    stg_blocks=(29,),
+    use_cross_timestep=False,
+    checkpoints={
+        "dev": _lightricks("ltx-2-19b-dev.safetensors", "checkpoints", "Lightricks/LTX-2",
+                           "ltx-2-19b-dev-fp8.safetensors"),
+        "distilled": _lightricks("ltx-2-19b-distilled.safetensors", "checkpoints", "Lightricks/LTX-2",
+                                 "ltx-2-19b-distilled-fp8.safetensors"),
+    },
+    text_encoder=GEMMA_3_12B,
+    upsampler=_lightricks("ltx-2-spatial-upscaler-x2-1.0.safetensors", "latent_upscale_models", "Lightricks/LTX-2"),
+    distilled_lora=_lightricks("ltx-2-19b-distilled-lora-384.safetensors", "loras", "Lightricks/LTX-2"),
+    camera_loras={
+        preset: ModelFile(f"ltx-2-19b-lora-camera-control-{slug}.safetensors", "loras",
+                          f"Lightricks/LTX-2-19b-LoRA-Camera-Control-{title}")
+        for preset, title, slug in (
+            ("dolly_in", "Dolly-In", "dolly-in"),
+            ("dolly_out", "Dolly-Out", "dolly-out"),
+            ("dolly_left", "Dolly-Left", "dolly-left"),
+            ("dolly_right", "Dolly-Right", "dolly-right"),
+            ("jib_up", "Jib-Up", "jib-up"),
+            ("jib_down", "Jib-Down", "jib-down"),
+            ("static", "Static", "static"),
+        )
+    },
+    # The base generation: a file with none of a newer generation's marks is 2.0 (as ltx-pipelines decides).
+    recognition=Recognition(key_markers=("text_embedding_projection.aggregate_embed.",), file_name=r"ltx-?2-19b"),
+    audio=AudioFormat(24000),
+)
+LTX23_22B = Family(
+    name="2.3",
+    label="LTX-2.3 22B",
+    config_file="ltx2.3-22b.json",
+    steps=30,
+    stg_blocks=(28,),
+    use_cross_timestep=True,
+    checkpoints={
+        "dev": _lightricks("ltx-2.3-22b-dev.safetensors", "checkpoints", "Lightricks/LTX-2.3"),
+        "distilled": _lightricks("ltx-2.3-22b-distilled-1.1.safetensors", "checkpoints", "Lightricks/LTX-2.3",
+                                 "ltx-2.3-22b-distilled.safetensors"),
+    },
+    text_encoder=GEMMA_3_12B,
+    upsampler=_lightricks("ltx-2.3-spatial-upscaler-x2-1.1.safetensors", "latent_upscale_models", "Lightricks/LTX-2.3",
+                          "ltx-2.3-spatial-upscaler-x2-1.0.safetensors"),
+    distilled_lora=_lightricks("ltx-2.3-22b-distilled-lora-384-1.1.safetensors", "loras", "Lightricks/LTX-2.3"),
+    recognition=Recognition(
+        since_version=(2, 3),
+        key_markers=("prompt_adaln_single.", "text_embedding_projection.video_aggregate_embed."),
+        config_markers=(("transformer", "gated_attn", True), ("transformer", "cross_attn_mod", True),
+                        ("transformer", "use_prompt_embeddings", False),
+                        ("connectors", "per_modality_projections", True),
+                        ("vocoder", "_class_name", "LTX2VocoderWithBWE")),
+        file_name=r"ltx-?2\.3",
+    ),
+    audio=AudioFormat(48000),
+)
+# Newest first: a file belongs to the first generation it matches, else to the last (the base).
+GENERATIONS = (LTX23_22B, LTX2_19B)
+FAMILIES = {family.name: family for family in GENERATIONS[::-1]}
+
+
+def _tiny(real: Family, label: str, config_file: str) -> Family:
+    """A random-weight stand-in: the real generation's files and flags at toy sizes, with toy defaults."""
+    return replace(real, label=label, config_file=config_file, steps=8, stg_blocks=(1,), max_sequence_length=64,
+                   tiny=True)
+
+
+TINY_FAMILIES = {
+    "2.0": _tiny(LTX2_19B, "LTX-2 tiny (random weights)", "tiny.json"),
+    "2.3": _tiny(LTX23_22B, "LTX-2.3 tiny (random weights)", "tiny-2.3.json"),
+}
+ALL_FAMILIES = (*FAMILIES.values(), *TINY_FAMILIES.values())
+
+# Generations this version of the pack recognises but does not run (LTX-2.5 and later, or its pre-release 2.4).
+NEWER_GENERATIONS = Recognition(
+    since_version=(2, 4),
+    key_markers=("duration_head.", "keyframes_abs_pos_embedding"),
+    config_markers=(("transformer", "use_keyframes_abs_pos_embedding", True),),
+    components=("duration_head",),
+    file_name=r"ltx-?2\.5",
+)
+
+
+def family(name: str, tiny: bool = False) -> Family:
+    """A record by generation ("2.0", "2.3"), the real one or its tiny stand-in."""
+    table = TINY_FAMILIES if tiny else FAMILIES
+    if name not in table:
+        raise L2AError(f"family = {name!r} is unknown: use one of {', '.join(table)}.")
+    return table[name]
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """A `model_version` as numbers, up to the first part that is not one ("2.3.0-tiny" -> (2, 3, 0))."""
+    numbers = []
+    for part in text.replace("-", ".").split("."):
+        if not part.isdigit():
+            break
+        numbers.append(int(part))
+    return tuple(numbers)
+
+
+def _marked(recognition: Recognition, keys, configs: Mapping[str, Mapping]) -> bool:
+    if any(marker in key for key in keys for marker in recognition.key_markers):
+        return True
+    if any(name in configs for name in recognition.components):
+        return True
+    return any(configs.get(component, {}).get(key, not value) == value
+               for component, key, value in recognition.config_markers)
+
+
+def is_newer_generation(keys=(), metadata: Mapping[str, str] | None = None,
+                        configs: Mapping[str, Mapping] | None = None) -> bool:
+    """Whether files belong to a generation newer than any this version of the pack runs."""
+    version = parse_version((metadata or {}).get("model_version", ""))
+    if version and version >= NEWER_GENERATIONS.since_version:
+        return True
+    return _marked(NEWER_GENERATIONS, keys, configs or {})
+
+
+def recognise(keys=(), metadata: Mapping[str, str] | None = None,
+              configs: Mapping[str, Mapping] | None = None) -> Family:
+    """The generation of a checkpoint from its tensor names and metadata (a file) or its configs (a folder).
+
+    A `model_version` decides when the file has one: the newest generation at or below it. Otherwise the first
+    generation (newest first) whose marks the files carry; files with none are the base generation.
+    """
+    version = parse_version((metadata or {}).get("model_version", ""))
+    if version:
+        return next(f for f in GENERATIONS if version >= f.recognition.since_version)
+    configs = configs or {}
+    return next((f for f in GENERATIONS if _marked(f.recognition, keys, configs)), GENERATIONS[-1])
+
+
+def declared_by_name(file_name: str) -> Family | None:
+    """The generation an official file name states ("ltx-2-19b-...", "ltx-2.3-22b-..."), if any."""
+    lowered = file_name.lower()
+    return next((f for f in GENERATIONS if re.search(f.recognition.file_name, lowered)), None)
+
+
+def with_camera_loras() -> list[Family]:
+    """The generations that have official camera-control LoRAs."""
+    return [f for f in GENERATIONS if f.camera_loras]

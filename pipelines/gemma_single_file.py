@@ -35,23 +35,22 @@ from typing import Any, NamedTuple
 
 from .components import TextEncoder
 from .errors import L2AError
-from .loading import (
-    GEMMA_FOLDER,
+from .families import GEMMA_3_12B
+from .weights import (
     SAFETENSORS_SUFFIXES,
-    _resolve_device,
     parameters_on_meta,
     read_safetensors_header,
+    resolve_device,
     resolve_dtype,
     write_safetensors,
 )
 
-COMFY_FILE = "gemma_3_12B_it.safetensors"
-COMFY_FP8_FILE = "gemma_3_12B_it_fp8_scaled.safetensors"
+COMFY_FILE, COMFY_FP8_FILE = (f.name for f in GEMMA_3_12B.single_files)
 TOKENIZER_KEY = "spiece_model"
 TEXT_PREFIXES = ("model.", "model.language_model.", "language_model.model.")
 FIX = (
     f"Use ComfyUI's {COMFY_FILE} or {COMFY_FP8_FILE} (Comfy-Org/ltx-2, split_files/text_encoders) in "
-    f"models/text_encoders, or the transformers folder {GEMMA_FOLDER} (google/{GEMMA_FOLDER})."
+    f"models/text_encoders, or the transformers folder {GEMMA_3_12B.folder.name} ({GEMMA_3_12B.folder.repo})."
 )
 # Gemma 3 12B's text config (google/gemma-3-12b-it `config.json`, also Lightricks/LTX-2 `text_encoder/config.json`)
 # beyond what tensor shapes tell (those give vocab 262208, hidden 3840, MLP 15360, 48 layers, 16 heads, 8 KV heads
@@ -466,7 +465,7 @@ def load_gemma_file(path: str | os.PathLike, dtype: Any = "bf16", device: Any = 
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig, GenerationConfig
 
     torch_dtype = resolve_dtype(dtype)
-    device = _resolve_device(device)
+    device = resolve_device(device)
     info = inspect_gemma_file(path)
     with safe_open(str(info.path), framework="pt", device="cpu") as handle:
         with parameters_on_meta():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .conditioning import encode_text, first_last_frame
 from .decoding import Tiling, decode_audio, decode_video
+from .errors import L2AError
 from .sampling import SamplerSettings, sample, sample_multiscale
 
 
@@ -20,9 +21,10 @@ def condition_notes(model, conditioning, image_names=(None, None)) -> list[str]:
     """What besides the prompt shaped a clip, for its report: each LoRA (camera presets by name) with its strength,
     each pinned image with its frame and strength, and the direction when it is backward. `image_names` are the
     start and end image files' names where known."""
-    from .lora import CAMERA_LORAS
+    from .families import with_camera_loras
 
-    presets = {name.lower(): preset for preset, (_repo, name) in CAMERA_LORAS.items()}
+    presets = {file.name.lower(): preset for family in with_camera_loras()
+               for preset, file in family.camera_loras.items()}
     notes = []
     for spec in getattr(model, "loras", ()):
         name = Path(spec.path).name
@@ -54,12 +56,17 @@ def generate_to_file(model, text_encoder, prompt: str, out_path, settings: Sampl
                      image_names=(None, None)):
     """Encode, sample (multiscale when an upsampler is given), decode and write; returns (path, latent, prompt).
 
-    Images are paths, arrays or PIL images (`image_names` name them in the report when they are not paths);
-    `write_options` go to the video writer (format, quality, ...). The report names the LoRAs, images and
+    Multiscale refines with `refine_model` (`lora.with_distilled_lora(model, ...)` for the official recipe), which
+    it then needs. Images are paths, arrays or PIL images (`image_names` name them in the report when they are not
+    paths); `write_options` go to the video writer (format, quality, ...). The report names the LoRAs, images and
     direction used.
     """
     from .audio import pad_to_video
     from .media import write_video
+
+    if upsampler is not None and refine_model is None:
+        raise L2AError("multiscale needs the stage-2 model: the dev model with its family's distilled LoRA "
+                       "(lora.with_distilled_lora), the distilled model, or the model itself to refine without it.")
 
     if expand_prompt:
         from .prompt_expansion import expand_prompt as expand
@@ -76,7 +83,7 @@ def generate_to_file(model, text_encoder, prompt: str, out_path, settings: Sampl
     notes = condition_notes(model, conditioning, names)
     hooks = dict(on_step=on_step, check_interrupt=check_interrupt)
     if upsampler is not None:
-        latent = sample_multiscale(model, conditioning, settings, upsampler, refine_model=refine_model, **hooks)
+        latent = sample_multiscale(model, conditioning, settings, upsampler, refine_model, **hooks)
     else:
         latent = sample(model, conditioning, settings, **hooks)
     if notes:

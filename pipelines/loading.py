@@ -1,14 +1,17 @@
 """Load LTX-2 checkpoints (official all-in-one safetensors or a diffusers folder) and the Gemma 3 text encoder.
 
 Files are checked from their safetensors header alone before any tensor is read, so a wrong file fails in
-milliseconds with a message that names it and the fix. Modules are built from the configs shipped in `configs/`
-(or the tiny config stored in the file) with parameters on the meta device, then filled with
+milliseconds with a message that names it and the fix. Modules are built from the family's configs (or the tiny
+config stored in the file) with parameters on the meta device, then filled with
 `load_state_dict(assign=True, strict=True)`: no random init, no second copy of the weights. Everything is offline.
 
-Diffusers-folder detection: the family is 2.3 when the transformer uses gated attention / cross-attention
-modulation / no caption projection, the connectors use per-modality projections or the vocoder is the BWE one,
-else 2.0; a folder whose transformer config matches `configs/tiny.json` is the tiny model. The variant is
-"distilled" when the folder name says so or the scheduler has dynamic shifting off, else "dev".
+Which family a checkpoint is comes from the family records (`families.recognise`): a file's `model_version` and
+tensor names, a diffusers folder's configs. A tiny model says so in its own metadata (`l2a_tiny`, its configs);
+a tiny diffusers folder has the configs of a tiny record. The variant is "distilled" when the metadata or the file
+(folder) name says so, or a folder's scheduler has dynamic shifting off, else "dev".
+
+The weights of the transformer and the connectors can be read again from the source (`reread_weights`): fusing a
+LoRA changes them in place, and re-reading the memory-mapped file restores them exactly without a copy in memory.
 """
 
 from __future__ import annotations
@@ -17,9 +20,7 @@ import json
 import logging
 import os
 import tempfile
-import threading
-from collections.abc import Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,26 +28,37 @@ from typing import Any
 from . import convert
 from .components import LTX2Model, TextEncoder
 from .errors import L2AError
-from .families import Family, family_from_dict
+from .families import (
+    FAMILIES,
+    GEMMA_3_12B,
+    TINY_FAMILIES,
+    Family,
+    family,
+    is_newer_generation,
+    recognise,
+)
 from .memory import MemoryPolicy, apply_scaled_fp8, quantize_fp8, track, with_policy
-from .outputs import check_output_file, make_folder, publish, remove_empty_folders, write_error
+from .weights import (
+    SAFETENSORS_SUFFIXES,
+    file_stamp,
+    parameters_on_meta,
+    read_safetensors_header,
+    resolve_device,
+    resolve_dtype,
+    write_safetensors,
+)
 
 logger = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).parent / "configs"
-FAMILY_CONFIG_FILES = {"2.0": "ltx2-19b.json", "2.3": "ltx2.3-22b.json"}
-SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
-LTX2_FILES = (
-    "ltx-2-19b-dev.safetensors or ltx-2-19b-distilled.safetensors (LTX-2 19B, Lightricks/LTX-2), "
-    "ltx-2.3-22b-dev.safetensors or ltx-2.3-22b-distilled.safetensors (LTX-2.3 22B, Lightricks/LTX-2.3)"
+LTX2_FILES = ", ".join(
+    f"{' or '.join(f.name for f in fam.checkpoints.values())} ({fam.label}, {fam.checkpoints['dev'].repo})"
+    for fam in FAMILIES.values()
 )
-DTYPE_CHOICES = ("bf16", "fp16", "fp32")
 FP32_COMPONENTS = ("audio_vae", "vocoder")  # small; the 2.3 BWE vocoder breaks in bf16
 GEMMA_MODEL_TYPES = ("gemma3", "gemma3_text")
-GEMMA_FOLDER = "gemma-3-12b-it-qat-q4_0-unquantized"
 # The distilled checkpoints sample a fixed sigma list: no dynamic or terminal shift (diffusers' conversion script).
 DISTILLED_SCHEDULER = {"use_dynamic_shifting": False, "shift_terminal": None}
-_MAX_HEADER_BYTES = 100 * 1024 * 1024
+REREAD_COMPONENTS = ("transformer", "connectors")  # what LoRAs change
 _WEIGHT_SCALE, _INPUT_SCALE = ".weight_scale", ".input_scale"  # pre-quantized fp8 files
 _DAMAGED = "the file is damaged or was not fully downloaded: download it again."
 _PIPELINE_INDEX = {
@@ -70,7 +82,7 @@ class CheckpointInfo:
     path: Path
     family: Family
     variant: str  # "dev" or "distilled"
-    config: dict  # same shape as configs/tiny.json
+    config: dict  # the family's component configs (or the tiny ones stored in the file)
     fp8: bool  # official pre-quantized fp8 file (weight_scale keys)
     tiny: bool
     metadata: dict = field(default_factory=dict)
@@ -84,23 +96,6 @@ def with_official_stg(config: dict) -> dict:
     return {**config, "transformer": {**config["transformer"], "perturbed_attn": True}}
 
 
-def family_config(name: str) -> dict:
-    """The shipped diffusers configs of a family ("2.0" or "2.3")."""
-    return json.loads((CONFIG_DIR / FAMILY_CONFIG_FILES[name]).read_text())
-
-
-def resolve_dtype(dtype: Any):
-    """'bf16' | 'fp16' | 'fp32' (or a torch floating dtype) to a torch dtype."""
-    import torch
-
-    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-    if isinstance(dtype, torch.dtype) and dtype in table.values():
-        return dtype
-    if isinstance(dtype, str) and dtype.lower() in table:
-        return table[dtype.lower()]
-    raise L2AError(f"Unknown dtype {dtype!r}: choose one of {', '.join(DTYPE_CHOICES)}.")
-
-
 def scheduler_config_for(config: dict, variant: str) -> dict:
     """FlowMatchEulerDiscreteScheduler kwargs for a variant: the distilled model turns the shifts off."""
     scheduler = {k: v for k, v in config["scheduler"].items() if not k.startswith("_")}
@@ -109,70 +104,7 @@ def scheduler_config_for(config: dict, variant: str) -> dict:
     return scheduler
 
 
-# ---- safetensors header ------------------------------------------------------------------------------------------
-
-
-def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, dict], dict[str, str]]:
-    """(tensor entries, metadata) from the header only; a truncated or corrupt file raises L2AError."""
-    path = Path(path)
-    if not path.is_file():
-        raise L2AError(f"'{path}' is not a file: give the path of a .safetensors file.")
-    size = path.stat().st_size
-    redownload = "The file is damaged or was not fully downloaded: download it again."
-    with open(path, "rb") as f:
-        head = f.read(32)
-        _refuse_other_format(path, head)
-        prefix = head[:8]
-        f.seek(len(prefix))
-        if len(prefix) < 8:
-            raise L2AError(f"'{path.name}' is only {size} bytes, too short for a safetensors file. {redownload}")
-        length = int.from_bytes(prefix, "little")
-        if length > size - 8:
-            raise L2AError(
-                f"'{path.name}' is truncated: its safetensors header claims {length} bytes but the file has only "
-                f"{size - 8} after the length field. {redownload}"
-            )
-        if length > _MAX_HEADER_BYTES:
-            raise L2AError(f"'{path.name}' has an implausible {length}-byte safetensors header. {redownload}")
-        raw = f.read(length)
-    try:
-        header = json.loads(raw)
-        metadata = header.pop("__metadata__", None) or {}
-        end = max((int(entry["data_offsets"][1]) for entry in header.values()), default=0)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-        raise L2AError(f"'{path.name}' does not have a valid safetensors header ({exc}). {redownload}") from exc
-    if 8 + length + end > size:
-        raise L2AError(
-            f"'{path.name}' is truncated: the header describes {end} bytes of tensor data but only "
-            f"{size - 8 - length} are present. {redownload}"
-        )
-    return header, {str(k): str(v) for k, v in metadata.items()}
-
-
-# File kinds recognised by their first bytes, for files renamed .safetensors: (test on the first 32 bytes, name).
-_OTHER_FORMATS = (
-    (lambda head: head.startswith(b"PK\x03\x04"), "a zip archive (a PyTorch .pt/.ckpt/.bin pickle checkpoint, or "
-     "a zipped download)"),
-    (lambda head: len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5, "a Python pickle (.pt/.ckpt/.bin)"),
-    (lambda head: head.startswith(b"GGUF"), "a GGUF file (llama.cpp format)"),
-    (lambda head: head.lstrip().lower().startswith((b"<!doctype", b"<html", b"<?xml")), "a web page, not a model "
-     "(the download saved an error or login page)"),
-    (lambda head: head.startswith(b"version https://git-lfs"), "a Git LFS pointer, not the file itself (clone "
-     "with git lfs, or download the file)"),
-)
-
-
-def _refuse_other_format(path: Path, head: bytes) -> None:
-    """A pickle, zip, GGUF, web page or LFS pointer renamed .safetensors is named for what it is (not 'truncated'),
-    and never unpickled. A real safetensors file (its JSON header starting at byte 8) is never taken for one."""
-    if head[8:9] == b"{":
-        return
-    for test, kind in _OTHER_FORMATS:
-        if test(head):
-            raise L2AError(
-                f"'{path.name}' is {kind}, not a safetensors file, although it is named like one. Only safetensors "
-                "are loaded (pickle formats can run code): get the .safetensors release of this file."
-            )
+# ---- safetensors files -------------------------------------------------------------------------------------------
 
 
 def _variant_from(name: str, metadata: Mapping[str, str]) -> str:
@@ -210,6 +142,16 @@ def _classify_foreign(path: Path, keys: list[str]) -> None:
     )
 
 
+def _tiny_config(path: Path, metadata: Mapping[str, str]) -> dict:
+    try:
+        config = json.loads(metadata["l2a_tiny"])
+        for name in (*convert.COMPONENTS, "scheduler"):
+            dict(config[name])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise L2AError(f"'{path.name}' has a damaged tiny-model config ({exc}): write it again.") from exc
+    return config
+
+
 def _inspect_file(path: Path) -> CheckpointInfo:
     if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         raise L2AError(
@@ -220,7 +162,7 @@ def _inspect_file(path: Path) -> CheckpointInfo:
     keys = list(header)
     if not any(k.endswith(("audio_patchify_proj.weight", "audio_adaln_single.linear.weight")) for k in keys):
         _classify_foreign(path, keys)
-    if metadata.get("model_version", "").startswith(("2.5", "3")) or any(k.startswith("duration_head.") for k in keys):
+    if is_newer_generation(keys, metadata):
         raise L2AError(
             f"'{path.name}' is an LTX-2.5 or newer checkpoint, which this version of the pack does not support. "
             f"Use {LTX2_FILES}."
@@ -235,27 +177,14 @@ def _inspect_file(path: Path) -> CheckpointInfo:
     fp8 = any(k.endswith(("weight_scale", "input_scale")) for k in keys) or any(
         str(entry.get("dtype", "")).startswith("F8") for entry in header.values()
     )
-    if "l2a_tiny" in metadata:
-        try:
-            config = json.loads(metadata["l2a_tiny"])
-            family_from_dict(config["family"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise L2AError(f"'{path.name}' has a damaged tiny-model config ({exc}): write it again.") from exc
-        tiny = True
-    else:
-        is_23 = metadata.get("model_version", "").startswith("2.3") or any(
-            k.startswith(
-                ("model.diffusion_model.prompt_adaln_single.", "text_embedding_projection.video_aggregate_embed.")
-            )
-            for k in keys
-        )
-        config = family_config("2.3" if is_23 else "2.0")
-        tiny = False
+    generation = recognise(keys, metadata)
+    tiny = "l2a_tiny" in metadata
+    found = family(generation.name, tiny=True) if tiny else generation
     return CheckpointInfo(
         path=path,
-        family=family_from_dict(config["family"]),
+        family=found,
         variant=_variant_from(path.name, metadata),
-        config=with_official_stg(config),
+        config=with_official_stg(_tiny_config(path, metadata) if tiny else found.config()),
         fp8=fp8,
         tiny=tiny,
         metadata=metadata,
@@ -276,9 +205,18 @@ def _public(config: Mapping[str, Any]) -> dict:
     return {k: v for k, v in config.items() if not k.startswith("_")}
 
 
-def _inspect_folder(path: Path) -> CheckpointInfo:
-    from . import tiny as tiny_module
+def _tiny_family_of(configs: Mapping[str, Mapping]) -> Family | None:
+    """The tiny record of a folder's generation whose transformer config the folder's has (a tiny folder carries no
+    metadata: its configs tell it apart)."""
+    generation = recognise(configs=configs)
+    for tiny in TINY_FAMILIES.values():
+        expected = tiny.config()["transformer"]
+        if tiny.name == generation.name and all(configs["transformer"].get(k) == v for k, v in expected.items()):
+            return tiny
+    return None
 
+
+def _inspect_folder(path: Path) -> CheckpointInfo:
     if not (path / "model_index.json").is_file():
         raise L2AError(
             f"'{path}' is a folder without model_index.json: pass an LTX-2 all-in-one .safetensors file or a "
@@ -293,37 +231,26 @@ def _inspect_folder(path: Path) -> CheckpointInfo:
         )
     found = {c: _read_json(path / c / "config.json") for c in convert.COMPONENTS}
     found["scheduler"] = _read_json(path / "scheduler" / "scheduler_config.json")
-    transformer = found["transformer"]
-    if transformer.get("use_keyframes_abs_pos_embedding") or (path / "duration_head" / "config.json").is_file():
+    extra = {name: {} for name in ("duration_head",) if (path / name / "config.json").is_file()}
+    if is_newer_generation(configs={**found, **extra}):
         raise L2AError(
             f"'{path}' is an LTX-2.5 or newer folder, which this version of the pack does not support: use an LTX-2 "
             "19B or LTX-2.3 22B diffusers folder."
         )
-    tiny_config = tiny_module.tiny_config()
-    is_tiny = all(transformer.get(k) == v for k, v in tiny_config["transformer"].items() if k != "perturbed_attn")
-    if is_tiny:
-        base = tiny_config
-    else:
-        is_23 = (
-            transformer.get("gated_attn")
-            or transformer.get("cross_attn_mod")
-            or transformer.get("use_prompt_embeddings") is False
-            or found["connectors"].get("per_modality_projections")
-            or found["vocoder"].get("_class_name") == "LTX2VocoderWithBWE"
-        )
-        base = family_config("2.3" if is_23 else "2.0")
-    config = dict(base)
+    tiny = _tiny_family_of(found)
+    found_family = tiny or recognise(configs=found)
+    config = found_family.config()
     for name, cfg in found.items():
         config[name] = _public(cfg)
     config["vocoder_class"] = found["vocoder"].get("_class_name", "LTX2Vocoder")
     distilled = "distilled" in path.name.lower() or found["scheduler"].get("use_dynamic_shifting") is False
     return CheckpointInfo(
         path=path,
-        family=family_from_dict(config["family"]),
+        family=found_family,
         variant="distilled" if distilled else "dev",
         config=with_official_stg(config),
         fp8=False,
-        tiny=is_tiny,
+        tiny=tiny is not None,
     )
 
 
@@ -338,32 +265,6 @@ def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
 
 
 # ---- building and filling modules --------------------------------------------------------------------------------
-
-_meta_lock = threading.Lock()
-
-
-@contextmanager
-def parameters_on_meta():
-    """Create parameters on the meta device (no memory, no random init) but keep buffers real.
-
-    Buffers stay real because non-persistent ones (the BWE vocoder's resampler filter) are never in a checkpoint.
-    """
-    import torch
-
-    original = torch.nn.Module.register_parameter
-
-    def register(module, name, param):
-        if param is not None and not param.is_meta:
-            param = torch.nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-        original(module, name, param)
-
-    with _meta_lock:
-        torch.nn.Module.register_parameter = register
-        try:
-            yield
-        finally:
-            torch.nn.Module.register_parameter = original
-
 
 def component_classes(vocoder_class: str = "LTX2Vocoder") -> dict[str, type]:
     """The diffusers class of each component."""
@@ -405,12 +306,9 @@ def _fill(module, state: dict, name: str, source: str, label: str) -> None:
     module.eval().requires_grad_(False)
 
 
-def _cast(tensor, dtype, device):
-    return tensor.to(device=device, dtype=dtype) if tensor.is_floating_point() else tensor.to(device=device)
-
-
-def _read_file_states(path: Path, prepare) -> dict[str, dict]:
-    """Every component's tensors, each passed through `prepare(component, key, tensor, scale)`.
+def _file_tensors(path: Path, prepare, wanted: Mapping[str, set] | None = None) -> Iterator[tuple[str, str, Any]]:
+    """(component, diffusers key, tensor) for every tensor (or the `wanted` ones), each passed through
+    `prepare(component, key, tensor, scale)`, one at a time.
 
     Official pre-quantized files (`*-fp8.safetensors`, ltx-core's `fp8_scaled_mm` format) store a Linear as an fp8
     `<layer>.weight` plus a float32 `<layer>.weight_scale` (and `<layer>.input_scale`); the real weight is
@@ -420,7 +318,6 @@ def _read_file_states(path: Path, prepare) -> dict[str, dict]:
     import torch
     from safetensors import safe_open
 
-    states: dict[str, dict] = {name: {} for name in convert.COMPONENTS}
     dropped = 0
     with safe_open(str(path), framework="pt", device="cpu") as f:
         key_map = convert.official_key_map(f.keys())
@@ -435,16 +332,17 @@ def _read_file_states(path: Path, prepare) -> dict[str, dict]:
                     raise L2AError(f"'{path.name}' has the fp8 scale {key} without its weight: {_DAMAGED}")
                 continue
             name, new_key = target
+            if wanted is not None and new_key not in wanted.get(name, ()):
+                continue
             scale_key = key.removesuffix(".weight") + _WEIGHT_SCALE
             scale = None
             if key.endswith(".weight") and scale_key in key_map:
                 scale = f.get_tensor(scale_key).to(torch.float32)
                 if not bool(torch.isfinite(scale).all() and (scale > 0).all()):
                     raise L2AError(f"'{path.name}' has an invalid fp8 scale {scale_key}: {_DAMAGED}")
-            states[name][new_key] = prepare(name, new_key, f.get_tensor(key), scale)
-    if dropped:
+            yield name, new_key, prepare(name, new_key, f.get_tensor(key), scale)
+    if dropped and wanted is None:
         logger.info("%s: ignored %d fp8 input scales (activations are computed in bf16/fp16/fp32).", path.name, dropped)
-    return states
 
 
 def _folder_weight_files(folder: Path) -> list[Path]:
@@ -459,31 +357,66 @@ def _folder_weight_files(folder: Path) -> list[Path]:
     return files
 
 
-def _read_folder_states(path: Path, prepare) -> dict[str, dict]:
+def _folder_tensors(path: Path, prepare, wanted: Mapping[str, set] | None = None) -> Iterator[tuple[str, str, Any]]:
     from safetensors import safe_open
 
-    states: dict[str, dict] = {}
-    for name in convert.COMPONENTS:
-        state: dict = {}
+    for name in convert.COMPONENTS if wanted is None else wanted:
         for file in _folder_weight_files(path / name):
             read_safetensors_header(file)
             with safe_open(str(file), framework="pt", device="cpu") as f:
                 for key in f.keys():
-                    state[key] = prepare(name, key, f.get_tensor(key), None)
-        states[name] = state
-    return states
+                    if wanted is None or key in wanted[name]:
+                        yield name, key, prepare(name, key, f.get_tensor(key), None)
 
 
-def _resolve_device(device: Any):
+def _source_tensors(path: Path, prepare, wanted: Mapping[str, set] | None = None) -> Iterator[tuple[str, str, Any]]:
+    return (_folder_tensors if path.is_dir() else _file_tensors)(path, prepare, wanted)
+
+
+def _source_files(path: Path) -> list[Path]:
+    """The files the transformer and connectors are read from."""
+    if not path.is_dir():
+        return [path]
+    return [file for name in REREAD_COMPONENTS for file in _folder_weight_files(path / name)]
+
+
+def _restore_cast(tensor, scale, dtype):
+    """How `load_model` turns a stored tensor into a weight of a non-fp8 model: scaled fp8 widened, then cast."""
     import torch
 
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise L2AError(f"Unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'.") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise L2AError(f"Device {str(device)!r} was requested but CUDA is not available: use device='cpu'.")
-    return device
+    if scale is not None:
+        tensor = tensor.to(torch.float32) * scale
+    return tensor.to(dtype) if tensor.is_floating_point() else tensor
+
+
+def reread_problem(model: LTX2Model) -> str | None:
+    """Why the model's transformer and connectors weights cannot be read again from their source, or None."""
+    if not model.source_stamps:
+        return "its weights were not read from a checkpoint file"
+    for stamp in model.source_stamps:
+        try:
+            now = file_stamp(stamp[0])
+        except OSError:
+            return f"'{Path(stamp[0]).name}' is no longer where the model was loaded from"
+        if now != tuple(stamp):
+            return f"'{Path(stamp[0]).name}' changed on disk since the model was loaded"
+    return None
+
+
+def reread_weights(model: LTX2Model, wanted: Mapping[str, Iterable[str]]) -> Iterator[tuple[str, str, Any]]:
+    """(component, key, tensor) of the `wanted` transformer / connectors tensors, exactly as `load_model` gave
+    them to the model, read again from its memory-mapped source one tensor at a time (on the CPU)."""
+    problem = reread_problem(model)
+    if problem is not None:
+        raise L2AError(f"The original weights of {model.describe()} cannot be read again: {problem}.")
+    unknown = [name for name in wanted if name not in REREAD_COMPONENTS]
+    if unknown:
+        raise L2AError(f"Only {', '.join(REREAD_COMPONENTS)} weights are read again, not {', '.join(unknown)}.")
+
+    def prepare(_name, _key, tensor, scale):
+        return _restore_cast(tensor, scale, model.dtype)
+
+    return _source_tensors(Path(model.source), prepare, {name: set(keys) for name, keys in wanted.items()})
 
 
 def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu", fp8: bool = False,
@@ -502,7 +435,7 @@ def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu"
     import torch
 
     torch_dtype = resolve_dtype(dtype)
-    device = _resolve_device(device)
+    device = resolve_device(device)
     if memory is not None:
         memory.check(device)
     info = inspect_checkpoint(path)
@@ -526,12 +459,12 @@ def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu"
         if stored_fp8:
             tensor, scales[layer] = quantize_fp8(tensor)
             return tensor.to(read_device)
-        return _cast(tensor, dtypes[name], read_device)
+        return _restore_cast(tensor, None, dtypes[name]).to(read_device)
 
-    if info.path.is_dir():
-        states = _read_folder_states(info.path, prepare)
-    else:
-        states = _read_file_states(info.path, prepare)
+    stamps = tuple(file_stamp(file) for file in _source_files(info.path))
+    states: dict[str, dict] = {name: {} for name in convert.COMPONENTS}
+    for name, key, tensor in _source_tensors(info.path, prepare):
+        states[name][key] = tensor
     for name, module in modules.items():
         _fill(module, states.pop(name), name, str(info.path), info.family.label)
         module.to(read_device)
@@ -545,6 +478,7 @@ def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu"
         device=device,
         source=str(info.path),
         configs=info.config,
+        source_stamps=stamps,
     )
     model = model if memory is None else with_policy(model, memory)
     track(model)
@@ -561,32 +495,6 @@ def save_checkpoint(path: str | os.PathLike, components: Mapping[str, Any], meta
         raise L2AError(f"save_checkpoint needs all of {', '.join(convert.COMPONENTS)}; missing {', '.join(missing)}.")
     states = {name: components[name].state_dict() for name in convert.COMPONENTS}
     return write_safetensors(path, convert.diffusers_to_official(states), metadata)
-
-
-def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
-                      ) -> Path:
-    """Write `tensors` as a safetensors file atomically: a hidden temporary file beside `path`, renamed when
-    complete, so a crash or a full disk never leaves a half-written model where a loader would find it."""
-    from safetensors.torch import save_file
-
-    path = check_output_file(path, "safetensors file")
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    meta = {"format": "pt", **{str(k): str(v) for k, v in (metadata or {}).items()}}
-    created = make_folder(path.parent)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        save_file(tensors, tmp, metadata=meta)
-        publish(tmp, path)
-    except BaseException as error:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
-        remove_empty_folders(created)
-        if isinstance(error, OSError):
-            raise write_error(error, path) from error
-        raise
-    return path
 
 
 def save_diffusers_folder(path: str | os.PathLike, components: Mapping[str, Any], scheduler_config: dict) -> Path:
@@ -623,7 +531,7 @@ def save_diffusers_folder(path: str | os.PathLike, components: Mapping[str, Any]
 def _gemma_error(folder: Path, problem: str) -> L2AError:
     return L2AError(
         f"Text encoder folder '{folder}' {problem}. LTX-2 needs a Gemma 3 transformers folder with config.json, "
-        f"safetensors weights and the tokenizer, e.g. {GEMMA_FOLDER} (google/{GEMMA_FOLDER})."
+        f"safetensors weights and the tokenizer, e.g. {GEMMA_3_12B.folder.name} ({GEMMA_3_12B.folder.repo})."
     )
 
 
@@ -681,7 +589,7 @@ def load_text_encoder(folder: str | os.PathLike, dtype: Any = "bf16", device: An
         return load_gemma_file(folder, dtype=dtype, device=device)
     # ---- transformers folder ----
     torch_dtype = resolve_dtype(dtype)
-    device = _resolve_device(device)
+    device = resolve_device(device)
     folder = Path(folder)
     config = inspect_gemma_folder(folder)
     model_type = config.get("model_type")

@@ -1,11 +1,19 @@
-"""LoRAs on a loaded LTX-2 model: file checks, official file names, and per-run activation on shared modules.
+"""LoRAs on a loaded LTX-2 model: file checks, the families' official LoRAs, and per-run activation.
 
 ComfyUI hands one model object to every branch of a graph and caches node outputs, so applying a LoRA never
-changes the model it receives: `add_lora` returns a shallow copy whose `loras` list has one more `LoraSpec`.
-The weights are injected into the shared transformer/connectors as unfused PEFT adapters (diffusers'
-`load_lora_adapter`, once per file) and switched on only inside `active_loras(model)`, around sampling. Outside
-it every adapter is disabled, so the shared modules compute exactly the base model. `fuse` merges the adapters
-into the weights for the run (no extra matmuls per layer) and restores the original weights from a copy on exit.
+changes the model it receives: `add_lora` returns a shallow copy whose `loras` list has one more `LoraSpec`. The
+shared transformer and connectors take the chain only inside `active_loras(model)`, around sampling, and are the
+base model again on exit, exactly:
+
+* fused (as the official ltx-core builder does) when the weights are bf16/fp16/fp32 and the model's checkpoint can be
+  read again: each changed layer becomes `W + sum(strength * B @ A)` (summed in fp32, one layer at a time straight
+  from the memory-mapped LoRA files), and on exit the changed layers are read again from the memory-mapped
+  checkpoint. No copy of the weights is kept in memory (for the 19B distilled LoRA that copy would be about 37 GB)
+  and no adapter tensor exists at all;
+* unfused otherwise (fp8 weights, which fusing would round, or a checkpoint that cannot be read again): PEFT
+  adapters (diffusers' `load_lora_adapter`) for the run, removed on exit so none stays on the device.
+
+`lora_note(model)` says which of the two a run uses, and why, for the sampler's report.
 
 Files are the official trainer format (PEFT `lora_A`/`lora_B` keys under `diffusion_model.`, connector LoRAs
 under `text_embedding_projection.`); diffusers-format keys (`transformer.`, `connectors.`) and kohya-style
@@ -23,7 +31,7 @@ import re
 import threading
 import warnings
 from collections.abc import Iterable, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,38 +40,23 @@ from . import convert
 from .checks import check_number
 from .components import LTX2Model
 from .errors import L2AError
-from .families import LTX2_19B, LTX23_22B
+from .families import ALL_FAMILIES, FAMILIES, Family, declared_by_name, with_camera_loras
+from .loading import component_classes, reread_problem, reread_weights
+from .model_files import require_file
+from .weights import SAFETENSORS_SUFFIXES, parameters_on_meta, read_safetensors_header, write_safetensors
 
 logger = logging.getLogger(__name__)
 
-HF = "https://huggingface.co/"
-DISTILLED_LORA = "ltx-2-19b-distilled-lora-384.safetensors"
-DISTILLED_LORA_REPO = "Lightricks/LTX-2"
-# Official camera-control LoRAs (LTX-2 19B only), file names as listed in the Lightricks/LTX-2 README.
-CAMERA_LORAS = {
-    preset: (f"Lightricks/LTX-2-19b-LoRA-Camera-Control-{title}", f"ltx-2-19b-lora-camera-control-{slug}.safetensors")
-    for preset, title, slug in (
-        ("dolly_in", "Dolly-In", "dolly-in"),
-        ("dolly_out", "Dolly-Out", "dolly-out"),
-        ("dolly_left", "Dolly-Left", "dolly-left"),
-        ("dolly_right", "Dolly-Right", "dolly-right"),
-        ("jib_up", "Jib-Up", "jib-up"),
-        ("jib_down", "Jib-Down", "jib-down"),
-        ("static", "Static", "static"),
-    )
-}
-CAMERA_PRESETS = ("none", *CAMERA_LORAS)
-# Least recently used adapters beyond this many are deleted from the shared modules, so trying many LoRAs in one
-# session does not fill the GPU; the adapters of the current run are never deleted.
-MAX_LOADED_ADAPTERS = 4
+# Every preset of every family's official camera-control LoRAs (LTX-2 19B: dolly, jib, static).
+CAMERA_PRESETS = ("none", *dict.fromkeys(p for f in FAMILIES.values() for p in f.camera_loras))
 _LORA_MARKERS = (".lora_A.", ".lora_B.", ".lora_down.", ".lora_up.")
 _LORA_PARAMS = (".lora_A.weight", ".lora_B.weight", ".lora_B.bias")
-_DECLARED = ((re.compile(r"ltx-?2\.3"), "2.3"), (re.compile(r"ltx-?2-19b"), "2.0"))
 
 
 @dataclass(frozen=True)
 class LoraSpec:
-    """One LoRA in a model's chain; `adapter` names its weights in the shared modules (from the file's fingerprint)."""
+    """One LoRA in a model's chain; `adapter` names it (from the file's fingerprint). `fuse` asks for a fused run:
+    a run that cannot fuse then fails instead of running unfused."""
 
     path: str
     adapter: str
@@ -85,48 +78,50 @@ class LoraFile:
     sources: dict[str, str]  # diffusers key -> key in the file
     alphas: dict[str, str] = field(default_factory=dict)  # "transformer.<module>" -> key of its alpha in the file
 
+    @property
+    def layers(self) -> list[str]:
+        """The layers it changes, "transformer.<module>" / "connectors.<module>"."""
+        return sorted({key.rsplit(".lora_", 1)[0] for key in self.shapes})
+
 
 # ---- official files ----------------------------------------------------------------------------------------------
 
 
-def find_lora_file(name: str, folders: Iterable[str | os.PathLike]) -> Path | None:
-    """A file by name in the LoRA folders: case-insensitive, any sub-folder (symlinks followed), first by depth."""
-    wanted = Path(name).name.lower()
-    for folder in folders:
-        found = []
-        for root, _dirs, files in os.walk(folder, followlinks=True):
-            found += [Path(root) / f for f in files if f.lower() == wanted]
-        if found:
-            return min(found, key=lambda p: (len(p.parts), str(p)))
-    return None
-
-
-def require_lora_file(name: str, repo: str, folders: Iterable[str | os.PathLike], purpose: str) -> Path:
-    """find_lora_file, or an L2AError that says which file to download from where, and where to put it."""
-    folders = [Path(f) for f in folders]
-    path = find_lora_file(name, folders)
-    if path is None:
-        where = " or ".join(str(f) for f in folders) or "models/loras"
-        raise L2AError(
-            f"{purpose} needs '{name}', which is not in {where}. Download it from {HF}{repo} and put it in "
-            f"{folders[0] if folders else 'models/loras'} (a sub-folder is fine)."
-        )
-    return path
-
-
-def camera_lora_file(preset: str, folders: Iterable[str | os.PathLike]) -> Path:
-    """The official camera-control LoRA of a preset in the LoRA folders."""
-    if preset not in CAMERA_LORAS:
+def camera_lora_file(model_family: Family, preset: str, folders: Iterable[str | os.PathLike]) -> Path:
+    """The family's official camera-control LoRA of a preset in the LoRA folders."""
+    if preset not in CAMERA_PRESETS[1:]:
         raise L2AError(f"Unknown camera preset {preset!r}: use one of {', '.join(CAMERA_PRESETS)}.")
-    repo, name = CAMERA_LORAS[preset]
-    return require_lora_file(name, repo, folders, f"Camera preset '{preset}'")
+    if preset not in model_family.camera_loras:
+        have = " and ".join(f.label for f in with_camera_loras())
+        raise L2AError(
+            f"The official camera-control LoRAs exist for {have} only, but the loaded model is {model_family.label}: "
+            f"load an {have} checkpoint, or use a camera LoRA made for {model_family.label}."
+        )
+    return require_file(model_family.camera_loras[preset], folders, f"Camera preset '{preset}'")
+
+
+def with_distilled_lora(model: LTX2Model, folders: Iterable[str | os.PathLike], strength: float = 1.0,
+                        without: str = "") -> LTX2Model:
+    """The stage-2 model of the official multiscale recipe: a dev model with its family's distilled LoRA.
+
+    A distilled model needs none and comes back as it is. A missing LoRA file is an error that names the file, the
+    folders searched and the download; `without` says how to refine without it instead (appended to the error).
+    """
+    if model.variant == "distilled":
+        return model
+    purpose = f"Multiscale stage 2 on {model.family.label} dev (the official recipe)"
+    try:
+        path = require_file(model.family.distilled_lora, folders, purpose)
+    except L2AError as error:
+        raise L2AError(f"{error} {without}".strip()) from None
+    return add_lora(model, path, strength)
 
 
 # ---- reading a LoRA header ---------------------------------------------------------------------------------------
 
 
 def _adapter_name(path: Path, raw_header: bytes) -> str:
-    """Same file, same name (so it loads once); a changed file gets a new one. PEFT names cannot contain dots."""
+    """Same file, same name; a changed file gets a new one. PEFT names cannot contain dots."""
     stat = path.stat()
     digest = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|".encode() + raw_header)
     stem = re.sub(r"[^A-Za-z0-9_]", "_", path.stem)[:48]
@@ -134,8 +129,6 @@ def _adapter_name(path: Path, raw_header: bytes) -> str:
 
 
 def _read_header(path: Path) -> tuple[dict[str, dict], bytes]:
-    from .loading import read_safetensors_header
-
     header, _ = read_safetensors_header(path)
     with open(path, "rb") as f:
         raw = f.read(int.from_bytes(f.read(8), "little"))
@@ -185,7 +178,7 @@ def read_lora_header(path: str | os.PathLike) -> LoraFile:
     path = Path(path)
     if not path.is_file():
         raise L2AError(f"LoRA file '{path}' does not exist: put it in models/loras.")
-    if path.suffix.lower() not in (".safetensors", ".sft"):
+    if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         raise L2AError(
             f"'{path.name}' is a {path.suffix or 'suffix-less'} file: only .safetensors LoRAs are loaded (pickle "
             "formats such as .ckpt/.pt/.bin can run code). Use the .safetensors release of this LoRA."
@@ -265,58 +258,41 @@ def fit_problems(info: LoraFile, modules: Mapping[str, Any]) -> tuple[list[str],
 
 def meta_modules(config: dict) -> dict[str, Any]:
     """Transformer and connectors of a config with parameters on the meta device: shapes without memory."""
-    from .loading import component_classes, parameters_on_meta
-
     classes = component_classes(config.get("vocoder_class", "LTX2Vocoder"))
     with parameters_on_meta():
         return {name: classes[name].from_config(config[name]) for name in ("transformer", "connectors")}
 
 
 @functools.lru_cache(maxsize=None)
-def reference_modules(kind: str) -> dict[str, Any]:
-    """Meta modules of a known model: "2.0" (LTX-2 19B), "2.3" (LTX-2.3 22B) or "tiny" (the test model)."""
-    from . import tiny
-    from .loading import family_config
-
-    return meta_modules(tiny.tiny_config() if kind == "tiny" else family_config(kind))
+def reference_modules(key: str) -> dict[str, Any]:
+    """Meta modules of a family record by its key: "2.0", "2.3", "tiny-2.0", "tiny-2.3"."""
+    return meta_modules(next(f for f in ALL_FAMILIES if f.key == key).config())
 
 
-def _reference_label(kind: str) -> str:
-    from . import tiny
-
-    return tiny.tiny_config()["family"]["label"] if kind == "tiny" else {"2.0": LTX2_19B, "2.3": LTX23_22B}[kind].label
-
-
-def _declared_family(path: Path) -> str | None:
-    """The family an official file name states ("ltx-2-19b-...", "ltx-2.3-22b-..."), if any."""
-    name = path.name.lower()
-    return next((family for pattern, family in _DECLARED if pattern.search(name)), None)
-
-
-def _wrong_family(info: LoraFile, kinds: list[str], model: LTX2Model) -> L2AError:
+def _wrong_family(info: LoraFile, fits: list[Family], model: LTX2Model) -> L2AError:
     label = model.family.label
-    lora_label = " / ".join(_reference_label(k) for k in kinds)
+    lora_label = " / ".join(f.label for f in fits)
     text = (
         f"'{info.path.name}' is a LoRA for {lora_label} but the loaded model is {label}: use the version of this "
         f"LoRA made for {label}, or load an {lora_label} checkpoint."
     )
-    if "2.3" in kinds or model.family.name == "2.3":
-        text += " (The official camera-control LoRAs exist for LTX-2 19B only.)"
+    if any(not f.camera_loras for f in (*fits, model.family)):
+        text += f" (The official camera-control LoRAs exist for {' and '.join(f.label for f in with_camera_loras())} only.)"
     return L2AError(text)
 
 
 def check_lora(path: str | os.PathLike, model: LTX2Model) -> LoraFile:
     """Read a LoRA's header and make sure it fits the loaded model, or raise an L2AError that says for what it is."""
     info = read_lora_header(path)
-    declared = _declared_family(info.path)
+    declared = declared_by_name(info.path.name)
     missing, mismatched = fit_problems(info, {"transformer": model.transformer, "connectors": model.connectors})
     if not missing and not mismatched:
-        if declared is not None and declared != model.family.name:
+        if declared is not None and declared.name != model.family.name:
             raise _wrong_family(info, [declared], model)
         return info
-    fits = [k for k in ("2.0", "2.3", "tiny") if fit_problems(info, reference_modules(k)) == ([], [])]
-    if declared in fits:
-        fits = [declared]
+    fits = [f for f in ALL_FAMILIES if fit_problems(info, reference_modules(f.key)) == ([], [])]
+    if declared is not None and any(f.name == declared.name for f in fits):
+        fits = [f for f in fits if f.name == declared.name]
     if fits:
         raise _wrong_family(info, fits, model)
     problems = []
@@ -326,7 +302,7 @@ def check_lora(path: str | os.PathLike, model: LTX2Model) -> LoraFile:
         problems.append(f"{len(mismatched)} have other shapes (e.g. {'; '.join(mismatched[:2])})")
     raise L2AError(
         f"'{info.path.name}' does not fit the loaded {model.family.label}: {' and '.join(problems)}. It was made for "
-        f"another model (it fits none of {LTX2_19B.label}, {LTX23_22B.label}) or the file is damaged."
+        f"another model (it fits none of {', '.join(f.label for f in FAMILIES.values())}) or the file is damaged."
     )
 
 
@@ -334,14 +310,25 @@ def _has_fp8_storage(module) -> bool:
     return any(p.is_floating_point() and p.element_size() == 1 for p in module.parameters())
 
 
+def unfused_reason(model: LTX2Model) -> str | None:
+    """Why LoRAs on this model run unfused, or None when they are fused (and restored by re-reading the file)."""
+    if _has_fp8_storage(model.transformer):
+        return "the model stores its weights in fp8, which fusing would round"
+    problem = reread_problem(model)
+    if problem is not None:
+        return f"restoring fused weights would need a copy of them in memory: {problem}"
+    return None
+
+
 def add_lora(model: LTX2Model, path: str | os.PathLike, strength: float = 1.0, fuse: bool = False) -> LTX2Model:
     """A shallow copy of `model` with one more LoRA in its chain; `model` itself is left as it is."""
     check_number("LoRA strength", strength, hint="1 = as trained, 0 = off")
     info = check_lora(path, model)
-    if fuse and _has_fp8_storage(model.transformer):
+    reason = unfused_reason(model) if fuse else None
+    if reason is not None:
         raise L2AError(
-            f"fuse = True cannot be used for '{info.path.name}' because the model stores its weights in fp8: "
-            "turn fuse off (the LoRA then runs unfused) or load the model without fp8 weights."
+            f"fuse = True cannot be used for '{info.path.name}': {reason}. Turn fuse off (the LoRA then runs "
+            "unfused) or load the model without fp8 weights."
         )
     spec = LoraSpec(path=str(info.path), adapter=info.adapter, strength=float(strength), fuse=bool(fuse))
     return replace(model, loras=[*model.loras, spec])
@@ -354,10 +341,9 @@ def add_lora(model: LTX2Model, path: str | os.PathLike, strength: float = 1.0, f
 class _Slot:
     """LoRA state of one set of shared modules, kept on the transformer object."""
 
-    loaded: list[str] = field(default_factory=list)  # least recently used first
     active: tuple = ()  # ((adapter, weight), ...)
     fused: bool = False
-    backups: dict = field(default_factory=dict)  # tuner layer -> (weight, bias) before fusing
+    touched: dict = field(default_factory=dict)  # component -> parameter names changed by fusing
     depth: int = 0
 
 
@@ -377,10 +363,7 @@ def _components(model: LTX2Model) -> dict[str, Any]:
 
 
 def _plan(loras: Iterable[LoraSpec]) -> tuple[tuple[tuple[LoraSpec, float], ...], bool]:
-    """The same file twice adds its strengths (as in ComfyUI); strength 0 is left out; fuse if any LoRA asks.
-
-    PEFT cannot run fused and unfused adapters in one layer, so fusing is all-or-nothing for a run.
-    """
+    """The same file twice adds its strengths (as in ComfyUI); strength 0 is left out; whether any asks to fuse."""
     merged: dict[str, list] = {}
     for spec in loras:
         entry = merged.setdefault(spec.adapter, [spec, 0.0, False])
@@ -390,142 +373,199 @@ def _plan(loras: Iterable[LoraSpec]) -> tuple[tuple[tuple[LoraSpec, float], ...]
     return target, any(fuse for spec, weight, fuse in merged.values() if weight != 0.0)
 
 
-def _read_state(spec: LoraSpec, model: LTX2Model) -> dict[str, Any]:
-    from safetensors import safe_open
-
+def _checked_header(spec: LoraSpec) -> LoraFile:
     info = read_lora_header(spec.path)
     if info.adapter != spec.adapter:
         raise L2AError(
             f"'{spec.name}' changed on disk after the LoRA node checked it: queue the workflow again so the new file "
             "is checked."
         )
-    state = {}
-    with safe_open(str(info.path), framework="pt", device="cpu") as f:
-        scales = {
-            f"{module}.lora_B.weight": f.get_tensor(source).float().item() / info.shapes[f"{module}.lora_A.weight"][0]
-            for module, source in info.alphas.items()
-        }
-        for key, source in info.sources.items():  # one tensor at a time: a big LoRA is never held twice
-            tensor = f.get_tensor(source)
-            if key in scales:
-                tensor = tensor.float() * scales[key]
-            state[key] = tensor.to(device=model.device, dtype=model.dtype)
-    return state
+    return info
 
 
-def _ensure_loaded(model: LTX2Model, slot: _Slot, spec: LoraSpec, keep: set[str]) -> None:
-    if spec.adapter in slot.loaded:
-        slot.loaded.remove(spec.adapter)
-        slot.loaded.append(spec.adapter)
-        return
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    state = _read_state(spec, model)
-    for name, module in _components(model).items():
-        part = {k: v for k, v in state.items() if k.startswith(name + ".")}
-        if not part:
-            continue
-        with warnings.catch_warnings():  # several adapters on one model is the point here
-            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
-            module.load_lora_adapter(part, prefix=name, adapter_name=spec.adapter, low_cpu_mem_usage=True)
-        for layer in module.modules():  # PEFT gives new layers the base weights' dtype, which may be fp8 storage
-            if isinstance(layer, BaseTunerLayer) and spec.adapter in layer.lora_A:
-                layer.lora_A[spec.adapter].to(device=model.device, dtype=model.dtype)
-                layer.lora_B[spec.adapter].to(device=model.device, dtype=model.dtype)
-    slot.loaded.append(spec.adapter)
-    for old in [a for a in slot.loaded if a not in keep][: max(0, len(slot.loaded) - MAX_LOADED_ADAPTERS)]:
-        for module in _components(model).values():
-            if old in getattr(module, "peft_config", {}):
-                module.delete_adapters(old)
-        slot.loaded.remove(old)
+def _bias_without_base(model: LTX2Model, infos: Iterable[LoraFile]) -> str | None:
+    """A LoRA that adds a bias to a layer without one cannot be fused into it."""
+    modules = _components(model)
+    for info in infos:
+        for key in info.shapes:
+            if key.endswith(".lora_B.bias"):
+                component, module_path = key.removesuffix(".lora_B.bias").split(".", 1)
+                if modules[component].get_submodule(module_path).bias is None:
+                    return f"'{info.path.name}' adds a bias to {component}.{module_path}, which has none"
+    return None
 
 
-def _tuner_layers(module, adapters: Iterable[str]):
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    adapters = set(adapters)
-    return [m for m in module.modules() if isinstance(m, BaseTunerLayer) and adapters & set(m.lora_A)]
-
-
-def _fuse(model: LTX2Model, slot: _Slot, names: dict[str, list[str]]) -> None:
-    """Merge the active adapters into the weights, keeping exact copies (on the CPU) to restore them afterwards."""
-    for component, module in _components(model).items():
-        if not names.get(component):
-            continue
-        for layer in _tuner_layers(module, names[component]):
-            base = layer.get_base_layer()
-            bias = None if base.bias is None else base.bias.detach().to("cpu", copy=True)
-            slot.backups[layer] = (base.weight.detach().to("cpu", copy=True), bias)
-        module.fuse_lora(adapter_names=names[component])
-    slot.fused = True
-
-
-def _unfuse(slot: _Slot) -> None:
-    """Unmerge (so PEFT's state is consistent), then put back the exact original weights."""
+def _tensor(handle, info: LoraFile, key: str, device):
+    """One LoRA tensor in fp32 on `device`, lora_B scaled by alpha / rank when the file has an alpha."""
     import torch
 
-    with torch.no_grad():
-        for layer, (weight, bias) in slot.backups.items():
-            layer.unmerge()
-            base = layer.get_base_layer()
-            base.weight.copy_(weight)
+    tensor = handle.get_tensor(info.sources[key]).to(device=device, dtype=torch.float32)
+    module = key.rsplit(".lora_", 1)[0]
+    if key.endswith(".lora_B.weight") and module in info.alphas:
+        rank = info.shapes[f"{module}.lora_A.weight"][0]
+        tensor = tensor * (handle.get_tensor(info.alphas[module]).float().item() / rank)
+    return tensor
+
+
+def _fuse(model: LTX2Model, slot: _Slot, uses: list[tuple[LoraFile, float]]) -> None:
+    """Merge the LoRAs into the weights, one layer at a time, read straight from the memory-mapped files.
+
+    As ltx-core's builder: the deltas of every LoRA on a layer are summed first, then added to the weight once; here
+    in fp32 on the model's device, whatever device the weight waits on.
+    """
+    import torch
+    from safetensors import safe_open
+
+    modules = _components(model)
+    device = torch.device(model.device)
+    layers: dict[str, list[tuple[LoraFile, float]]] = {}
+    for info, weight in uses:
+        for layer in info.layers:
+            layers.setdefault(layer, []).append((info, weight))
+    with ExitStack() as stack, torch.no_grad():
+        handles = {info.path: stack.enter_context(safe_open(str(info.path), framework="pt", device="cpu"))
+                   for info, _ in uses}
+        for layer_name, layer_uses in layers.items():
+            component, module_path = layer_name.split(".", 1)
+            layer = modules[component].get_submodule(module_path)
+            delta = bias = None
+            for info, weight in layer_uses:
+                handle = handles[info.path]
+                down = _tensor(handle, info, f"{layer_name}.lora_A.weight", device)
+                up = _tensor(handle, info, f"{layer_name}.lora_B.weight", device) * weight
+                if delta is None:
+                    delta = up @ down
+                else:
+                    delta.addmm_(up, down)
+                if f"{layer_name}.lora_B.bias" in info.sources:
+                    extra = _tensor(handle, info, f"{layer_name}.lora_B.bias", device) * weight
+                    bias = extra if bias is None else bias + extra
+            touched = slot.touched.setdefault(component, [])
+            touched.append(f"{module_path}.weight")  # before the change: a failure half-way still restores it
+            slot.fused = True
+            layer.weight.copy_(delta.add_(layer.weight.to(device)))
             if bias is not None:
-                base.bias.copy_(bias)
-    slot.backups.clear()
-    slot.fused = False
+                touched.append(f"{module_path}.bias")
+                layer.bias.copy_(bias.add_(layer.bias.to(device)))
 
 
-def _activate(model: LTX2Model, slot: _Slot, target: tuple[tuple[LoraSpec, float], ...], fuse: bool) -> None:
-    """Bring the shared modules to exactly `target` (nothing active when empty)."""
-    if slot.fused:
-        _unfuse(slot)
-    slot.active = ()
-    keep = {spec.adapter for spec, _ in target}
-    for spec, _ in target:
-        _ensure_loaded(model, slot, spec, keep)
-    names: dict[str, list[str]] = {}
-    for component, module in _components(model).items():
-        config = getattr(module, "peft_config", None)
-        if not config:
-            continue
-        listed = [(spec.adapter, weight) for spec, weight in target if spec.adapter in config]
-        if listed:
-            module.enable_lora()
-            module.set_adapters([a for a, _ in listed], [w for _, w in listed])
-            names[component] = [a for a, _ in listed]
-        else:
-            module.disable_lora()
-    if fuse and names:
-        _fuse(model, slot, names)
+def _restore(model: LTX2Model, slot: _Slot) -> None:
+    """Read the changed weights again from the checkpoint, one tensor at a time, into the modules."""
+    import torch
+
+    params = {name: dict(module.named_parameters()) for name, module in _components(model).items()}
+    try:
+        with torch.no_grad():
+            for component, key, tensor in reread_weights(model, slot.touched):
+                params[component][key].copy_(tensor)
+    except L2AError as error:
+        raise L2AError(f"{error} The LoRAs stay merged into this model's weights: load the model again.") from None
+    finally:
+        slot.touched = {}
+        slot.fused = False
+
+
+def _load_adapters(model: LTX2Model, uses: list[tuple[LoraFile, float]]) -> None:
+    """PEFT adapters for an unfused run, read one tensor at a time, in the model's compute dtype."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+    from safetensors import safe_open
+
+    names: dict[str, list[tuple[str, float]]] = {}
+    for info, weight in uses:
+        with safe_open(str(info.path), framework="pt", device="cpu") as handle:
+            state = {key: _tensor(handle, info, key, model.device).to(model.dtype) for key in info.sources}
+        for name, module in _components(model).items():
+            part = {k: v for k, v in state.items() if k.startswith(name + ".")}
+            if not part:
+                continue
+            with warnings.catch_warnings():  # several adapters on one model is the point here
+                warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+                module.load_lora_adapter(part, prefix=name, adapter_name=info.adapter, low_cpu_mem_usage=True)
+            for layer in module.modules():  # PEFT gives new layers the base weights' dtype, which may be fp8 storage
+                if isinstance(layer, BaseTunerLayer) and info.adapter in layer.lora_A:
+                    layer.lora_A[info.adapter].to(device=model.device, dtype=model.dtype)
+                    layer.lora_B[info.adapter].to(device=model.device, dtype=model.dtype)
+            names.setdefault(name, []).append((info.adapter, weight))
+    for name, listed in names.items():
+        module = _components(model)[name]
+        module.set_adapters([a for a, _ in listed], [w for _, w in listed])
+
+
+def _release(model: LTX2Model) -> None:
+    """Remove every PEFT adapter and wrapper: the modules are the plain base modules again."""
+    for module in _components(model).values():
+        if getattr(module, "peft_config", None):
+            module.unload_lora()
+
+
+def adapter_bytes(model: LTX2Model) -> int:
+    """Bytes of LoRA adapter tensors held by the shared modules (0 outside a run)."""
+    return sum(p.numel() * p.element_size() for module in _components(model).values()
+               for name, p in module.named_parameters() if ".lora_" in name)
+
+
+def _unfused_reason(model: LTX2Model, infos: Iterable[LoraFile]) -> str | None:
+    return unfused_reason(model) or _bias_without_base(model, infos)
+
+
+def _activate(model: LTX2Model, slot: _Slot, target: tuple[tuple[LoraSpec, float], ...], require_fused: bool) -> None:
+    infos = [(_checked_header(spec), weight) for spec, weight in target]
+    reason = _unfused_reason(model, [info for info, _ in infos])
+    if reason is not None and require_fused:
+        names = ", ".join(spec.name for spec, _ in target if spec.fuse)
+        raise L2AError(f"fuse = True cannot be used for {names}: {reason}. Turn fuse off to run the LoRAs unfused.")
     slot.active = tuple((spec.adapter, weight) for spec, weight in target)
+    if reason is None:
+        _fuse(model, slot, infos)
+    else:
+        _load_adapters(model, infos)
+
+
+def _deactivate(model: LTX2Model, slot: _Slot) -> None:
+    try:
+        if slot.fused or slot.touched:
+            _restore(model, slot)
+    finally:
+        _release(model)
+        slot.active = ()
+
+
+def lora_note(model: LTX2Model) -> str:
+    """What a run of this model does with its LoRAs, for the report ("" without LoRAs)."""
+    target, _ = _plan(model.loras)
+    if not target:
+        return ""
+    names = ", ".join(f"{spec.name} {weight:g}" for spec, weight in target)
+    reason = _unfused_reason(model, [_checked_header(spec) for spec, _ in target])
+    return f"LoRA {names} (" + ("fused" if reason is None else f"unfused: {reason}") + ")"
 
 
 @contextmanager
 def active_loras(model: LTX2Model):
     """Run the model's LoRA chain for the duration of the block; on exit the shared modules are the base again.
 
-    Without LoRAs this does nothing at all. Adapters load once per file and stay cached (disabled) between runs;
-    disabled adapters leave the base output bit-exact, and fused runs restore the saved original weights.
+    Without LoRAs this does nothing at all. Fused weights are read back from the checkpoint on exit, unfused
+    adapters are removed, also when the block raises (an error, a Cancel).
     """
-    if not model.loras:
+    target, require_fused = _plan(model.loras)
+    if not target:
         yield model
         return
-    target, fuse = _plan(model.loras)
     with _lock:
         slot = _slot(model)
         wanted = tuple((spec.adapter, weight) for spec, weight in target)
-        if slot.depth and (wanted, fuse) != (slot.active, slot.fused):
+        if slot.depth and wanted != slot.active:
             raise RuntimeError("active_loras: a different LoRA chain is already active on these modules.")
         outer = slot.depth == 0
         slot.depth += 1
         try:
             if outer:
-                _activate(model, slot, target, fuse)
+                _activate(model, slot, target, require_fused)
             yield model
         finally:
             slot.depth -= 1
             if outer:
-                _activate(model, slot, (), False)
+                _deactivate(model, slot)
 
 
 def random_lora(modules: Mapping[str, Any], pattern: str, rank: int, seed: int, scale: float = 0.1) -> dict:
@@ -553,7 +593,5 @@ def random_lora(modules: Mapping[str, Any], pattern: str, rank: int, seed: int, 
 
 def save_lora(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     """Write a LoRA state dict as safetensors, atomically."""
-    from .loading import write_safetensors
-
     return write_safetensors(path, state)
 

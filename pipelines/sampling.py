@@ -18,12 +18,14 @@ from typing import Any, Callable
 
 from .checks import check_guidance
 from .errors import L2AError
-from .families import DISTILLED_SIGMAS, STAGE_2_DISTILLED_SIGMAS, Guidance
+from .families import Guidance
 from .geometry import Geometry, audio_latent_frames, make_geometry
 from .schedules import SCHEDULES, diffusers_sigmas, fixed_sigmas, official_sigmas
 
 MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
 MAX_STEPS = 200
+# Multiscale stage 2 on a dev model: the official recipe (the family's distilled LoRA), or explicitly without it.
+STAGE_2_OPTIONS = ("distilled LoRA", "without LoRA")
 
 
 @dataclass(frozen=True)
@@ -150,9 +152,10 @@ def plan(model, settings: SamplerSettings) -> Plan:
     else:
         guidance = Guidance.off() if distilled else model.family.guidance
     notes = list(geometry.notes)
+    sampler = "euler"
     if distilled or settings.acceleration == "full":
         sigmas, guidance = _distilled_schedule(model, settings, guidance, notes)
-        schedule = "distilled"
+        schedule, sampler = "distilled", model.family.distilled_sampler
     else:
         steps, guidance = _accelerate(settings.steps or model.family.steps, guidance, settings.acceleration, notes)
         schedule = settings.schedule
@@ -171,6 +174,7 @@ def plan(model, settings: SamplerSettings) -> Plan:
         use_cross_timestep=model.family.use_cross_timestep,
         generate_audio=settings.generate_audio,
         notes=tuple(notes),
+        sampler=sampler,
     )
 
 
@@ -183,16 +187,20 @@ def has_distilled_lora(model) -> bool:
 def _distilled_schedule(model, settings: SamplerSettings, guidance: Guidance, notes: list[str]):
     """The distilled sigmas, which a distilled model (or a dev model with the distilled LoRA under acceleration
     `full`) always samples: any other step count is refused, and presets that cannot change them say so."""
-    from .lora import DISTILLED_LORA
-
-    count = len(DISTILLED_SIGMAS) - 1
+    family = model.family
+    if family.distilled_sampler not in SAMPLERS:
+        raise L2AError(
+            f"{family.label} distilled samples with {family.distilled_sampler!r}, which this version of the pack "
+            f"does not have (it has {', '.join(SAMPLERS)})."
+        )
+    count = len(family.distilled_sigmas) - 1
     preset = settings.acceleration
     distilled = model.variant == "distilled"
     if not distilled and not has_distilled_lora(model):
         raise L2AError(
             f"acceleration = 'full' samples the {count} distilled sigmas without guidance, which needs a distilled "
-            f"model or the distilled LoRA, and {model.family.label} dev has neither: load the distilled checkpoint, "
-            f"add {DISTILLED_LORA} with LTX-2 LoRA, or use acceleration 'regular' or 'high'."
+            f"model or the distilled LoRA, and {family.label} dev has neither: load the distilled checkpoint, "
+            f"add {family.distilled_lora.name} with LTX-2 LoRA, or use acceleration 'regular' or 'high'."
         )
     if settings.steps not in (0, count):
         who = "a distilled model" if distilled else "acceleration 'full'"
@@ -211,7 +219,7 @@ def _distilled_schedule(model, settings: SamplerSettings, guidance: Guidance, no
                      "sigmas)")
     if settings.schedule != "official":
         notes.append(f"schedule {settings.schedule} not used: distilled sigmas")
-    return fixed_sigmas(DISTILLED_SIGMAS), guidance
+    return fixed_sigmas(family.distilled_sigmas), guidance
 
 
 def _accelerate(steps: int, guidance: Guidance, preset: str, notes: list[str]) -> tuple[int, Guidance]:
@@ -671,19 +679,20 @@ def sample(
     """
     import torch
 
-    from .lora import active_loras
+    from .lora import active_loras, lora_note
     from .memory import apply_policy
 
     p = plan(model, settings)
     if context is not None and context.audio_is_condition:
         p = audio_conditioned(p)
+    report = " | ".join(part for part in (p.report(), lora_note(model)) if part)
     apply_policy(model)
     generator = torch.Generator("cpu").manual_seed(p.seed)
     with torch.no_grad(), active_loras(model):
         video = prepare_video_tokens(model, conditioning, p.geometry, generator, context=context)
         audio = prepare_audio_tokens(model, p.geometry, generator, context=context)
         video_out, audio_out = _denoise(model, conditioning, p, video, audio, on_step, check_interrupt)
-        return _finish(model, p, video_out, audio_out, audio.mel_bins, video.main_count, p.report())
+        return _finish(model, p, video_out, audio_out, audio.mel_bins, video.main_count, report)
 
 
 MULTISCALE_MULTIPLE = 64
@@ -696,37 +705,63 @@ def _progress_from(on_step: StepCallback | None, offset: int, total: int) -> Ste
     return lambda step, _stage_total, preview: on_step(offset + step, total, preview)
 
 
+def stage_two_note(model, refine_model) -> str:
+    """What stage 2 of multiscale runs with: the official distilled LoRA, a distilled model, or neither (said so)."""
+    from .lora import lora_note
+
+    official = {name.lower() for name in refine_model.family.distilled_lora.names}
+    with_lora = any(spec.name.lower() in official for spec in refine_model.loras)
+    if refine_model.variant == "distilled":
+        what = "the distilled model"
+    elif with_lora:
+        what = "the distilled LoRA (the official recipe)"
+    else:
+        what = f"the dev model without {refine_model.family.distilled_lora.name} (not the official recipe)"
+    return "; ".join(part for part in (f"with {what}", lora_note(refine_model)) if part)
+
+
 def sample_multiscale(
     model,
     conditioning,
     settings: SamplerSettings,
     upsampler,
+    refine_model,
     *,
-    refine_model=None,
     on_step: StepCallback | None = None,
     check_interrupt: Callable[[], None] | None = None,
 ) -> Latent:
     """Two-stage generation, the official recipe.
 
     Stage 1 at half the size with the chosen steps and guidance; the video latent upsampled x2; stage 2 at full
-    size over the distilled refinement sigmas without guidance, video and stage-1 audio re-noised to the first of
-    them, image conditions re-encoded at full size. `refine_model` is the model for stage 2 (e.g. with the
-    distilled LoRA); the same model by default.
+    size over the family's distilled refinement sigmas without guidance, video and stage-1 audio re-noised to the
+    first of them, image conditions re-encoded at full size. `refine_model` runs stage 2: officially the dev model
+    with its family's distilled LoRA (`lora.with_distilled_lora`), or the distilled model itself; anything else is
+    the caller's explicit choice, and the report says what it was.
     """
     import torch
 
-    from .lora import active_loras
+    from .lora import active_loras, lora_note
     from .memory import apply_policy
-    from .upsampler import upsample
+    from .upsampler import check_upsampler, upsample
 
     final = make_geometry(settings.width, settings.height, settings.num_frames, settings.fps, MULTISCALE_MULTIPLE)
     half = replace(settings, width=final.width // 2, height=final.height // 2, num_frames=final.num_frames)
     p1 = plan(model, half)
-    refine_model = refine_model or model
-    sigmas = fixed_sigmas(STAGE_2_DISTILLED_SIGMAS)
-    p2 = replace(p1, geometry=final, sigmas=sigmas, schedule="distilled refinement", guidance=Guidance.off())
+    if refine_model.family.name != model.family.name:
+        raise L2AError(
+            f"the stage-2 model is {refine_model.family.label} but stage 1 runs {model.family.label}: refine with the "
+            "same family."
+        )
+    check_upsampler(upsampler, model)
+    sigmas = fixed_sigmas(refine_model.family.stage_2_sigmas)
+    p2 = replace(p1, geometry=final, sigmas=sigmas, schedule="distilled refinement", guidance=Guidance.off(),
+                 sampler="euler")  # stage 2 is plain Euler in every family (official)
     steps_one = len(p1.sigmas) - 1
     total = steps_one + len(sigmas) - 1
+    report = " | ".join(part for part in (
+        f"multiscale: stage 1 {p1.geometry.width}x{p1.geometry.height}", p1.report(), lora_note(model),
+        f"stage 2 {final.width}x{final.height}, {len(sigmas) - 1} distilled refinement steps, no guidance, "
+        f"{stage_two_note(model, refine_model)}") if part)
 
     generator = torch.Generator("cpu").manual_seed(p1.seed)
     with torch.no_grad():
@@ -745,6 +780,4 @@ def sample_multiscale(
             audio = prepare_audio_tokens(refine_model, final, generator, low.audio, noise_scale)
             second = _denoise(refine_model, conditioning, p2, video, audio,
                               _progress_from(on_step, steps_one, total), check_interrupt)
-        report = (f"multiscale: stage 1 {p1.geometry.width}x{p1.geometry.height} | {p1.report()} | stage 2 "
-                  f"{final.width}x{final.height}, {len(sigmas) - 1} distilled refinement steps, no guidance")
         return _finish(refine_model, p2, *second, audio.mel_bins, video.main_count, report)

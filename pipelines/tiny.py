@@ -1,8 +1,13 @@
-"""A deterministic tiny random-weight LTX-2, built from the real diffusers classes with shrunken configs.
+"""Deterministic tiny random-weight stand-ins of the LTX-2 families, built from the real diffusers classes.
 
-It stands in for the 19B weights in tests, the demo and CI: same classes, same on-disk layouts (an all-in-one
-checkpoint under the real file name, a Gemma 3 transformers folder), real geometry (32x/8x video compression,
-24 kHz stereo audio). Nothing is downloaded; the files are cached in the user cache folder keyed by the config.
+They stand in for the 19B / 22B weights in tests, the demo and CI: same classes, same behaviour flags (2.3: gated
+attention, cross-attention modulation, prompt AdaLN, per-modality text projections, the BWE vocoder at 48 kHz),
+same on-disk layouts under the official file names and ComfyUI folders of their family record (all-in-one
+checkpoints, a Gemma 3 transformers folder and ComfyUI's single file, the latent upsampler, the distilled and camera
+LoRAs), real geometry. Nothing is downloaded; the files are cached in the user cache folder keyed by the configs.
+
+This module stands above loading, LoRAs, upsampler and the Gemma writer: it uses them, nothing below imports it.
+A tiny file says what it is in its own metadata (`l2a_tiny`: its configs; `model_version`: its generation).
 """
 
 from __future__ import annotations
@@ -14,20 +19,26 @@ import shutil
 import tempfile
 from pathlib import Path
 
-CONFIG_PATH = Path(__file__).parent / "configs" / "tiny.json"
-CHECKPOINT_NAMES = {"dev": "ltx-2-19b-dev.safetensors", "distilled": "ltx-2-19b-distilled.safetensors"}
-TEXT_ENCODER_NAME = "gemma-3-12b-it-qat-q4_0-unquantized"
+from .families import Family, family, recognise
+
 # Part of the cache key: bump it whenever write_models_dir writes other files, so old caches are not reused.
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 
 
-def tiny_config() -> dict:
-    return json.loads(CONFIG_PATH.read_text())
+def tiny_family(name: str = "2.0") -> Family:
+    return family(name, tiny=True)
 
 
-def config_hash(config: dict | None = None) -> str:
-    config = tiny_config() if config is None else config
-    keyed = {"config": config, "layout": LAYOUT_VERSION}
+def tiny_config(name: str = "2.0") -> dict:
+    return tiny_family(name).config()
+
+
+def _metadata(tiny: Family, config: dict) -> dict[str, str]:
+    return {"l2a_tiny": json.dumps(config), "model_version": f"{tiny.name}.0-tiny"}
+
+
+def config_hash(tiny: Family, config: dict | None = None) -> str:
+    keyed = {"family": tiny.key, "config": tiny.config() if config is None else config, "layout": LAYOUT_VERSION}
     return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -36,23 +47,14 @@ def cache_root() -> Path:
     return Path(base) / "ltx2-anywhere"
 
 
-def build_components(config: dict | None = None) -> dict:
+def build_components(config: dict) -> dict:
     """The model components (no text encoder), each seeded so the weights never change between runs."""
     import torch
-    from diffusers import AutoencoderKLLTX2Audio, AutoencoderKLLTX2Video, LTX2VideoTransformer3DModel
-    from diffusers.pipelines.ltx2.connectors import LTX2TextConnectors
-    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
 
-    config = tiny_config() if config is None else config
-    classes = {
-        "transformer": LTX2VideoTransformer3DModel,
-        "vae": AutoencoderKLLTX2Video,
-        "audio_vae": AutoencoderKLLTX2Audio,
-        "vocoder": LTX2Vocoder,
-        "connectors": LTX2TextConnectors,
-    }
+    from .loading import component_classes
+
     components = {}
-    for name, cls in classes.items():
+    for name, cls in component_classes(config.get("vocoder_class", "LTX2Vocoder")).items():
         torch.manual_seed(0)
         module = cls(**config[name]).eval()
         _randomize_latent_statistics(module, name)
@@ -72,33 +74,28 @@ def _randomize_latent_statistics(module, name: str) -> None:
         module.latents_std.copy_(torch.rand(module.latents_std.shape, generator=generator) * 0.5 + 0.75)
 
 
-def build_upsampler(config: dict | None = None):
+def build_upsampler(config: dict):
     import torch
     from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
-    config = tiny_config() if config is None else config
     torch.manual_seed(0)
     return LTX2LatentUpsamplerModel(**config["latent_upsampler"]).eval()
 
 
-def build_text_encoder(config: dict | None = None):
+def build_text_encoder(config: dict, max_length: int):
     """A tiny Gemma 3 (the real class) and an offline tokenizer; returns (model, tokenizer)."""
     import torch
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
-    config = tiny_config() if config is None else config
-    te = dict(config["text_encoder"])
-    gemma_config = Gemma3Config(**te)
     torch.manual_seed(0)
-    model = Gemma3ForConditionalGeneration(gemma_config).eval()
-    return model, build_tokenizer(config)
+    model = Gemma3ForConditionalGeneration(Gemma3Config(**config["text_encoder"])).eval()
+    return model, build_tokenizer(config, max_length)
 
 
-def build_tokenizer(config: dict | None = None):
+def build_tokenizer(config: dict, max_length: int):
     """A Gemma tokenizer over a small word vocabulary plus single letters, so any text tokenizes offline."""
     from transformers import GemmaTokenizer
 
-    config = tiny_config() if config is None else config
     vocab: dict[str, int] = {}
     for token in ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]:
         vocab[token] = len(vocab)
@@ -108,50 +105,77 @@ def build_tokenizer(config: dict | None = None):
         vocab.setdefault(letter, len(vocab))
         vocab.setdefault("\u2581" + letter, len(vocab))
     tokenizer = GemmaTokenizer(vocab=vocab, merges=[])
-    tokenizer.model_max_length = int(config["family"]["max_sequence_length"])
+    tokenizer.model_max_length = int(max_length)
     return tokenizer
 
 
-def write_models_dir(models_dir: str | os.PathLike, config: dict | None = None) -> dict[str, Path]:
-    """Write the tiny model into a ComfyUI models-folder layout under the real file names; returns the paths."""
-    from .loading import save_checkpoint
+def _check_flags(tiny: Family, config: dict) -> None:
+    """A tiny config must behave like its generation: the record's audio format and every behaviour flag its
+    diffusers configs are recognised by."""
+    rate = int(config["vocoder"].get("output_sampling_rate", 0))
+    if rate != tiny.audio.sample_rate:
+        raise ValueError(f"{tiny.label}: the vocoder writes {rate} Hz, but {tiny.name} is {tiny.audio.describe()}")
+    view = {**config, "vocoder": {**config["vocoder"], "_class_name": config.get("vocoder_class", "LTX2Vocoder")}}
+    missing = [f"{component}.{key} = {value!r}" for component, key, value in tiny.recognition.config_markers
+               if view.get(component, {}).get(key) != value]
+    if missing or recognise(configs=view).name != tiny.name:
+        raise ValueError(f"{tiny.label}: its configs lack {', '.join(missing) or 'the marks'} of {tiny.name}")
 
-    config = tiny_config() if config is None else config
+
+def write_models_dir(models_dir: str | os.PathLike, name: str = "2.0", config: dict | None = None) -> dict[str, Path]:
+    """Write a tiny family's full set into a ComfyUI models-folder layout under the official file names and folders
+    of its record; returns the paths by role (checkpoint_dev, text_encoder, upsampler, lora_distilled, ...)."""
+    from .gemma_single_file import save_gemma_file
+    from .loading import save_checkpoint
+    from .upsampler import save_upsampler
+
+    tiny = tiny_family(name)
+    config = tiny.config() if config is None else config
+    _check_flags(tiny, config)
     models_dir = Path(models_dir)
     written: dict[str, Path] = {}
     components = build_components(config)
-    for variant, name in CHECKPOINT_NAMES.items():
-        path = models_dir / "checkpoints" / name
-        metadata = {"l2a_tiny": json.dumps(config), "l2a_variant": variant, "model_version": "2.0.0-tiny"}
-        save_checkpoint(path, components, metadata)
+    for variant, file in tiny.checkpoints.items():
+        path = models_dir / file.folder / file.name
+        save_checkpoint(path, components, {**_metadata(tiny, config), "l2a_variant": variant})
         written[f"checkpoint_{variant}"] = path
-    te_dir = models_dir / "text_encoders" / TEXT_ENCODER_NAME
-    model, tokenizer = build_text_encoder(config)
-    _atomic_dir_write(te_dir, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
-    written["text_encoder"] = te_dir
-    written["upsampler"] = write_tiny_upsampler(models_dir, config)
-    written.update(write_tiny_loras(models_dir, config))
-    written["text_encoder_file"] = write_tiny_gemma_file(models_dir, config)
+    folder = tiny.text_encoder.folder
+    model, tokenizer = build_text_encoder(config, tiny.max_sequence_length)
+    _atomic_dir_write(models_dir / folder.folder / folder.name,
+                      lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+    written["text_encoder"] = models_dir / folder.folder / folder.name
+    single = tiny.text_encoder.single_files[0]
+    written["text_encoder_file"] = save_gemma_file(
+        models_dir / single.folder / single.name, model, build_spiece_model(config), _gemma_metadata(tiny))
+    upsampler = tiny.upsampler
+    written["upsampler"] = save_upsampler(models_dir / upsampler.folder / upsampler.name, build_upsampler(config),
+                                          _metadata(tiny, config))
+    written.update(write_tiny_loras(models_dir, name, config))
     return written
 
 
-def write_tiny_loras(models_dir: str | os.PathLike, config: dict | None = None) -> dict[str, Path]:
-    """Random LoRAs that fit the tiny model, under the official file names in models_dir/loras.
+def write_tiny_loras(models_dir: str | os.PathLike, name: str = "2.0", config: dict | None = None) -> dict[str, Path]:
+    """Random LoRAs that fit a tiny family, under its record's official file names and folder.
 
-    One per camera preset (attention q/k/v/out, rank 4) and the distilled LoRA (also the feed-forwards and the
-    connectors' text projection, rank 8), each with its own seed, in the official trainer key format.
+    One per camera preset of the family (attention q/k/v/out, rank 4) and the distilled LoRA (also the
+    feed-forwards and the connectors' text projections, rank 8), each with its own seed, in the official trainer
+    key format.
     """
-    from .lora import CAMERA_LORAS, DISTILLED_LORA, meta_modules, random_lora, save_lora
+    from .lora import meta_modules, random_lora, save_lora
 
-    config = tiny_config() if config is None else config
-    folder = Path(models_dir) / "loras"
+    tiny = tiny_family(name)
+    config = tiny.config() if config is None else config
+    models_dir = Path(models_dir)
     modules = meta_modules(config)
     attention = r"^transformer\..*\.(to_q|to_k|to_v|to_out\.0)$"
     written: dict[str, Path] = {}
-    for seed, (preset, (_repo, name)) in enumerate(CAMERA_LORAS.items(), start=1000):
-        written[f"lora_{preset}"] = save_lora(folder / name, random_lora(modules, attention, 4, seed))
-    distilled = r"^transformer\..*\.(to_q|to_k|to_v|to_out\.0|net\.0\.proj|net\.2)$|^connectors\.text_proj_in$"
-    written["lora_distilled"] = save_lora(folder / DISTILLED_LORA, random_lora(modules, distilled, 8, 2000))
+    for seed, (preset, file) in enumerate(tiny.camera_loras.items(), start=1000):
+        written[f"lora_{preset}"] = save_lora(models_dir / file.folder / file.name, random_lora(modules, attention, 4,
+                                                                                                 seed))
+    distilled = (r"^transformer\..*\.(to_q|to_k|to_v|to_out\.0|net\.0\.proj|net\.2)$"
+                 r"|^connectors\.(video_|audio_)?text_proj_in$")
+    file = tiny.distilled_lora
+    written["lora_distilled"] = save_lora(models_dir / file.folder / file.name, random_lora(modules, distilled, 8, 2000))
     return written
 
 
@@ -168,27 +192,24 @@ def _atomic_dir_write(target: Path, write) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ensure_cached(config: dict | None = None) -> Path:
-    """The tiny models folder in the user cache, written once per config."""
-    config = tiny_config() if config is None else config
-    root = cache_root() / f"tiny-{config_hash(config)}"
+def ensure_cached(name: str = "2.0") -> Path:
+    """A tiny family's models folder in the user cache, written once per config."""
+    tiny = tiny_family(name)
+    root = cache_root() / f"tiny-{tiny.name}-{config_hash(tiny)}"
     marker = root / ".complete"
     if not marker.exists():
-        write_models_dir(root, config)
-        marker.write_text(config_hash(config))
+        write_models_dir(root, name)
+        marker.write_text(config_hash(tiny))
     return root
 
 
-def write_tiny_upsampler(models_dir: str | os.PathLike, config: dict | None = None) -> Path:
-    """The tiny x2 latent upsampler under the official file name in `latent_upscale_models/`."""
-    from .upsampler import UPSAMPLER_FILE, save_upsampler
+def _gemma_metadata(tiny: Family) -> dict[str, str]:
+    from .gemma_single_file import MAX_LENGTH_METADATA
 
-    config = tiny_config() if config is None else config
-    path = Path(models_dir) / "latent_upscale_models" / UPSAMPLER_FILE
-    return save_upsampler(path, build_upsampler(config), {"l2a_tiny": json.dumps(config)})
+    return {MAX_LENGTH_METADATA: str(tiny.max_sequence_length)}
 
 
-def build_spiece_model(config: dict | None = None) -> bytes:
+def build_spiece_model(config: dict) -> bytes:
     """A real SentencePiece BPE model (proto bytes) for the tiny vocabulary, laid out like Gemma's tokenizer.model.
 
     Gemma's special ids (pad 0, eos 1, bos 2, unk 3, mask 4), the turn markers, 256 byte-fallback pieces, then
@@ -197,7 +218,6 @@ def build_spiece_model(config: dict | None = None) -> bytes:
     """
     from .gemma_single_file import BYTE, CONTROL, NORMAL, UNKNOWN, USER_DEFINED, Piece, encode_spiece
 
-    config = tiny_config() if config is None else config
     pieces = [Piece(name, 0.0, CONTROL) for name in ("<pad>", "<eos>", "<bos>")]
     pieces += [Piece("<unk>", 0.0, UNKNOWN), Piece("<mask>", 0.0, CONTROL)]
     pieces += [Piece(name, 0.0, USER_DEFINED) for name in ("<start_of_turn>", "<end_of_turn>")]
@@ -210,13 +230,3 @@ def build_spiece_model(config: dict | None = None) -> bytes:
     if len(pieces) > int(config["text_encoder"]["boi_token_index"]):
         raise ValueError(f"tiny tokenizer has {len(pieces)} pieces, more than the image token ids allow")
     return encode_spiece(pieces, unk_id=3, bos_id=2, eos_id=1, pad_id=0)
-
-
-def write_tiny_gemma_file(models_dir: str | os.PathLike, config: dict | None = None) -> Path:
-    """The tiny Gemma (same weights as the folder) as ComfyUI's single file, in `text_encoders/`."""
-    from .gemma_single_file import COMFY_FILE, MAX_LENGTH_METADATA, save_gemma_file
-
-    config = tiny_config() if config is None else config
-    model, _ = build_text_encoder(config)
-    metadata = {MAX_LENGTH_METADATA: str(config["family"]["max_sequence_length"])}
-    return save_gemma_file(Path(models_dir) / "text_encoders" / COMFY_FILE, model, build_spiece_model(config), metadata)

@@ -1,29 +1,23 @@
 """The LTX-2 latent upsampler (x2 spatial) used between the two stages of multiscale generation.
 
-Official files (`ltx-2-spatial-upscaler-x2-1.0.safetensors`) hold the diffusers module's keys as they are. The
-configuration is not in the file, so each shipped configuration is tried against the file's keys and shapes; the
-tiny model's file carries its configuration in its metadata.
+Official files (`ltx-2-spatial-upscaler-x2-1.0.safetensors`, `ltx-2.3-spatial-upscaler-x2-1.1.safetensors`) hold
+the diffusers module's keys as they are. The configuration is not in the file, so each family's configuration is
+tried against the file's keys and shapes; the tiny model's file carries its configuration in its metadata.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import L2AError
-from .loading import (
-    CONFIG_DIR,
-    FAMILY_CONFIG_FILES,
-    parameters_on_meta,
-    read_safetensors_header,
-    resolve_dtype,
-    write_safetensors,
-)
-
-UPSAMPLER_FILE = "ltx-2-spatial-upscaler-x2-1.0.safetensors"
+from .families import FAMILIES, GENERATIONS, Family, family, recognise
+from .model_files import require_file
+from .weights import SAFETENSORS_SUFFIXES, parameters_on_meta, read_safetensors_header, resolve_dtype, write_safetensors
 
 
 @dataclass
@@ -31,16 +25,11 @@ class Upsampler:
     module: Any
     config: dict
     source: str
+    family: Family | None = None
 
     @property
     def in_channels(self) -> int:
         return int(self.config["in_channels"])
-
-
-def _candidate_configs(metadata: dict) -> list[dict]:
-    if "l2a_tiny" in metadata:
-        return [json.loads(metadata["l2a_tiny"])["latent_upsampler"]]
-    return [json.loads((CONFIG_DIR / name).read_text())["latent_upsampler"] for name in FAMILY_CONFIG_FILES.values()]
 
 
 def _fits(config: dict, entries: dict) -> bool:
@@ -53,22 +42,40 @@ def _fits(config: dict, entries: dict) -> bool:
     return expected == found
 
 
-def inspect_upsampler(path: str | os.PathLike) -> dict:
-    """The config a latent upsampler file fits, from its header alone; refuses other files with the fix."""
+def _official_names() -> str:
+    return " or ".join(f"{f.upsampler.name} ({f.upsampler.repo})" for f in FAMILIES.values())
+
+
+def _not_an_upsampler(path: Path) -> L2AError:
+    return L2AError(
+        f"'{path.name}' is not an LTX-2 latent upsampler: its tensors match no known upsampler. Use "
+        f"{_official_names()} in models/latent_upscale_models (not models/upscale_models)."
+    )
+
+
+def inspect_upsampler(path: str | os.PathLike) -> tuple[Family, dict]:
+    """(family, configuration) of a latent upsampler file, from its header alone (no tensor is read)."""
     path = Path(path)
     if not path.is_file():
-        raise L2AError(f"The latent upsampler '{path}' does not exist: put {UPSAMPLER_FILE} (Lightricks/LTX-2) in "
+        raise L2AError(f"The latent upsampler '{path}' does not exist: put {_official_names()} in "
                        "models/latent_upscale_models.")
-    if path.suffix.lower() not in (".safetensors", ".sft"):
+    if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         raise L2AError(f"'{path.name}' is not a .safetensors file: only safetensors latent upsamplers are loaded.")
     entries, metadata = read_safetensors_header(path)
-    for config in _candidate_configs(metadata):
+    if "l2a_tiny" in metadata:
+        candidates = [(family(recognise(metadata=metadata).name, tiny=True),
+                       json.loads(metadata["l2a_tiny"])["latent_upsampler"])]
+    else:
+        candidates = [(f, f.config()["latent_upsampler"]) for f in GENERATIONS]
+    for found, config in candidates:
         if _fits(config, entries):
-            return config
-    raise L2AError(
-        f"'{path.name}' is not an LTX-2 latent upsampler: its tensors match no known upsampler. Use "
-        f"{UPSAMPLER_FILE} from Lightricks/LTX-2 in models/latent_upscale_models (not models/upscale_models)."
-    )
+            return found, config
+    raise _not_an_upsampler(path)
+
+
+def upsampler_file(model_family: Family, folders: Iterable[str | os.PathLike]) -> Path:
+    """The family's official latent upsampler in the latent upsampler folders, or an error naming it."""
+    return require_file(model_family.upsampler, folders, f"Multiscale on {model_family.label}")
 
 
 def load_upsampler(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu") -> Upsampler:
@@ -78,18 +85,33 @@ def load_upsampler(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "
     from safetensors.torch import load_file
 
     path = Path(path)
-    config = inspect_upsampler(path)
+    found, config = inspect_upsampler(path)
     with parameters_on_meta():
         module = LTX2LatentUpsamplerModel(**config)
     state = load_file(str(path), device="cpu")
     target = resolve_dtype(dtype)
     module.load_state_dict({k: v.to(target) for k, v in state.items()}, strict=True, assign=True)
-    return Upsampler(module.to(torch.device(device)).eval(), config, str(path))
+    return Upsampler(module.to(torch.device(device)).eval(), config, str(path), found)
 
 
 def save_upsampler(path: str | os.PathLike, module, metadata: dict[str, str]) -> Path:
     """Write an upsampler file atomically (used for the tiny model)."""
     return write_safetensors(path, module.state_dict(), metadata)
+
+
+def check_upsampler(upsampler: Upsampler, model) -> None:
+    """Refuse an upsampler made for another family (or for another latent width) before any sampling."""
+    name = Path(upsampler.source).name
+    if upsampler.in_channels != model.transformer.config.in_channels:
+        raise L2AError(
+            f"the latent upsampler '{name}' takes {upsampler.in_channels} latent channels but {model.family.label} "
+            f"makes {model.transformer.config.in_channels}: use its own upsampler, {model.family.upsampler.name}."
+        )
+    if upsampler.family is not None and upsampler.family.name != model.family.name:
+        raise L2AError(
+            f"the latent upsampler '{name}' is {upsampler.family.label}'s, but the model is {model.family.label}: "
+            f"use {model.family.upsampler.name} ({model.family.upsampler.url})."
+        )
 
 
 def upsample(upsampler: Upsampler, model, video_raw):
@@ -102,11 +124,6 @@ def upsample(upsampler: Upsampler, model, video_raw):
 
     from .memory import policy_of
 
-    if upsampler.in_channels != model.transformer.config.in_channels:
-        raise L2AError(
-            f"the latent upsampler '{Path(upsampler.source).name}' takes {upsampler.in_channels} latent channels "
-            f"but {model.family.label} makes {model.transformer.config.in_channels}: use its own upsampler."
-        )
     module = upsampler.module.to(model.device)
     dtype = next(module.parameters()).dtype
     try:

@@ -1,5 +1,8 @@
-"""Shared test setup: the tiny model's cache goes to a temporary folder, and the tiny models folder is written
-once per session (read only; each test module loads its own model from it, as modules load LoRAs into theirs)."""
+"""Shared test setup: the tiny model's cache goes to a temporary folder, and the tiny models folders are written
+once per session (read only; each test module loads its own model from them, as modules load LoRAs into theirs).
+
+`tiny_models` is the tiny LTX-2 19B stand-in (family 2.0), `tiny_models_23` the tiny LTX-2.3 one, both under their
+family's official file names; `family_models` runs a test on each."""
 
 from types import SimpleNamespace
 
@@ -18,12 +21,28 @@ def tiny_cache(tmp_path_factory):
     monkeypatch.undo()
 
 
+def _write(tmp_path_factory, name: str) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp(f"tiny-models-{name}")
+    written = tiny.write_models_dir(root, name)
+    return SimpleNamespace(root=root, written=written, family=tiny.tiny_family(name), **written)
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    """The tiny model in a ComfyUI models layout: `.root` and one attribute per written file (`.written` too)."""
-    root = tmp_path_factory.mktemp("tiny-models")
-    written = tiny.write_models_dir(root)
-    return SimpleNamespace(root=root, written=written, **written)
+    """The tiny 2.0 model in a ComfyUI models layout: `.root`, `.family` and one attribute per written file."""
+    return _write(tmp_path_factory, "2.0")
+
+
+@pytest.fixture(scope="session")
+def tiny_models_23(tmp_path_factory):
+    """The tiny 2.3 model in a ComfyUI models layout, as `tiny_models`."""
+    return _write(tmp_path_factory, "2.3")
+
+
+@pytest.fixture(scope="session", params=["2.0", "2.3"])
+def family_models(request):
+    """Each tiny family's models folder in turn."""
+    return request.getfixturevalue("tiny_models" if request.param == "2.0" else "tiny_models_23")
 
 
 @pytest.fixture(scope="module")

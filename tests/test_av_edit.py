@@ -129,3 +129,25 @@ def test_sizes_that_are_not_multiples_of_32_are_cropped_or_resized():
     resized, note = fit_clip(odd, "resize")
     assert resized.size == (96, 64) and "resized" in note
     assert fit_clip(clip(), "crop")[1] == ""
+
+
+def test_extend_audio_to_video_and_retake_on_ltx23(tiny_models_23):
+    """The edits on the tiny LTX-2.3 as on 2.0: what must stay, stays, with its 48 kHz audio."""
+    from ltx2_anywhere.pipelines.loading import load_model, load_text_encoder
+
+    model = load_model(tiny_models_23.checkpoint_dev, dtype="fp32")
+    encoder = load_text_encoder(tiny_models_23.text_encoder, dtype="fp32")
+    conditioning = cond_mod.encode_text(encoder, "a man speaks hello, music plays", "blurry", 24.0)
+    source = clip()
+    extended = extend(model, conditioning, source, 8, 9, FAST)
+    kept = int(extended.context.video_keep.sum())
+    assert (extended.latent.video[:, :, :kept] - extended.context.video[:, :, :kept]).abs().max().item() <= 1e-5
+    out = extended.clip
+    assert out.frames.shape[0] == 25 + 8 and torch.equal(out.frames[:25], source.frames)
+    assert out.sample_rate == 48000 and out.audio.shape[1] == round(out.duration * 48000)
+    audio = tone(2.0, 44100, 330.0)
+    made = audio_to_video(model, conditioning, audio, 44100, SamplerSettings(width=96, height=64, steps=2, seed=1,
+                                                                             guidance=Guidance.off()))
+    assert torch.equal(made.clip.audio, audio) and made.context.audio_keep.all()
+    redone = retake(model, conditioning, clip(frames=33), 0.5, 0.9, "video", FAST).clip
+    assert torch.equal(redone.frames[:12], clip(frames=33).frames[:12]) and redone.sample_rate == 48000

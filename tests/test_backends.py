@@ -147,3 +147,19 @@ def test_hooks_carry_status_without_keys(fal, tmp_path, status):
     request = GenerationRequest(mode="t2v", prompt="a dog", seed=3, width=96, height=64, num_frames=9)
     outcome = fal_backend(fal, tmp_path).generate(request, tmp_path / "out", Hooks(on_status=seen.append))
     assert outcome.path.exists() and seen and all(FAL_KEY not in text for text in seen)
+
+
+def test_local_multiscale_is_the_official_recipe_of_the_models_family(family_models, tmp_path, status):
+    """Generate on the local backend with multiscale on: the family's upsampler and (dev) distilled LoRA are found
+    through its record in the model folders; without the LoRA the backend is unavailable, naming the file."""
+    record = family_models.family
+    local = LocalBackend(checkpoint=family_models.checkpoint_dev, text_encoder_path=family_models.text_encoder,
+                         dtype="fp32", allow_cpu=True, multiscale=True)
+    _video, images, _audio, _fps, report = generate(local, width=128, height=128, steps=2)["result"]
+    assert images.shape == (9, 128, 128, 3) and "multiscale: stage 1 64x64" in report
+    assert f"with the distilled LoRA (the official recipe); LoRA {record.distilled_lora.name} 1" in report
+    bare = LocalBackend(checkpoint=family_models.checkpoint_dev, text_encoder_path=family_models.text_encoder,
+                        dtype="fp32", allow_cpu=True, multiscale=True, model=local.model,
+                        text_encoder=local.text_encoder, folders={"loras": [tmp_path]})
+    with pytest.raises(BackendUnavailable, match=f"needs '{re.escape(record.distilled_lora.name)}', which is not in"):
+        generate(bare, width=128, height=128, steps=2)

@@ -54,10 +54,11 @@ def bench(monkeypatch):
 
 
 def test_flop_count_includes_attention_and_grows_with_the_tokens(bench):
-    config = tiny.tiny_config()
+    family = tiny.tiny_family()
+    config = family.config()
     cpu = torch.device("cpu")
-    model, _ = bench.build_model(config, cpu)
-    conditioning = bench.random_conditioning(config, cpu)
+    model, _ = bench.build_model(family, config, cpu)
+    conditioning = bench.random_conditioning(family, config, cpu)
     # Twice the width: twice the video tokens (3 x 8 x 8 = 192 -> 384), the same audio and text tokens.
     total, attention = bench.transformer_flops(model, conditioning, bench.Size(256, 256, 17))
     wide_total, wide_attention = bench.transformer_flops(model, conditioning, bench.Size(512, 256, 17))

@@ -24,6 +24,8 @@ LAST_LINES = {
                      r"<= 1\.5x: (holds|MISSED)\)",
     "download": r"download 64 MiB: peak RSS growth \d+\.\d MB \(target <= 64 MB: (holds|MISSED)\), "
                 r"throughput \d+\.\d{3}x curl \(target >= 0\.8: (holds|MISSED)\)",
+    "lora_memory": r"LoRA runs: \d+(\.\d)? (B|kB|MB|GB) of adapters or restore copies left in memory; 19B copy "
+                   r"avoided \d+\.\d GB \(target 0 B: (holds|MISSED)\)",
 }
 
 
@@ -67,3 +69,13 @@ def test_downloads_are_checked_against_the_served_body(outputs):
     if "download" not in outputs:
         pytest.skip("bench/download.py compares with curl, which this machine lacks")
     assert "every file equal to the served body" in outputs["download"][1]
+
+
+def test_lora_runs_leave_no_adapter_and_hold_no_copy(outputs):
+    """Not a timing: fused runs hold nothing to restore, no run leaves an adapter, the base comes back exactly."""
+    stdout = outputs["lora_memory"][1]
+    rows = [line for line in stdout.splitlines() if line.startswith("| LTX-2")]
+    assert rows and all(line.rstrip(" |").endswith("yes") for line in rows)
+    fused = [line for line in rows if "| fused " in line]
+    assert fused and all(cells.split("|")[7].strip() == "0 B" for cells in fused)
+    assert stdout.strip().splitlines()[-1].endswith("(target 0 B: holds)")

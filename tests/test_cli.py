@@ -1,9 +1,12 @@
-"""The command line: demo, generate and tiny, run in-process on the tiny model."""
+"""The command line: demo, generate and tiny, run in-process on the tiny models."""
+
+import shutil
 
 import pytest
 
 from ltx2_anywhere import cli
-from ltx2_anywhere.pipelines import media, tiny
+from ltx2_anywhere.pipelines import media
+from ltx2_anywhere.pipelines.families import FAMILIES
 
 
 def check_mp4(path, frames, fps=24.0):
@@ -15,12 +18,17 @@ def check_mp4(path, frames, fps=24.0):
     return info
 
 
-def test_tiny_writes_real_file_names_into_a_models_folder(tmp_path, capsys):
-    assert cli.main(["tiny", "--models-dir", str(tmp_path)]) == 0
-    for name in tiny.CHECKPOINT_NAMES.values():
-        assert (tmp_path / "checkpoints" / name).is_file()
-    assert (tmp_path / "text_encoders" / tiny.TEXT_ENCODER_NAME / "config.json").is_file()
+@pytest.mark.parametrize("name", ["2.0", "2.3"])
+def test_tiny_writes_the_familys_full_set_under_its_official_names(name, tmp_path, capsys):
+    assert cli.main(["tiny", "--family", name, "--models-dir", str(tmp_path)]) == 0
+    record = FAMILIES[name]
+    for file in record.files():
+        if file in record.text_encoder.files[2:]:
+            continue  # one single-file Gemma is enough (the fp8 one is an alternative)
+        assert (tmp_path / file.folder / file.name).exists(), file.name
+    assert (tmp_path / "text_encoders" / record.text_encoder.folder.name / "config.json").is_file()
     assert "checkpoint_dev" in capsys.readouterr().out
+    assert cli.main(["doctor", "--family", name, "--models-dir", str(tmp_path)]) == 0
 
 
 def test_demo_writes_text_and_image_to_video(tmp_path, capsys):
@@ -32,10 +40,11 @@ def test_demo_writes_text_and_image_to_video(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cli-models")
-    tiny.write_models_dir(root)
-    return root / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"], root / "text_encoders" / tiny.TEXT_ENCODER_NAME
+def models(tiny_models, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-models") / "models"
+    shutil.copytree(tiny_models.root, root)
+    return root / "checkpoints" / FAMILIES["2.0"].checkpoints["dev"].name, root / "text_encoders" / (
+        FAMILIES["2.0"].text_encoder.folder.name)
 
 
 def test_generate_image_to_video_with_explicit_model(tmp_path, models, capsys):
@@ -85,11 +94,41 @@ def test_generate_multiscale_camera_first_last_frame_and_sizes(tmp_path, capsys)
 
 def test_generate_multiscale_without_the_upsampler_says_where_to_put_it(tmp_path, models, capsys):
     model, encoder = models
-    (model.parent.parent / "latent_upscale_models" / "ltx-2-spatial-upscaler-x2-1.0.safetensors").unlink()
+    folder = model.parent.parent / "latent_upscale_models"
+    (folder / "ltx-2-spatial-upscaler-x2-1.0.safetensors").unlink()
     assert cli.main(["generate", "--prompt", "a dog", "--out", str(tmp_path / "x.mp4"), "--model", str(model),
                      "--text-encoder", str(encoder), "--width", "128", "--height", "128", "--frames", "9",
                      "--multiscale"]) == 2
-    assert "put ltx-2-spatial-upscaler-x2-1.0.safetensors" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert f"needs 'ltx-2-spatial-upscaler-x2-1.0.safetensors', which is not in {folder}" in error
+    assert "https://huggingface.co/Lightricks/LTX-2/resolve/main/ltx-2-spatial-upscaler-x2-1.0.safetensors" in error
+
+
+def test_generate_multiscale_refines_with_the_familys_distilled_lora(family_models, tmp_path, capsys, monkeypatch):
+    """Without the family's distilled LoRA, --multiscale fails before anything is loaded, naming the file and the
+    folder; with it, the report names the LoRA stage 2 ran with."""
+    root = tmp_path / "models"
+    for folder in ("checkpoints", "text_encoders", "latent_upscale_models"):
+        shutil.copytree(family_models.root / folder, root / folder)
+    (root / "loras").mkdir()
+    record = family_models.family
+    model = root / "checkpoints" / record.checkpoints["dev"].name
+    encoder = root / "text_encoders" / record.text_encoder.folder.name
+    argv = ["generate", "--prompt", "a dog", "--out", str(tmp_path / "x.mp4"), "--model", str(model),
+            "--text-encoder", str(encoder), "--width", "128", "--height", "128", "--frames", "9", "--steps", "2",
+            "--guidance", "off", "--seed", "1", "--multiscale"]
+    loading = cli._load
+    monkeypatch.setattr(cli, "_load", lambda *a: pytest.fail("loaded before the stage-2 LoRA was found"))
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert f"needs '{record.distilled_lora.name}', which is not in {root / 'loras'}" in error
+    assert record.distilled_lora.url in error and "--distilled-lora-strength 0" in error
+    monkeypatch.setattr(cli, "_load", loading)
+    shutil.copyfile(family_models.lora_distilled, root / "loras" / record.distilled_lora.name)
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"with the distilled LoRA (the official recipe); LoRA {record.distilled_lora.name} 1 (fused)" in printed
+    check_mp4(tmp_path / "x.mp4", 9)
 
 
 def test_extend_audio_to_video_and_retake_commands(tmp_path, capsys):

@@ -10,15 +10,17 @@ from safetensors.torch import save_file
 
 from ltx2_anywhere import cli
 from ltx2_anywhere.nodes import NODE_CLASS_MAPPINGS, _comfy
-from ltx2_anywhere.pipelines import doctor, tiny
+from ltx2_anywhere.pipelines import doctor
 from ltx2_anywhere.pipelines.errors import L2AError
+from ltx2_anywhere.pipelines.families import LTX2_19B, LTX23_22B
 from ltx2_anywhere.pipelines.gemma_single_file import COMFY_FILE
 from ltx2_anywhere.pipelines.loading import inspect_checkpoint
-from ltx2_anywhere.pipelines.lora import CAMERA_LORAS, DISTILLED_LORA
-from ltx2_anywhere.pipelines.upsampler import UPSAMPLER_FILE
 
-CHECKPOINT = tiny.CHECKPOINT_NAMES["dev"]
-DOLLY_IN = CAMERA_LORAS["dolly_in"][1]
+CHECKPOINT = LTX2_19B.checkpoints["dev"].name
+DOLLY_IN = LTX2_19B.camera_loras["dolly_in"].name
+DISTILLED_LORA = LTX2_19B.distilled_lora.name
+UPSAMPLER_FILE = LTX2_19B.upsampler.name
+TEXT_ENCODER_NAME = LTX2_19B.text_encoder.folder.name
 HOSTED = ("ltx2_hosted_fal_image_to_video", "ltx2_hosted_wavespeed_extend")
 
 
@@ -48,7 +50,7 @@ def test_every_shipped_workflow_is_right_on_the_tiny_model(tiny_models):
             continue
         kinds = {f.requirement.directory: f for f in findings}
         assert kinds["checkpoints"].requirement.name == CHECKPOINT
-        assert kinds["text_encoders"].requirement.name == tiny.TEXT_ENCODER_NAME
+        assert kinds["text_encoders"].requirement.name == TEXT_ENCODER_NAME
         for finding in findings:
             assert finding.status == "present", (name, finding)
             assert finding.fix == ""
@@ -70,7 +72,7 @@ def test_requirements_come_from_properties_and_widgets():
     assert lora.url.endswith("/Lightricks/LTX-2-19b-LoRA-Camera-Control-Dolly-In/resolve/main/" + DOLLY_IN)
     fallback = json.loads((doctor.WORKFLOWS_DIR / "ltx2_local_with_hosted_fallback.json").read_text())
     assert [(r.directory, r.name) for r in doctor.required_models(fallback)] == [
-        ("checkpoints", CHECKPOINT), ("text_encoders", tiny.TEXT_ENCODER_NAME)]
+        ("checkpoints", CHECKPOINT), ("text_encoders", TEXT_ENCODER_NAME)]
 
     workflow = {"nodes": [
         loader("L2A_CameraLoRA", "jib_up", 1.0, "", node_id=1),
@@ -83,12 +85,13 @@ def test_requirements_come_from_properties_and_widgets():
     ]}
     found = [(r.directory, r.name, r.node_id) for r in doctor.required_models(workflow)]
     assert found == [
-        ("loras", CAMERA_LORAS["jib_up"][1], "1"), ("loras", "my/camera.safetensors", "4"),
+        ("loras", LTX2_19B.camera_loras["jib_up"].name, "1"), ("loras", "my/camera.safetensors", "4"),
         ("diffusers", "ltx-2-folder", "5"), ("checkpoints", CHECKPOINT, "7"), ("text_encoders", COMFY_FILE, "7"),
         ("latent_upscale_models", UPSAMPLER_FILE, "7"),
     ]
     urls = {r.name: r.url for r in doctor.required_models(workflow)}
-    assert urls[CAMERA_LORAS["jib_up"][1]].endswith(f"/resolve/main/{CAMERA_LORAS['jib_up'][1]}")
+    jib_up = LTX2_19B.camera_loras["jib_up"].name
+    assert urls[jib_up].endswith(f"/resolve/main/{jib_up}")
     assert urls["my/camera.safetensors"] == "" and "Comfy-Org/ltx-2" in urls[COMFY_FILE]
 
     api = {"7": {"class_type": "L2A_UpsamplerLoader", "inputs": {"upsampler_name": UPSAMPLER_FILE, "dtype": "bf16"}},
@@ -119,7 +122,7 @@ def test_missing_camera_lora_says_what_to_download_from_where(models):
     (models / "loras" / DOLLY_IN).unlink()
     finding = diagnose_one("ltx2_camera_lora", models)[DOLLY_IN]
     assert finding.status == "missing" and finding.found_at is None
-    repo = CAMERA_LORAS["dolly_in"][0]
+    repo = LTX2_19B.camera_loras["dolly_in"].repo
     assert finding.fix == f"download {DOLLY_IN} from https://huggingface.co/{repo}/resolve/main/{DOLLY_IN} into models/loras/"
     report = doctor.report_text({"ltx2_camera_lora": list(diagnose_one("ltx2_camera_lora", models).values())})
     assert f"✗ loras/{DOLLY_IN}" in report and report.splitlines()[-1] == "2 present, 1 missing, 0 in the wrong folder"
@@ -163,12 +166,12 @@ def test_wrong_family(models):
 
 
 def test_text_encoder_folder_and_single_file(models):
-    folder = doctor.Requirement(tiny.TEXT_ENCODER_NAME, "text_encoders", "", "L2A_TextEncoderLoader", "1")
+    folder = doctor.Requirement(TEXT_ENCODER_NAME, "text_encoders", "", "L2A_TextEncoderLoader", "1")
     single = doctor.Requirement(COMFY_FILE, "text_encoders", "", "L2A_TextEncoderLoader", "2")
     found = doctor.diagnose([folder, single], doctor.folders_under(models))
     assert [f.status for f in found] == ["present", "present"]
     assert found[0].message == "Gemma 3 transformers folder" and found[1].message.startswith("Gemma 3 single file")
-    shutil.rmtree(models / "text_encoders" / tiny.TEXT_ENCODER_NAME)
+    shutil.rmtree(models / "text_encoders" / TEXT_ENCODER_NAME)
     missing = doctor.diagnose([folder], doctor.folders_under(models))[0]
     assert missing.status == "missing" and missing.fix.startswith(f"pick {COMFY_FILE}")
     (models / "text_encoders" / "not-gemma").mkdir()
@@ -207,3 +210,34 @@ def test_cli_exit_codes(models, tiny_models, tmp_path, monkeypatch, capsys):
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert cli.main(["doctor", "--workflow", str(broken)]) == 2
+
+
+def test_a_multiscale_workflow_needs_the_distilled_lora_of_its_checkpoints_family(tiny_models_23, tmp_path):
+    """The sampler finds the stage-2 LoRA itself, so the doctor derives it from the checkpoint's family record."""
+    workflow = {"nodes": [loader("L2A_ModelLoader", LTX23_22B.checkpoints["dev"].name, "bf16", False, node_id=1),
+                          loader("L2A_UpsamplerLoader", LTX23_22B.upsampler.name, "bf16", node_id=2)]}
+    assert doctor.runs_multiscale(workflow)
+    found = doctor.diagnose(doctor.required_models(workflow), doctor.folders_under(tiny_models_23.root),
+                            doctor.runs_multiscale(workflow))
+    assert [(f.requirement.name, f.status, f.family) for f in found][1:] == [
+        (LTX23_22B.upsampler.name, "present", "2.3"), (LTX23_22B.distilled_lora.name, "present", "2.3")]
+    without = {"nodes": [*workflow["nodes"], loader("L2A_Sampler", *([0] * 17), "without LoRA", node_id=3)]}
+    assert not doctor.runs_multiscale(without)
+
+
+@pytest.mark.parametrize("name", ["2.0", "2.3"])
+def test_the_doctor_checks_a_familys_full_set(name, tiny_models, tiny_models_23, tmp_path, capsys):
+    models = tiny_models if name == "2.0" else tiny_models_23
+    assert cli.main(["doctor", "--family", name, "--models-dir", str(models.root)]) == 0
+    out = capsys.readouterr().out
+    count = 5 + len(models.family.camera_loras)
+    real = LTX2_19B if name == "2.0" else LTX23_22B
+    assert f"{real.label}: the full set" in out and f"({models.family.label})" in out
+    assert out.rstrip().endswith(f"{count} present, 0 missing, 0 in the wrong folder")
+    assert cli.main(["doctor", "--family", "2.3" if name == "2.0" else "2.0", "--models-dir", str(models.root)]) == 1
+    copy = tmp_path / "models"
+    shutil.copytree(models.root, copy)
+    (copy / "loras" / models.family.distilled_lora.name).unlink()
+    assert cli.main(["doctor", "--family", name, "--models-dir", str(copy)]) == 1
+    assert f"download {models.family.distilled_lora.name} from {models.family.distilled_lora.url}" in (
+        capsys.readouterr().out)

@@ -16,10 +16,10 @@ from ltx2_anywhere.nodes.prompt import L2A_PromptExpand
 from ltx2_anywhere.nodes.sampling import L2A_Sampler
 from ltx2_anywhere.nodes.size import L2A_VideoSize
 from ltx2_anywhere.pipelines import media
-from ltx2_anywhere.pipelines.families import DEFAULT_NEGATIVE_PROMPT
+from ltx2_anywhere.pipelines.families import DEFAULT_NEGATIVE_PROMPT, LTX2_19B
 from ltx2_anywhere.pipelines.geometry import make_geometry
 from ltx2_anywhere.pipelines.sampling import prepare_video_tokens
-from ltx2_anywhere.pipelines.upsampler import UPSAMPLER_FILE, load_upsampler
+from ltx2_anywhere.pipelines.upsampler import load_upsampler
 
 FAL_FIELDS = [
     "prompt", "image_url", "end_image_url", "num_frames", "video_size", "generate_audio", "use_multiscale", "fps",
@@ -119,7 +119,7 @@ def test_generate_audio(kit):
 
 def test_use_multiscale(kit):
     model, encoder, root = kit
-    upsampler = load_upsampler(root / "latent_upscale_models" / UPSAMPLER_FILE, dtype="fp32")
+    upsampler = load_upsampler(root / "latent_upscale_models" / LTX2_19B.upsampler.name, dtype="fp32")
     latent, _, report = run(model, encode(encoder), width=128, height=128, upsampler=upsampler)
     assert report.startswith("multiscale") and latent.video.shape[-2:] == (4, 4)
 

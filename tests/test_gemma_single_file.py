@@ -17,8 +17,11 @@ from ltx2_anywhere.pipelines import gemma_single_file as gsf
 from ltx2_anywhere.pipelines import loading, tiny
 from ltx2_anywhere.pipelines.conditioning import encode_text
 from ltx2_anywhere.pipelines.errors import L2AError
+from ltx2_anywhere.pipelines.families import LTX2_19B
+from ltx2_anywhere.pipelines.weights import read_safetensors_header
 
 SINGLE = gsf.COMFY_FILE
+TEXT_ENCODER_NAME = LTX2_19B.text_encoder.folder.name
 DTYPE_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "U8": 1, "F8_E4M3": 1}
 
 
@@ -36,9 +39,9 @@ def single(root):
 def sp_folder(tmp_path_factory):
     """The tiny Gemma folder (same weights) with a tokenizer converted from the single file's SentencePiece model."""
     folder = tmp_path_factory.mktemp("te") / "gemma-3-tiny-sp"
-    model, _ = tiny.build_text_encoder()
-    tokenizer = gsf.tokenizer_from_spiece(tiny.build_spiece_model())
-    tokenizer.model_max_length = tiny.tiny_config()["family"]["max_sequence_length"]
+    model, _ = tiny.build_text_encoder(tiny.tiny_config(), tiny.tiny_family().max_sequence_length)
+    tokenizer = gsf.tokenizer_from_spiece(tiny.build_spiece_model(tiny.tiny_config()))
+    tokenizer.model_max_length = tiny.tiny_family().max_sequence_length
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -118,8 +121,8 @@ def _linear(key: str) -> bool:
 
 
 def test_tiny_models_dir_has_the_comfy_single_file(root, single):
-    assert single.is_file() and (root / "text_encoders" / tiny.TEXT_ENCODER_NAME / "config.json").is_file()
-    header, metadata = loading.read_safetensors_header(single)
+    assert single.is_file() and (root / "text_encoders" / TEXT_ENCODER_NAME / "config.json").is_file()
+    header, metadata = read_safetensors_header(single)
     assert header[gsf.TOKENIZER_KEY]["dtype"] == "U8" and len(header[gsf.TOKENIZER_KEY]["shape"]) == 1
     assert {k.split(".")[0] for k in header} == {"model", "vision_model", "multi_modal_projector", "spiece_model"}
     assert "lm_head.weight" not in header and "model.layers.1.self_attn.q_norm.weight" in header
@@ -190,7 +193,7 @@ def test_single_file_encodes_exactly_like_the_folder(single, sp_folder, dtype):
 
 def test_embedded_tokenizer_matches_sentencepiece():
     spm = pytest.importorskip("sentencepiece")
-    data = tiny.build_spiece_model()
+    data = tiny.build_spiece_model(tiny.tiny_config())
     reference = spm.SentencePieceProcessor(model_proto=data)
     tokenizer = gsf.tokenizer_from_spiece(data)
     assert reference.get_piece_size() == len(tokenizer)
@@ -325,20 +328,20 @@ def test_damaged_tokenizer_and_other_formats_are_refused(single, tmp_path):
 def test_loader_node_lists_and_loads_the_single_file(root, tmp_path, monkeypatch):
     models = tmp_path / "models"
     encoders = models / "text_encoders"
-    shutil.copytree(root / "text_encoders" / tiny.TEXT_ENCODER_NAME, encoders / tiny.TEXT_ENCODER_NAME)
+    shutil.copytree(root / "text_encoders" / TEXT_ENCODER_NAME, encoders / TEXT_ENCODER_NAME)
     shutil.copy2(root / "text_encoders" / SINGLE, encoders / SINGLE)
     _header_file(encoders / "t5xxl_fp16.safetensors", {"encoder.block.0.layer.0.SelfAttention.k.weight": ("BF16", (4,))})
     monkeypatch.setitem(_comfy._settings, "models_dir", _comfy._settings["models_dir"])
     _comfy.configure(models_dir=models)
 
     choices, options = L2A_TextEncoderLoader.INPUT_TYPES()["required"]["text_encoder_name"]
-    assert choices == [tiny.TEXT_ENCODER_NAME, SINGLE]
+    assert choices == [TEXT_ENCODER_NAME, SINGLE]
     assert "single-file" in options["tooltip"]
     assert list(L2A_TextEncoderLoader.INPUT_TYPES()["required"]) == ["text_encoder_name", "dtype", "device"]
 
     (encoder,) = L2A_TextEncoderLoader().load(SINGLE, "fp32", "cpu")
     assert type(encoder.model).__name__ == "Gemma3ForCausalLM" and encoder.source == str(encoders / SINGLE)
-    (folder,) = L2A_TextEncoderLoader().load(tiny.TEXT_ENCODER_NAME, "fp32", "cpu")
+    (folder,) = L2A_TextEncoderLoader().load(TEXT_ENCODER_NAME, "fp32", "cpu")
     assert type(folder.model).__name__ == "Gemma3ForConditionalGeneration"
     with pytest.raises(L2AError, match="'t5xxl_fp16.safetensors' is a T5 text encoder"):
         L2A_TextEncoderLoader().load("t5xxl_fp16.safetensors", "fp32", "cpu")

@@ -11,10 +11,11 @@ from ltx2_anywhere.nodes.conditioning import L2A_ImageCondition, L2A_TextEncode
 from ltx2_anywhere.nodes.loaders import L2A_ModelLoader, L2A_TextEncoderLoader
 from ltx2_anywhere.nodes.media import L2A_DecodeAudio, L2A_DecodeVideo, L2A_SaveVideo
 from ltx2_anywhere.nodes.sampling import L2A_Sampler
-from ltx2_anywhere.pipelines import media, tiny
+from ltx2_anywhere.pipelines import media
 from ltx2_anywhere.pipelines.errors import L2AError
 from ltx2_anywhere.pipelines.families import DISTILLED_SIGMAS, LTX2_19B, Guidance
 from ltx2_anywhere.pipelines.geometry import audio_latent_frames
+from ltx2_anywhere.pipelines.loading import load_model, load_text_encoder
 from ltx2_anywhere.pipelines.sampling import SamplerSettings, plan
 
 PROMPT = "a robot dancing in the rain, music plays"
@@ -32,17 +33,17 @@ def models_dir(tiny_models, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(models_dir):
-    return L2A_ModelLoader().load(tiny.CHECKPOINT_NAMES["dev"], "fp32", False)[0]
+    return L2A_ModelLoader().load(LTX2_19B.checkpoints["dev"].name, "fp32", False)[0]
 
 
 @pytest.fixture(scope="module")
 def distilled(models_dir):
-    return L2A_ModelLoader().load(tiny.CHECKPOINT_NAMES["distilled"], "fp32", False)[0]
+    return L2A_ModelLoader().load(LTX2_19B.checkpoints["distilled"].name, "fp32", False)[0]
 
 
 @pytest.fixture(scope="module")
 def encoder(models_dir):
-    return L2A_TextEncoderLoader().load(tiny.TEXT_ENCODER_NAME, "fp32", "cpu")[0]
+    return L2A_TextEncoderLoader().load(LTX2_19B.text_encoder.folder.name, "fp32", "cpu")[0]
 
 
 def run_sampler(model, conditioning, **overrides):
@@ -69,11 +70,11 @@ def _scheduler(model):
     return FlowMatchEulerDiscreteScheduler.from_config(model.scheduler_config)
 
 
-def diffusers_call_args(encoder):
+def diffusers_call_args(encoder, use_cross_timestep=False):
     return dict(prompt=PROMPT, negative_prompt=NEGATIVE, height=64, width=96, num_frames=17, frame_rate=24.0,
                 num_inference_steps=6, guidance_scale=3.0, stg_scale=1.0, modality_scale=3.0, guidance_rescale=0.7,
                 audio_guidance_scale=7.0, audio_stg_scale=1.0, audio_modality_scale=3.0, audio_guidance_rescale=0.7,
-                spatio_temporal_guidance_blocks=[1], use_cross_timestep=False,
+                spatio_temporal_guidance_blocks=[1], use_cross_timestep=use_cross_timestep,
                 max_sequence_length=encoder.max_sequence_length, generator=torch.Generator().manual_seed(7),
                 output_type="np")
 
@@ -98,13 +99,38 @@ def test_text_to_video_in_bf16_equals_diffusers_pipeline(models_dir):
     (the packed view, not a contiguous copy), so every matmul rounds the same way."""
     from diffusers import LTX2Pipeline
 
-    model = L2A_ModelLoader().load(tiny.CHECKPOINT_NAMES["dev"], "bf16", False)[0]
-    encoder = L2A_TextEncoderLoader().load(tiny.TEXT_ENCODER_NAME, "bf16", "cpu")[0]
+    model = L2A_ModelLoader().load(LTX2_19B.checkpoints["dev"].name, "bf16", False)[0]
+    encoder = L2A_TextEncoderLoader().load(LTX2_19B.text_encoder.folder.name, "bf16", "cpu")[0]
     (conditioning,) = L2A_TextEncode().encode(encoder, PROMPT, NEGATIVE, 24.0)
     latent, _, _ = run_sampler(model, conditioning)
     video, audio = LTX2Pipeline(**pipeline_kwargs(model, encoder))(
         **{**diffusers_call_args(encoder), "output_type": "latent"}, return_dict=False)
     assert torch.equal(video, latent.video) and torch.equal(audio, latent.audio)
+
+
+def test_ltx23_text_and_image_to_video_equal_diffusers_pipelines(tiny_models_23):
+    """The tiny LTX-2.3 (gated attention, cross-attention modulation, prompt AdaLN, per-modality projections, the
+    48 kHz BWE vocoder) through the node chain, as the 2.0 tests above: the sampler reads the family's cross-timestep
+    flag from the record."""
+    import PIL.Image
+    from diffusers import LTX2ImageToVideoPipeline, LTX2Pipeline
+
+    model = load_model(tiny_models_23.checkpoint_dev, dtype="fp32")
+    encoder = load_text_encoder(tiny_models_23.text_encoder, dtype="fp32")
+    assert model.family.use_cross_timestep and model.audio_sample_rate == 48000
+    pixels = (np.random.RandomState(0).rand(64, 96, 3) * 255).astype(np.uint8)
+    (conditioning,) = L2A_TextEncode().encode(encoder, PROMPT, NEGATIVE, 24.0)
+    (with_image,) = L2A_ImageCondition().apply(conditioning, torch.from_numpy(pixels).float()[None] / 255.0, 1.0, 33)
+    no_rescale = {"guidance_rescale": 0.0, "audio_guidance_rescale": 0.0}  # as the 2.0 image-to-video test above
+    for cond, pipeline, extra, rescale in ((conditioning, LTX2Pipeline, {}, 0.7),
+                                           (with_image, LTX2ImageToVideoPipeline,
+                                            dict(image=PIL.Image.fromarray(pixels), image_crf=33, **no_rescale), 0.0)):
+        images, _, audio = decode(model, run_sampler(model, cond, steps=3, rescale=rescale)[0])
+        reference = pipeline(**pipeline_kwargs(model, encoder))(
+            **{**diffusers_call_args(encoder, True), "num_inference_steps": 3, **extra})
+        assert np.abs(reference.frames[0] - images.numpy()).max() <= 1e-5
+        assert audio["sample_rate"] == 48000 and audio["waveform"].shape == reference.audio.shape
+        assert (reference.audio - audio["waveform"]).abs().max().item() <= 1e-5
 
 
 def test_image_to_video_without_rescale_equals_diffusers_pipeline(model, encoder):

@@ -26,9 +26,10 @@ from ltx2_anywhere.nodes.hosted import L2A_Fallback, L2A_Generate
 from ltx2_anywhere.nodes.lora import L2A_LoRA
 from ltx2_anywhere.nodes.media import L2A_SaveVideo
 from ltx2_anywhere.nodes.sampling import L2A_Sampler
-from ltx2_anywhere.pipelines import doctor, media, outputs, tiny
+from ltx2_anywhere.pipelines import doctor, media, outputs
 from ltx2_anywhere.pipelines.backend import HostedBackend, LocalBackend, request_geometry
 from ltx2_anywhere.pipelines.errors import L2AError
+from ltx2_anywhere.pipelines.families import LTX2_19B
 from ltx2_anywhere.pipelines.hosted.types import GenerationRequest
 from ltx2_anywhere.pipelines.loading import load_text_encoder, read_safetensors_header, write_safetensors
 
@@ -345,7 +346,7 @@ def test_a_folder_without_write_permission_is_refused_before_work(tmp_path):
 
 
 def test_tiny_never_replaces_a_real_model_file(tmp_path, capsys):
-    real = tmp_path / "checkpoints" / tiny.CHECKPOINT_NAMES["dev"]
+    real = tmp_path / "checkpoints" / LTX2_19B.checkpoints["dev"].name
     real.parent.mkdir()
     real.write_bytes(b"forty gigabytes of LTX-2 weights")
     status, lines = run(["tiny", "--models-dir", tmp_path], capsys)
@@ -537,7 +538,7 @@ def test_the_fallback_names_why_local_was_skipped(fal, tmp_path, monkeypatch):
 def test_doctor_names_a_missing_file_once_for_all_workflows(tmp_path):
     results = doctor.diagnose_workflows(doctor.shipped_workflows(), doctor.folders_under(tmp_path))
     report = doctor.report_text(results)
-    assert report.count(f"checkpoints/{tiny.CHECKPOINT_NAMES['dev']}:") == 1
+    assert report.count(f"checkpoints/{LTX2_19B.checkpoints['dev'].name}:") == 1
     assert "needed by ltx2_audio_to_video, ltx2_camera_lora" in report
 
 

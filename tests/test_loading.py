@@ -9,19 +9,20 @@ from safetensors.torch import save_file
 
 from ltx2_anywhere.pipelines import convert, loading, tiny
 from ltx2_anywhere.pipelines.errors import L2AError
-from ltx2_anywhere.pipelines.families import LTX2_19B, LTX23_22B, family_from_dict
+from ltx2_anywhere.pipelines.families import LTX2_19B, LTX23_22B, TINY_FAMILIES
+from ltx2_anywhere.pipelines.weights import read_safetensors_header
 
 COMPONENTS = convert.COMPONENTS
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    return tiny.write_models_dir(tmp_path_factory.mktemp("models"))
+def models_dir(tiny_models):
+    return tiny_models.written
 
 
 @pytest.fixture(scope="module")
 def components():
-    return tiny.build_components()
+    return tiny.build_components(tiny.tiny_config())
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def test_official_layout_agrees_with_diffusers_converters(components):
 
 
 def test_ltx23_keys_round_trip_with_official_names():
-    modules = _meta_modules(loading.family_config("2.3"))
+    modules = _meta_modules(LTX23_22B.config())
     keys = {name: dict.fromkeys(m.state_dict()) for name, m in modules.items()}
     official = {}
     for name in COMPONENTS:
@@ -143,9 +144,9 @@ def test_ltx23_keys_round_trip_with_official_names():
 def test_family_configs_build_real_classes_on_meta(file_name, family, transformer_params, vocoder):
     from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
-    config = json.loads((loading.CONFIG_DIR / file_name).read_text())
+    config = family.config()
+    assert family.config_file == file_name
     assert set(config) >= {
-        "family",
         "transformer",
         "vae",
         "audio_vae",
@@ -155,7 +156,6 @@ def test_family_configs_build_real_classes_on_meta(file_name, family, transforme
         "latent_upsampler",
         "vocoder_class",
     }
-    assert family_from_dict(config["family"]) == family
     assert config["vocoder_class"] == vocoder
     modules = _meta_modules(config)
     with torch.device("meta"):
@@ -226,7 +226,7 @@ def test_unknown_dtype_lists_choices(models_dir):
 def test_save_checkpoint_is_atomic_and_keeps_metadata(tmp_path, components):
     path = loading.save_checkpoint(tmp_path / "out.safetensors", components, {"model_version": "2.0.0", "x": "1"})
     assert [p.name for p in tmp_path.iterdir()] == ["out.safetensors"]
-    header, metadata = loading.read_safetensors_header(path)
+    header, metadata = read_safetensors_header(path)
     assert metadata["model_version"] == "2.0.0" and metadata["x"] == "1"
     assert "vae.per_channel_statistics.channel" in header
 
@@ -239,7 +239,21 @@ def test_inspect_tiny_checkpoints(models_dir):
     distilled = loading.inspect_checkpoint(models_dir["checkpoint_distilled"])
     assert (dev.variant, distilled.variant) == ("dev", "distilled")
     assert dev.tiny and not dev.fp8 and dev.config == tiny.tiny_config()
-    assert dev.family == family_from_dict(tiny.tiny_config()["family"]) and dev.family.name == "2.0"
+    assert dev.family == TINY_FAMILIES["2.0"] and dev.family.name == "2.0"
+
+
+def test_a_tiny_23_checkpoint_and_folder_are_its_family(tiny_models_23, tmp_path):
+    """A tiny file says it is tiny in its metadata and is of its generation by its tensors, as a real one."""
+    info = loading.inspect_checkpoint(tiny_models_23.checkpoint_distilled)
+    assert (info.family, info.variant, info.tiny) == (TINY_FAMILIES["2.3"], "distilled", True)
+    assert info.config == tiny.tiny_config("2.3") and info.family.use_cross_timestep
+    header, metadata = read_safetensors_header(tiny_models_23.checkpoint_dev)
+    assert "model.diffusion_model.prompt_adaln_single.linear.weight" in header
+    components = tiny.build_components(tiny.tiny_config("2.3"))
+    folder = loading.save_diffusers_folder(tmp_path / "tiny-2.3", components, info.config["scheduler"])
+    from_folder = loading.inspect_checkpoint(folder)
+    assert (from_folder.family, from_folder.tiny) == (TINY_FAMILIES["2.3"], True)
+    assert from_folder.config["vocoder_class"] == "LTX2VocoderWithBWE"
 
 
 @pytest.mark.parametrize(
@@ -261,7 +275,7 @@ def test_inspect_tiny_checkpoints(models_dir):
 def test_inspect_official_headers(tmp_path, name, extra_keys, metadata, family, variant):
     info = loading.inspect_checkpoint(_write(tmp_path / name, LTX2_KEYS + extra_keys, metadata))
     assert (info.family, info.variant, info.tiny, info.fp8) == (family, variant, False, False)
-    assert info.config == loading.family_config(family.name)
+    assert info.config == family.config()
 
 
 @pytest.mark.parametrize(
@@ -269,7 +283,7 @@ def test_inspect_official_headers(tmp_path, name, extra_keys, metadata, family, 
     [(LTX2_19B, "LTX-2", "dev"), (LTX23_22B, "LTX-2.3", "dev"), (LTX2_19B, "LTX-2-19b-distilled", "distilled")],
 )
 def test_inspect_diffusers_folder_configs(tmp_path, family, folder_name, variant):
-    config = loading.family_config(family.name)
+    config = family.config()
     classes = loading.component_classes(config["vocoder_class"])
     folder = tmp_path / folder_name
     for name in COMPONENTS:
@@ -410,3 +424,33 @@ def test_gemma_folder_validation(tmp_path):
     empty.mkdir()
     with pytest.raises(L2AError, match="has no config.json"):
         loading.load_text_encoder(empty)
+
+
+@pytest.mark.parametrize(("keys", "metadata"), [
+    ([], {"model_version": "2.5.0"}),
+    ([], {"model_version": "2.4-rc2"}),  # pre-release 2.4 builds are the 2.5 lineage (ltx-pipelines' detect_params)
+    (["duration_head.mlp_out.weight"], None),
+    (["model.diffusion_model.keyframes_abs_pos_embedding"], None),
+])
+def test_newer_generations_are_refused_by_version_or_tensors(tmp_path, keys, metadata):
+    path = _write(tmp_path / "model.safetensors", LTX2_KEYS + keys, metadata)
+    with pytest.raises(L2AError, match="LTX-2.5 or newer checkpoint, which this version of the pack does not support"):
+        loading.inspect_checkpoint(path)
+
+
+def test_reread_weights_give_back_what_was_loaded_until_the_file_changes(tmp_path, models_dir):
+    path = tmp_path / "ltx-2-19b-dev.safetensors"
+    shutil.copyfile(models_dir["checkpoint_dev"], path)
+    model = loading.load_model(path, dtype="bf16")
+    state = model.transformer.state_dict()
+    wanted = {"transformer": ["transformer_blocks.0.attn1.to_q.weight", "proj_in.bias"],
+              "connectors": ["text_proj_in.weight"]}
+    again = {(c, k): t for c, k, t in loading.reread_weights(model, wanted)}
+    assert set(again) == {(c, k) for c, keys in wanted.items() for k in keys}
+    assert all(torch.equal(again["transformer", k], state[k]) for k in wanted["transformer"])
+    assert torch.equal(again["connectors", "text_proj_in.weight"], model.connectors.text_proj_in.weight)
+    assert loading.reread_problem(model) is None
+    path.write_bytes(path.read_bytes())  # rewritten: another modification time
+    assert "changed on disk since the model was loaded" in loading.reread_problem(model)
+    with pytest.raises(L2AError, match="cannot be read again: 'ltx-2-19b-dev.safetensors' changed on disk"):
+        loading.reread_weights(model, wanted)

@@ -1,5 +1,7 @@
-"""LoRAs on the tiny model: camera presets, stacking, fusing, exact restore of the shared base, file checks."""
+"""LoRAs on the tiny models: camera presets, stacking, fused and unfused runs, exact restore of the shared base
+with no adapter left behind, file checks."""
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,11 +13,13 @@ from ltx2_anywhere.nodes.lora import L2A_CameraLoRA, L2A_LoRA
 from ltx2_anywhere.pipelines import conditioning, loading, lora
 from ltx2_anywhere.pipelines.components import LTX2Model
 from ltx2_anywhere.pipelines.errors import L2AError
-from ltx2_anywhere.pipelines.families import LTX2_19B, LTX23_22B
+from ltx2_anywhere.pipelines.families import LTX2_19B, LTX23_22B, Guidance
+from ltx2_anywhere.pipelines.model_files import find_file, require_file
 from ltx2_anywhere.pipelines.sampling import SamplerSettings, sample
 
 SETTINGS = SamplerSettings(width=96, height=64, num_frames=17, steps=2, seed=1)
-CAMERA_DOLLY_IN = lora.CAMERA_LORAS["dolly_in"][1]
+CAMERA_DOLLY_IN = LTX2_19B.camera_loras["dolly_in"].name
+DISTILLED = LTX2_19B.distilled_lora.name
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +57,11 @@ def weights(model) -> dict:
             for k, v in getattr(model, name).state_dict().items() if "lora_" not in k}
 
 
-def test_tiny_loras_are_written_under_the_official_names(env):
+def test_tiny_loras_are_written_under_the_official_names(env, tiny_models_23):
     names = sorted(p.name for p in (env.root / "loras").iterdir())
-    expected = sorted([name for _repo, name in lora.CAMERA_LORAS.values()] + [lora.DISTILLED_LORA])
+    expected = sorted([f.name for f in LTX2_19B.camera_loras.values()] + [DISTILLED])
     assert names == expected
+    assert [p.name for p in (tiny_models_23.root / "loras").iterdir()] == [LTX23_22B.distilled_lora.name]
     assert "ltx-2-19b-lora-camera-control-dolly-in.safetensors" in names
     info = lora.read_lora_header(env.written["lora_distilled"])
     assert "connectors.text_proj_in.lora_A.weight" in info.shapes
@@ -79,62 +84,77 @@ def test_lora_node_strength_zero_is_the_base(env):
 
 def test_leaving_active_loras_restores_the_base_bit_exactly(env):
     with_lora = camera(env.model, "dolly_out")
-    assert not is_base(env, run(with_lora, env.cond))
+    unfused = dataclasses.replace(with_lora, source_stamps=())  # its file cannot be read again: adapters
+    before = weights(env.model)
+    for chain in (with_lora, unfused):
+        assert not is_base(env, run(chain, env.cond))
+        with pytest.raises(RuntimeError, match="cancelled"):  # an error or Cancel inside the run also restores it
+            with lora.active_loras(chain):
+                raise RuntimeError("cancelled")
+        assert all(torch.equal(before[k], v) for k, v in weights(env.model).items())
+        assert lora.adapter_bytes(env.model) == 0 and not getattr(env.model.transformer, "peft_config", None)
     assert is_base(env, sample(env.model, env.cond, SETTINGS))
-    with pytest.raises(RuntimeError, match="cancelled"):  # an error or Cancel inside the run also restores the base
-        with lora.active_loras(with_lora):
-            raise RuntimeError("cancelled")
-    assert is_base(env, sample(env.model, env.cond, SETTINGS))
-    # An enabled adapter at weight 0 is also exactly the base (PEFT adds an exact zero).
-    adapter = with_lora.loras[0].adapter
-    env.model.transformer.enable_lora()
-    env.model.transformer.set_adapters([adapter], [0.0])
-    try:
-        assert is_base(env, sample(env.model, env.cond, SETTINGS))
-    finally:
-        env.model.transformer.disable_lora()
 
 
 def test_the_node_does_not_change_the_model_it_receives(env):
-    out = L2A_LoRA().apply(env.model, lora.DISTILLED_LORA, 0.5, False)[0]
+    out = L2A_LoRA().apply(env.model, DISTILLED, 0.5, False)[0]
     cam = camera(out, "jib_up", 0.8)
     assert env.model.loras == [] and len(out.loras) == 1 and len(cam.loras) == 2
     assert cam.transformer is env.model.transformer and out is not env.model
     assert (cam.loras[1].strength, cam.loras[1].fuse) == (0.8, False)
-    assert cam.loras[1].name == lora.CAMERA_LORAS["jib_up"][1]
+    assert cam.loras[1].name == LTX2_19B.camera_loras["jib_up"].name
 
 
-def test_loras_stack_and_load_once(env, monkeypatch):
-    reads = []
-    original = lora._read_state
-    monkeypatch.setattr(lora, "_read_state", lambda spec, model: reads.append(spec.name) or original(spec, model))
+def test_loras_stack_and_each_run_is_the_chain_it_names(env):
     a = camera(env.model, "dolly_left")
-    b = L2A_LoRA().apply(env.model, lora.DISTILLED_LORA, 0.7, False)[0]
-    ab = L2A_LoRA().apply(a, lora.DISTILLED_LORA, 0.7, False)[0]
+    b = L2A_LoRA().apply(env.model, DISTILLED, 0.7, False)[0]
+    ab = L2A_LoRA().apply(a, DISTILLED, 0.7, False)[0]
     ra, rb, rab = run(a, env.cond), run(b, env.cond), run(ab, env.cond)
     assert min(max_diff(rab, ra), max_diff(rab, rb), max_diff(ra, rb)) > 1e-3
-    assert len(reads) == len(set(reads)) <= 2  # each file is read at most once ...
     assert torch.equal(run(ab, env.cond).video, rab.video)
-    assert len(reads) == len(set(reads)) <= 2  # ... and not again when the same chain runs again
     assert is_base(env, sample(env.model, env.cond, SETTINGS))
 
 
-def test_fuse_matches_unfused_and_restores_the_weights(env):
-    unfused = L2A_LoRA().apply(camera(env.model, "dolly_right"), lora.DISTILLED_LORA, 0.7, False)[0]
-    fused = L2A_LoRA().apply(camera(env.model, "dolly_right"), lora.DISTILLED_LORA, 0.7, True)[0]
-    reference = run(unfused, env.cond)
-    before = weights(env.model)
-    result = run(fused, env.cond)
-    after = weights(env.model)
-    assert max_diff(result, reference) <= 1e-5
-    assert max((before[k] - after[k]).abs().max().item() for k in before) <= 1e-6
-    assert is_base(env, sample(env.model, env.cond, SETTINGS))
+@pytest.fixture(scope="module", params=["2.0", "2.3"])
+def family_env(request):
+    """Each tiny family's fp32 model, a prompt, and its distilled LoRA (the LoRA that touches the most layers)."""
+    written = request.getfixturevalue("tiny_models" if request.param == "2.0" else "tiny_models_23").written
+    model = loading.load_model(written["checkpoint_dev"], dtype="fp32")
+    cond = conditioning.encode_text(loading.load_text_encoder(written["text_encoder"], dtype="fp32"), "a cat walks")
+    return SimpleNamespace(model=model, cond=cond, lora=written["lora_distilled"])
 
 
-def test_fused_bf16_weights_come_back_bit_exact(env):
-    """Unmerging in bf16 alone would not give the weights back; the saved copies do."""
+def test_fused_and_unfused_runs_agree_and_leave_the_base_and_no_adapter(family_env):
+    """Fused: the weights are merged and read back from the checkpoint; unfused (here: a model whose file cannot be
+    read again): PEFT adapters, removed after the run. Either way the base comes back exactly, with no adapter."""
+    model, settings = family_env.model, SamplerSettings(width=64, height=64, num_frames=9, steps=2, seed=1,
+                                                          guidance=Guidance.off())
+    fused = lora.add_lora(model, family_env.lora, 0.7)
+    unfused = dataclasses.replace(fused, source_stamps=())
+    assert lora.lora_note(fused).endswith("0.7 (fused)")
+    assert "unfused: restoring fused weights would need a copy of them in memory" in lora.lora_note(unfused)
+    before = weights(model)
+    base = sample(model, family_env.cond, settings)
+    seen = {}
+
+    def during(chain, key):
+        with lora.active_loras(chain):
+            seen[key] = (lora.adapter_bytes(model), sum(not torch.equal(before[k], v) for k, v in weights(model).items()))
+            return sample(chain, family_env.cond, settings)
+
+    reference, result = during(unfused, "unfused"), during(fused, "fused")
+    assert seen["unfused"][0] > 0 and seen["unfused"][1] == 0  # adapters beside untouched weights
+    assert seen["fused"] == (0, seen["fused"][1]) and seen["fused"][1] > 0  # merged weights, no adapter at all
+    assert max_diff(result, reference) <= 1e-5 and max_diff(result, base) > 1e-3
+    assert all(torch.equal(before[k], v) for k, v in weights(model).items())
+    assert lora.adapter_bytes(model) == 0 and not getattr(model.transformer, "peft_config", None)
+    assert torch.equal(sample(model, family_env.cond, settings).video, base.video)
+
+
+def test_fused_bf16_weights_come_back_bit_exact_from_the_file(env):
+    """Unmerging in bf16 would not give the weights back; reading them again from the checkpoint does."""
     bf16 = loading.load_model(env.written["checkpoint_dev"], dtype="bf16")
-    fused = L2A_LoRA().apply(camera(bf16, "jib_down"), lora.DISTILLED_LORA, 1.0, True)[0]
+    fused = L2A_LoRA().apply(camera(bf16, "jib_down"), DISTILLED, 1.0, True)[0]
     before = weights(bf16)
     with lora.active_loras(fused):
         during = weights(bf16)
@@ -167,17 +187,10 @@ def test_fp8_weights_take_unfused_loras_but_refuse_fuse(env):
     with lora.active_loras(camera(fp8)) as with_lora:  # PEFT would give the adapter the fp8 storage dtype
         changed = sample(with_lora, env.cond, one_step)
     assert torch.isfinite(changed.video).all() and max_diff(changed, base) > 1e-3
-    assert torch.equal(sample(fp8, env.cond, one_step).video, base.video)
+    assert "(unfused: the model stores its weights in fp8" in changed.report
+    assert torch.equal(sample(fp8, env.cond, one_step).video, base.video) and lora.adapter_bytes(fp8) == 0
     with pytest.raises(L2AError, match="fp8"):
         L2A_LoRA().apply(fp8, CAMERA_DOLLY_IN, 1.0, True)
-
-
-def test_only_a_few_adapters_stay_loaded(env):
-    for preset in ("dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static"):
-        with lora.active_loras(camera(env.model, preset)):
-            pass
-    assert len(env.model.transformer.peft_config) <= lora.MAX_LOADED_ADAPTERS
-    assert is_base(env, sample(env.model, env.cond, SETTINGS))
 
 
 def test_no_loras_is_a_no_op_and_nesting_is_checked(env, monkeypatch):
@@ -199,22 +212,25 @@ def test_preset_files_are_found_case_insensitively_in_sub_folders(tmp_path):
     (folder / "camera" / "ltx2").mkdir(parents=True)
     target = folder / "camera" / "ltx2" / "LTX-2-19B-LoRA-Camera-Control-Jib-Up.SafeTensors"
     target.write_bytes(b"")
-    assert lora.camera_lora_file("jib_up", [folder]) == target
-    assert lora.find_lora_file("ltx-2-19b-lora-camera-control-jib-up.safetensors", [tmp_path / "none", folder]) == target
+    assert lora.camera_lora_file(LTX2_19B, "jib_up", [folder]) == target
+    assert find_file("ltx-2-19b-lora-camera-control-jib-up.safetensors", [tmp_path / "none", folder]) == target
     with pytest.raises(L2AError) as error:
-        lora.camera_lora_file("jib_down", [folder])
+        lora.camera_lora_file(LTX2_19B, "jib_down", [folder])
     message = str(error.value)
     assert "ltx-2-19b-lora-camera-control-jib-down.safetensors" in message
     assert "https://huggingface.co/Lightricks/LTX-2-19b-LoRA-Camera-Control-Jib-Down" in message
     assert str(folder) in message
-    with pytest.raises(L2AError, match="Lightricks/LTX-2 "):
-        lora.require_lora_file(lora.DISTILLED_LORA, lora.DISTILLED_LORA_REPO, [folder], "Stage 2")
+    with pytest.raises(L2AError, match="Stage 2 needs 'ltx-2-19b-distilled-lora-384.safetensors'.*Download it from "
+                       "https://huggingface.co/Lightricks/LTX-2/resolve/main/ltx-2-19b-distilled-lora-384"):
+        require_file(LTX2_19B.distilled_lora, [folder], "Stage 2")
+    with pytest.raises(L2AError, match="camera-control LoRAs exist for LTX-2 19B only, but the loaded model is LTX-2.3"):
+        lora.camera_lora_file(LTX23_22B, "jib_up", [folder])
 
 
 def test_camera_node_finds_files_takes_an_explicit_file_and_names_the_download(env, tmp_path):
     assert Path(camera(env.model, "dolly_in").loras[0].path).name == CAMERA_DOLLY_IN
     explicit = camera(env.model, "dolly_in", lora_name="LTX-2-19B-LORA-CAMERA-CONTROL-STATIC.SAFETENSORS")
-    assert explicit.loras[0].name == lora.CAMERA_LORAS["static"][1]
+    assert explicit.loras[0].name == LTX2_19B.camera_loras["static"].name
     empty = tmp_path / "empty_models"
     (empty / "loras").mkdir(parents=True)
     _comfy.configure(models_dir=empty)
@@ -291,3 +307,15 @@ def test_files_that_are_not_ltx2_loras_are_refused(env, tmp_path):
         "diffusion_model.double_blocks.0.img_attn.qkv.lora_B.weight": torch.zeros(9216, 4)})
     with pytest.raises(L2AError, match="does not fit the loaded LTX-2 tiny.*do not exist in the model"):
         lora.add_lora(env.model, flux)
+
+
+def test_a_checkpoint_replaced_during_a_fused_run_is_reported(env, tmp_path):
+    import shutil
+
+    path = tmp_path / "ltx-2-19b-dev.safetensors"
+    shutil.copyfile(env.written["checkpoint_dev"], path)
+    model = loading.load_model(path, dtype="fp32")
+    with pytest.raises(L2AError, match="changed on disk since the model was loaded.*stay merged.*load the model again"):
+        with lora.active_loras(camera(model, "static")):
+            path.write_bytes(path.read_bytes())
+    assert "unfused: restoring fused weights would need a copy" in lora.lora_note(camera(model, "static"))

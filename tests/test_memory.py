@@ -22,9 +22,10 @@ from ltx2_anywhere.pipelines import conditioning, lora, memory
 from ltx2_anywhere.pipelines.decoding import Tiling, decode_audio, decode_video
 from ltx2_anywhere.pipelines.errors import L2AError
 from ltx2_anywhere.pipelines.families import Guidance
-from ltx2_anywhere.pipelines.loading import inspect_checkpoint, load_model, load_text_encoder, read_safetensors_header
+from ltx2_anywhere.pipelines.loading import inspect_checkpoint, load_model, load_text_encoder
 from ltx2_anywhere.pipelines.memory import MemoryPolicy, with_policy
 from ltx2_anywhere.pipelines.sampling import SamplerSettings, sample
+from ltx2_anywhere.pipelines.weights import read_safetensors_header
 
 SETTINGS = SamplerSettings(width=96, height=64, num_frames=17, steps=2, seed=1, guidance=Guidance.off())
 GUIDED = SamplerSettings(width=96, height=64, num_frames=17, steps=2, seed=1)
@@ -213,7 +214,7 @@ def test_the_upsampler_follows_the_models_memory_policy(tiny_models, written, co
                         MemoryPolicy(offload=offload))
     upsampler = load_upsampler(tiny_models.upsampler, dtype="fp32")
     settings = dataclasses.replace(SETTINGS, width=192, height=128)
-    sample_multiscale(model, cond, settings, upsampler)
+    sample_multiscale(model, cond, settings, upsampler, model)
     assert next(upsampler.module.parameters()).device.type == ("cpu" if offload == "sequential" else "cuda")
 
 

@@ -1,15 +1,20 @@
-"""Multiscale (two-stage) generation and first/last-frame conditions on the tiny model."""
+"""Multiscale (two-stage) generation, the official recipe on each family, and first/last-frame conditions on the
+tiny models."""
+
+import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import PIL.Image
 import pytest
 import torch
 
+from ltx2_anywhere.nodes import _comfy
 from ltx2_anywhere.pipelines import conditioning as cond_mod
-from ltx2_anywhere.pipelines import tiny
+from ltx2_anywhere.pipelines import loading, tiny
 from ltx2_anywhere.pipelines.decoding import decode_audio, decode_video
 from ltx2_anywhere.pipelines.errors import L2AError
-from ltx2_anywhere.pipelines.families import STAGE_2_DISTILLED_SIGMAS, Guidance
+from ltx2_anywhere.pipelines.families import LTX2_19B, STAGE_2_DISTILLED_SIGMAS, Guidance
 from ltx2_anywhere.pipelines.sampling import (
     SamplerSettings,
     encode_image_latent,
@@ -19,7 +24,7 @@ from ltx2_anywhere.pipelines.sampling import (
     sample,
     sample_multiscale,
 )
-from ltx2_anywhere.pipelines.upsampler import UPSAMPLER_FILE, load_upsampler
+from ltx2_anywhere.pipelines.upsampler import load_upsampler
 
 PROMPT = "a robot dancing in the rain, music plays"
 NEGATIVE = "blurry"
@@ -27,6 +32,7 @@ NEGATIVE = "blurry"
 
 @pytest.fixture(scope="module")
 def parts(tiny_models, tiny_model, tiny_encoder):
+    _comfy.configure(models_dir=tiny_models.root)
     return tiny_model, tiny_encoder, load_upsampler(tiny_models.upsampler, dtype="fp32")
 
 
@@ -53,7 +59,7 @@ def test_two_stage_equals_the_diffusers_composition(parts):
     conditioning = conditioning.with_image(cond_mod.image_condition(image, 1.0, 0))
     settings = SamplerSettings(width=192, height=128, num_frames=17, fps=24.0, steps=4, seed=5, schedule="diffusers",
                                guidance=Guidance(rescale=0.0, audio_rescale=0.0), stg_blocks=(1,))
-    latent = sample_multiscale(model, conditioning, settings, upsampler)
+    latent = sample_multiscale(model, conditioning, settings, upsampler, model)  # stage 2 without the LoRA
     frames = decode_video(model, latent)
     waveform, _ = decode_audio(model, latent)
 
@@ -90,7 +96,7 @@ def test_multiscale_size_must_be_a_multiple_of_64(parts):
     model, encoder, upsampler = parts
     conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
     with pytest.raises(L2AError, match="width = 160 is not a multiple of 64: .* use 128 or 192"):
-        sample_multiscale(model, conditioning, SamplerSettings(width=160, height=128, num_frames=17), upsampler)
+        sample_multiscale(model, conditioning, SamplerSettings(width=160, height=128, num_frames=17), upsampler, model)
 
 
 def test_multiscale_progress_counts_both_stages(parts):
@@ -98,7 +104,7 @@ def test_multiscale_progress_counts_both_stages(parts):
     conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
     seen = []
     sample_multiscale(model, conditioning, SamplerSettings(width=128, height=128, num_frames=9, steps=2, seed=1,
-                                                           guidance=Guidance.off()), upsampler,
+                                                           guidance=Guidance.off()), upsampler, model,
                       on_step=lambda step, total, preview: seen.append((step, total, tuple(preview().shape[-2:]))))
     assert [s[:2] for s in seen] == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
     assert seen[0][2] == (2, 2) and seen[-1][2] == (4, 4)
@@ -191,19 +197,21 @@ def test_sampler_node_runs_multiscale_with_an_upsampler(parts):
         model, conditioning, 128, 128, 9, 24.0, 2, 3, "off", 3.0, 7.0, 1.0, "", 3.0, 0.7, True, "official",
         acceleration="none", upsampler=upsampler)["result"]
     assert latent.video.shape[-2:] == (4, 4) and report.startswith("multiscale")
+    assert f"with the distilled LoRA (the official recipe); LoRA {LTX2_19B.distilled_lora.name} 1 (fused)" in report
 
 
-def test_upsampler_loader_node_and_bad_files(tmp_path):
+def test_upsampler_loader_node_and_bad_files(tiny_models, tmp_path):
     from safetensors.torch import save_file
 
-    from ltx2_anywhere.nodes import _comfy
     from ltx2_anywhere.nodes.loaders import L2A_UpsamplerLoader
 
-    tiny.write_tiny_upsampler(tmp_path)
+    name = LTX2_19B.upsampler.name
+    (tmp_path / "latent_upscale_models").mkdir()
+    shutil.copyfile(tiny_models.upsampler, tmp_path / "latent_upscale_models" / name)
     _comfy.configure(models_dir=tmp_path)
-    assert UPSAMPLER_FILE in L2A_UpsamplerLoader.INPUT_TYPES()["required"]["upsampler_name"][0]
-    (loaded,) = L2A_UpsamplerLoader().load(UPSAMPLER_FILE, "fp32")
-    assert loaded.in_channels == 8
+    assert name in L2A_UpsamplerLoader.INPUT_TYPES()["required"]["upsampler_name"][0]
+    (loaded,) = L2A_UpsamplerLoader().load(name, "fp32")
+    assert loaded.in_channels == 8 and loaded.family.name == "2.0"
     other = tmp_path / "latent_upscale_models" / "RealESRGAN_x4.safetensors"
     save_file({"conv_first.weight": torch.zeros(64, 3, 3, 3)}, str(other))
     with pytest.raises(L2AError, match="is not an LTX-2 latent upsampler.*models/latent_upscale_models"):
@@ -214,24 +222,73 @@ def test_upsampler_loader_node_and_bad_files(tmp_path):
         L2A_UpsamplerLoader().load(pickled.name, "fp32")
 
 
-def test_loras_apply_through_the_sampler_and_the_base_comes_back(parts, tmp_path):
-    from ltx2_anywhere.nodes import _comfy
+def test_the_default_stage_2_is_the_recipe_through_an_explicit_lora_node(parts, tmp_path):
     from ltx2_anywhere.nodes.lora import L2A_LoRA
     from ltx2_anywhere.nodes.sampling import L2A_Sampler
-    from ltx2_anywhere.pipelines.lora import DISTILLED_LORA
 
     model, encoder, upsampler = parts
     tiny.write_tiny_loras(tmp_path)
     _comfy.configure(models_dir=tmp_path)
-    (refine,) = L2A_LoRA().apply(model, DISTILLED_LORA, 1.0, False)
+    (refine,) = L2A_LoRA().apply(model, LTX2_19B.distilled_lora.name, 1.0, False)
     conditioning = cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0)
     args = (conditioning, 128, 128, 9, 24.0, 2, 3, "off", 3.0, 7.0, 1.0, "", 3.0, 0.7, True, "official")
 
-    def run(first, second=None):
-        return L2A_Sampler().sample(first, *args, upsampler=upsampler, refine_model=second)["result"][0].video
+    def run(first, second=None, stage_2="distilled LoRA"):
+        return L2A_Sampler().sample(first, *args, upsampler=upsampler, refine_model=second,
+                                    stage_2=stage_2)["result"][0].video
 
-    base = run(model)
+    plain = run(model, stage_2="without LoRA")
     recipe = run(model, refine)
-    assert not torch.equal(base, recipe)
-    assert torch.equal(run(model), base)
+    assert not torch.equal(plain, recipe)
+    assert torch.equal(run(model), recipe)
+    assert torch.equal(run(model, stage_2="without LoRA"), plain)
     assert model.loras == []
+
+
+@pytest.fixture(scope="module", params=["2.0", "2.3"])
+def family(request, tmp_path_factory):
+    """A tiny family's models folder (and a copy without its distilled LoRA), its dev model, encoder, upsampler."""
+    written = request.getfixturevalue("tiny_models" if request.param == "2.0" else "tiny_models_23")
+    bare = tmp_path_factory.mktemp(f"no-lora-{request.param}")
+    shutil.copytree(written.root / "latent_upscale_models", bare / "latent_upscale_models")
+    (bare / "loras").mkdir()
+    model = loading.load_model(written.checkpoint_dev, dtype="fp32")
+    encoder = loading.load_text_encoder(written.text_encoder, dtype="fp32")
+    return SimpleNamespace(root=written.root, bare=bare, record=written.family, model=model,
+                           upsampler=load_upsampler(written.upsampler, dtype="fp32"),
+                           conditioning=cond_mod.encode_text(encoder, PROMPT, NEGATIVE, 24.0))
+
+
+def run_node(family, **options):
+    from ltx2_anywhere.nodes.sampling import L2A_Sampler
+
+    return L2A_Sampler().sample(
+        family.model, family.conditioning, 128, 128, 9, 24.0, 2, 3, "off", 3.0, 7.0, 1.0, "", 3.0, 0.7, True,
+        "official", acceleration="none", upsampler=family.upsampler, **options)["result"]
+
+
+def test_the_sampler_refines_with_the_familys_distilled_lora_by_default(family):
+    """The official recipe on each family: stage 2 of a dev model with its own distilled LoRA, found in the LoRA
+    folder through the family record; without it only when asked, and the report says so."""
+    _comfy.configure(models_dir=family.root)
+    name = family.record.distilled_lora.name
+    official, _, report = run_node(family)
+    assert f"with the distilled LoRA (the official recipe); LoRA {name} 1 (fused)" in report
+    plain, _, plain_report = run_node(family, stage_2="without LoRA")
+    assert f"with the dev model without {name} (not the official recipe)" in plain_report
+    assert (official.video - plain.video).abs().max().item() > 1e-3
+
+
+def test_a_missing_distilled_lora_is_named_before_any_sampling(family):
+    _comfy.configure(models_dir=family.bare)
+    calls = []
+    hook = family.model.transformer.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        with pytest.raises(L2AError) as error:
+            run_node(family)
+    finally:
+        hook.remove()
+    assert calls == []
+    message = str(error.value)
+    assert f"needs '{family.record.distilled_lora.name}', which is not in {family.bare / 'loras'}" in message
+    assert family.record.distilled_lora.url in message and "set stage_2 to 'without LoRA'" in message

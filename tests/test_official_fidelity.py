@@ -14,8 +14,8 @@ from ltx2_anywhere.pipelines import conditioning as cond_mod
 from ltx2_anywhere.pipelines import loading, sampling, tiny
 from ltx2_anywhere.pipelines.av_edit import audio_to_video
 from ltx2_anywhere.pipelines.errors import L2AError
-from ltx2_anywhere.pipelines.families import DEFAULT_NEGATIVE_PROMPT, DISTILLED_SIGMAS, Guidance
-from ltx2_anywhere.pipelines.lora import DISTILLED_LORA, add_lora
+from ltx2_anywhere.pipelines.families import DEFAULT_NEGATIVE_PROMPT, DISTILLED_SIGMAS, LTX2_19B, Guidance
+from ltx2_anywhere.pipelines.lora import add_lora
 from ltx2_anywhere.pipelines.sampling import CleanContext, SamplerSettings, plan, sample
 
 PROMPT = "a man speaks hello, music plays"
@@ -82,7 +82,7 @@ def value_projection(attention, hidden_states):
 
 
 def test_the_tiny_model_has_the_behaviour_flags_of_ltx2_19b(model):
-    real = loading.family_config("2.0")["transformer"]
+    real = LTX2_19B.config()["transformer"]
     flags = {key: value for key, value in real.items() if isinstance(value, (bool, str))}
     assert flags["perturbed_attn"] is True and flags["rope_type"] == "split"
     assert {key: model.transformer.config[key] for key in flags} == flags
@@ -284,7 +284,7 @@ def test_regular_and_high_change_nothing_on_a_distilled_model_and_say_so(distill
 
 
 def test_full_on_a_dev_model_needs_the_distilled_lora(model, tiny_models):
-    with pytest.raises(L2AError, match=f"acceleration = 'full' .* add {DISTILLED_LORA} with LTX-2 LoRA"):
+    with pytest.raises(L2AError, match=f"acceleration = 'full' .* add {LTX2_19B.distilled_lora.name} with LTX-2 LoRA"):
         plan(model, SamplerSettings(**SIZE, acceleration="full"))
     with_lora = add_lora(model, tiny_models.lora_distilled)
     p = plan(with_lora, SamplerSettings(**SIZE, acceleration="full"))

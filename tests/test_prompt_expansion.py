@@ -33,7 +33,8 @@ def single():
 
 @pytest.fixture(scope="module")
 def folder():
-    return loading.load_text_encoder(tiny.ensure_cached() / "text_encoders" / tiny.TEXT_ENCODER_NAME, dtype="fp32")
+    folder = tiny.tiny_family().text_encoder.folder.name
+    return loading.load_text_encoder(tiny.ensure_cached() / "text_encoders" / folder, dtype="fp32")
 
 
 def _first_input_ids(encoder, **kwargs):
@@ -192,7 +193,7 @@ def test_node_returns_the_string_and_shows_it(single, folder):
 def test_image_block_is_tokenized_as_text_when_the_tokenizer_knows_gemmas_image_tokens(folder, monkeypatch):
     from types import SimpleNamespace
 
-    pieces = gsf.parse_spiece(tiny.build_spiece_model()).pieces
+    pieces = gsf.parse_spiece(tiny.build_spiece_model(tiny.tiny_config())).pieces
     pieces += [gsf.Piece(f"<unused{i}>", 0.0, gsf.USER_DEFINED) for i in range(500 - len(pieces))]
     pieces += [gsf.Piece(name, 0.0, gsf.USER_DEFINED) for name in ("<start_of_image>", "<end_of_image>",
                                                                   "<image_soft_token>")]
