@@ -231,6 +231,19 @@ def _gemma_source_version(metadata: Mapping[str, str], path: Path) -> str:
         raise L2AError(f"'{path.name}' has damaged gemma_source_checkpoint metadata ({exc}): {_DAMAGED}") from exc
 
 
+_BARE_VAE_ROOTS = ("encoder.", "decoder.", "per_channel_statistics.")
+
+
+def _official_vae_key(key: str) -> str:
+    """A video VAE file's key in the all-in-one layout: official VAE files keep bare `encoder.*`, `decoder.*`,
+    `per_channel_statistics.*` keys (loaders also accept them `vae.`-prefixed)."""
+    return "vae." + key if key.startswith(_BARE_VAE_ROOTS) else key
+
+
+def _same_key(key: str) -> str:
+    return key
+
+
 @dataclass
 class PartInfo:
     """A split family's component file, from its header."""
@@ -258,9 +271,7 @@ def inspect_part(path: str | os.PathLike, part: str, for_family: Family) -> Part
     header, metadata = read_safetensors_header(path)
     keys = list(header)
 
-    def rename(key: str) -> str:
-        return "vae." + key if part == "vae" and not key.startswith("vae.") else key
-
+    rename = _official_vae_key if part == "vae" else _same_key
     holds = {convert.component_of(rename(k)) for k in keys}
     if not set(PART_COMPONENTS[part]) <= holds or holds - set(PART_COMPONENTS[part]) - {None}:
         what = _component_file(keys, metadata) or "not an LTX-2 component"
@@ -280,6 +291,18 @@ def inspect_part(path: str | os.PathLike, part: str, for_family: Family) -> Part
     return PartInfo(path, part, _part_family(path, metadata), rename)
 
 
+def part_of_file(path: str | os.PathLike) -> str:
+    """Which part ("vae", "audio_vae") a split family's VAE file holds, from its header."""
+    path = Path(path)
+    header, metadata = read_safetensors_header(path)
+    kind = _component_file(list(header), metadata)
+    for part, label in PART_LABELS.items():
+        if kind == label:
+            return part
+    raise L2AError(f"'{path.name}' is not an LTX-2 VAE file (it is {kind or 'no LTX-2 component'}): LTX-2.5 takes "
+                   "its video VAE and its audio VAE from models/vae.")
+
+
 def _resolve_parts(path: Path, generation: Family, given: Mapping[str, Any] | None,
                    folders: Mapping[str, Iterable[str | os.PathLike]] | None) -> dict[str, Path]:
     """Each part's file: the one given, else ("auto") the family's official file in the part's folders (by default
@@ -294,7 +317,7 @@ def _resolve_parts(path: Path, generation: Family, given: Mapping[str, Any] | No
             continue
         where = (folders or {}).get(official.folder)
         if where is None:
-            where = [path.resolve().parent.parent / official.folder]
+            where = [Path(os.path.abspath(path)).parent.parent / official.folder]
         found[part] = require_file(official, where, f"{generation.label} ('{path.name}') needs its "
                                                     f"{PART_LABELS[part]}, and loading it")
     return found
@@ -313,16 +336,20 @@ def _check_parts(path: Path, generation: Family, parts: Mapping[str, Path]) -> l
 
 
 def _refuse_parts_for_all_in_one(path: Path, generation: Family, given: Mapping[str, Any] | None) -> None:
-    chosen = {part: value for part, value in (given or {}).items() if value not in (None, "", "auto")}
+    """A family without parts takes no VAE files: a chosen one is refused, naming both files and what it needs."""
+    chosen = {part: Path(value) for part, value in (given or {}).items() if value not in (None, "", "auto")}
     if not chosen:
         return
-    names = ", ".join(f"'{Path(v).name}' as the {PART_LABELS.get(k, k)}" for k, v in chosen.items())
-    other = next((f for f in (declared_by_name(Path(v).name) for v in chosen.values())
-                  if f is not None and f.name != generation.name), None)
-    said = f" ({other.label}'s)" if other is not None else ""
+    owners = {part: _part_family(file, read_safetensors_header(file)[1]) if file.is_file() else None
+              for part, file in chosen.items()}
+    items = ", ".join(f"'{file.name}'{f' ({owners[part].label}' + chr(39) + 's)' if owners[part] else ''} was chosen "
+                      f"as the {PART_LABELS.get(part, part)}" for part, file in chosen.items())
+    files = " or ".join(f.name for f in generation.checkpoints.values())
+    other = next((f for f in owners.values() if f is not None and f.name != generation.name), None)
+    hint = f"; for {other.label}, load its transformer file, e.g. {other.checkpoints['dev'].name}" if other else ""
     raise L2AError(
-        f"'{path.name}' is a {generation.label} all-in-one checkpoint that holds its own VAEs, but {names}{said} was "
-        "chosen too: set the VAE inputs to auto, or load a transformer file of the family those files belong to."
+        f"'{path.name}' is an {generation.label} checkpoint, which takes no separate VAE files, but {items}: "
+        f"{generation.label} needs its all-in-one checkpoint ({files}) with the VAE inputs on auto{hint}."
     )
 
 
@@ -349,13 +376,13 @@ def _inspect_file(path: Path, parts: Mapping[str, Any] | None = None,
         found_parts = _resolve_parts(path, generation, parts, folders)
         _check_parts(path, generation, found_parts)
     else:
+        _refuse_parts_for_all_in_one(path, generation, parts)
         missing = [c for c in convert.COMPONENTS if c not in present]
         if missing:
             raise L2AError(
                 f"'{path.name}' is an LTX-2 file without the {', '.join(missing)} weights (a split or transformer-only "
                 f"file). Load the all-in-one checkpoint, which holds every component except Gemma: {LTX2_FILES}."
             )
-        _refuse_parts_for_all_in_one(path, generation, parts)
     fp8 = any(k.endswith(("weight_scale", "input_scale")) for k in keys) or any(
         str(entry.get("dtype", "")).startswith("F8") for entry in header.values()
     )
@@ -549,8 +576,7 @@ def _sources(info_path: Path, parts: Mapping[str, Path] | None = None, component
     sources = [_Source(info_path)]
     for part, file in (parts or {}).items():
         if set(PART_COMPONENTS[part]) & set(components):
-            sources.append(_Source(file, (lambda key: "vae." + key if not key.startswith("vae.") else key)
-                                   if part == "vae" else None))
+            sources.append(_Source(file, _official_vae_key if part == "vae" else None))
     return sources
 
 

@@ -209,7 +209,7 @@ def _write_text_encoder(models_dir: Path, tiny: Family, config: dict, components
         tokenizer_json, tokenizer_config = gemma4_tokenizer(config, tiny.max_sequence_length)
         path = save_gemma4_file(models_dir / file.folder / file.name, model, projection_of(components["connectors"]),
                                 tokenizer_json, tokenizer_config, _gemma_metadata(tiny))
-        return {"text_encoder": path, "text_encoder_file": path}
+        return {"text_encoder": path}
     folder = tiny.text_encoder.folder
     _atomic_dir_write(models_dir / folder.folder / folder.name,
                       lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))

@@ -22,7 +22,7 @@ from ltx2_anywhere.pipelines.weights import read_safetensors_header
 
 SINGLE = gsf.COMFY_FILE
 TEXT_ENCODER_NAME = LTX2_19B.text_encoder.folder.name
-DTYPE_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "U8": 1, "F8_E4M3": 1}
+DTYPE_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "U8": 1, "I8": 1, "F8_E4M3": 1}
 
 
 @pytest.fixture(scope="module")
