@@ -185,8 +185,8 @@ class L2A_TextEncoderLoader:
             "required": {
                 "text_encoder_name": (choices, {
                     "tooltip": "Gemma 3 12B for LTX-2 19B / LTX-2.3 (a transformers folder, or ComfyUI's "
-                    "gemma_3_12B_it*.safetensors); for LTX-2.5 its gemma4-12b-with-proj-ltx-2.5-bf16.safetensors. "
-                    "All in models/text_encoders.",
+                    "single-file gemma_3_12B_it*.safetensors); for LTX-2.5 its "
+                    "gemma4-12b-with-proj-ltx-2.5-bf16.safetensors. All in models/text_encoders.",
                 }),
                 "dtype": (DTYPES, {"default": "bf16", "tooltip": "Precision of Gemma. bf16 needs about 24 GB."}),
                 "device": (["default", "cpu"], {

@@ -262,7 +262,7 @@ def _real(path: Path) -> str:
 
 
 def _check_checkpoint(_index: FolderIndex, path: Path, _checkpoint):
-    return inspect_checkpoint(path)
+    return inspect_checkpoint(path, with_parts=False)
 
 
 def _check_text_encoder(_index: FolderIndex, path: Path, _checkpoint):

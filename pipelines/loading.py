@@ -354,7 +354,8 @@ def _refuse_parts_for_all_in_one(path: Path, generation: Family, given: Mapping[
 
 
 def _inspect_file(path: Path, parts: Mapping[str, Any] | None = None,
-                  folders: Mapping[str, Iterable[str | os.PathLike]] | None = None) -> CheckpointInfo:
+                  folders: Mapping[str, Iterable[str | os.PathLike]] | None = None,
+                  with_parts: bool = True) -> CheckpointInfo:
     if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         raise L2AError(
             f"'{path.name}' is a {path.suffix or 'suffix-less'} file: only safetensors are loaded (pickle formats such "
@@ -373,8 +374,9 @@ def _inspect_file(path: Path, parts: Mapping[str, Any] | None = None,
         if missing:
             raise L2AError(f"'{path.name}' is an {generation.label} transformer file without the {', '.join(missing)} "
                            f"weights: {_DAMAGED}")
-        found_parts = _resolve_parts(path, generation, parts, folders)
-        _check_parts(path, generation, found_parts)
+        if with_parts:
+            found_parts = _resolve_parts(path, generation, parts, folders)
+            _check_parts(path, generation, found_parts)
     else:
         _refuse_parts_for_all_in_one(path, generation, parts)
         missing = [c for c in convert.COMPONENTS if c not in present]
@@ -483,18 +485,19 @@ def _inspect_folder(path: Path) -> CheckpointInfo:
 
 
 def inspect_checkpoint(path: str | os.PathLike, parts: Mapping[str, Any] | None = None,
-                       folders: Mapping[str, Iterable[str | os.PathLike]] | None = None) -> CheckpointInfo:
+                       folders: Mapping[str, Iterable[str | os.PathLike]] | None = None,
+                       with_parts: bool = True) -> CheckpointInfo:
     """Identify an LTX-2 checkpoint (file: headers only; folder: configs only) or raise an L2AError saying why not.
 
     For a split family's transformer file, `parts` may name each part's file ("vae", "audio_vae"; "auto" or
     absent: the official file in `folders[<its ComfyUI folder key>]`, by default the folder beside the
-    transformer's)."""
+    transformer's); `with_parts=False` checks the transformer file alone (the doctor checks each part itself)."""
     path = Path(path)
     if not path.exists():
         raise L2AError(f"Checkpoint '{path}' does not exist: check the path or put {LTX2_FILES} there.")
     if path.is_dir():
         return _inspect_folder(path)
-    return _inspect_file(path, parts, folders)
+    return _inspect_file(path, parts, folders, with_parts)
 
 
 def placement_note(info: CheckpointInfo, listed_in: str | None) -> str:

@@ -57,11 +57,10 @@ def project(projection, hidden_states, mask, caption_channels: int):
     states = hidden_states.unflatten(2, (caption_channels, -1))
     normed = per_token_rms_norm(states).flatten(2, 3)
     normed = torch.where(mask.bool().unsqueeze(-1), normed, torch.zeros_like(normed))
-    dtype = next(projection.parameters()).dtype
     outputs = []
-    for name in CONNECTOR_LAYERS:
+    for name in CONNECTOR_LAYERS:  # in the encoder's compute dtype (its weights may be stored in fp8)
         layer = projection[name]
-        outputs.append(layer((normed * math.sqrt(layer.out_features / caption_channels)).to(dtype)))
+        outputs.append(layer((normed * math.sqrt(layer.out_features / caption_channels)).to(hidden_states.dtype)))
     return torch.cat(outputs, dim=-1)
 
 

@@ -46,6 +46,19 @@ def tiny_models_25(tmp_path_factory):
     return _write(tmp_path_factory, "2.5")
 
 
+@pytest.fixture(scope="session")
+def tiny_models_20_25(tmp_path_factory, tiny_models, tiny_models_25):
+    """One models folder holding the tiny 2.0 and 2.5 sets (links to their files; the names never collide), as a
+    user with both families has it: what the example workflows of both run on."""
+    root = tmp_path_factory.mktemp("tiny-models-2.0-2.5")
+    for source in (tiny_models.root, tiny_models_25.root):
+        for folder in source.iterdir():
+            for entry in folder.iterdir():
+                (root / folder.name).mkdir(exist_ok=True)
+                (root / folder.name / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    return root
+
+
 FAMILY_FIXTURES = {"2.0": "tiny_models", "2.3": "tiny_models_23", "2.5": "tiny_models_25"}
 
 

@@ -395,3 +395,34 @@ def test_a_lora_is_accepted_by_its_layers_and_the_text_projection_is_left_to_the
     with lora.active_loras(with_lora):
         assert not torch.equal(distilled.transformer.transformer_blocks[0].attn1.to_q.weight, before)
     assert torch.equal(distilled.transformer.transformer_blocks[0].attn1.to_q.weight, before)
+
+
+def test_the_2_5_encoder_follows_the_memory_options_and_does_not_expand(files, encoder):
+    """On the CPU with fp8 storage the projection (part of the encoder) is stored in fp8 too and the features stay
+    close; prompt expansion is refused with what to do (2.5's enhancer comes later)."""
+    from ltx2_anywhere.pipelines.prompt_expansion import expand_prompt
+
+    full = cond_mod._gemma_hidden_states(encoder, "a cat plays piano")[0]
+    managed = cond_mod.text_encoder_options(loading.load_text_encoder(files.text_encoder, dtype="fp32"), "cpu",
+                                            fp8=True)
+    assert managed.projection["video"].weight.element_size() == 1
+    features = cond_mod._gemma_hidden_states(managed, "a cat plays piano")[0]
+    assert features.shape == full.shape == (1, 64, 24)
+    assert ((features - full).norm() / full.norm()).item() < 0.2
+    with pytest.raises(L2AError, match="encodes prompts only: LTX-2.5 expands prompts with its own enhancer"):
+        expand_prompt(encoder, "a cat")
+
+
+def test_the_2_5_upsampler_is_read_from_its_config_and_the_temporal_one_refused(files, tmp_path):
+    from ltx2_anywhere.pipelines.upsampler import inspect_upsampler, load_upsampler
+
+    found, config = inspect_upsampler(files.upsampler)
+    assert found.name == "2.5" and config == tiny.tiny_config("2.5")["latent_upsampler"]
+    assert load_upsampler(files.upsampler, dtype="fp32").family.name == "2.5"
+    header, metadata = loading.read_safetensors_header(files.upsampler)
+    raw = json.loads(metadata["config"])
+    temporal = _header_file(tmp_path / LTX25_22B.upcoming["temporal_upsampler"].name,
+                            {k: (v["dtype"], v["shape"]) for k, v in header.items()},
+                            {"config": json.dumps({**raw, "spatial_upsample": False, "temporal_upsample": True})})
+    with pytest.raises(L2AError, match="is a temporal latent upscaler .LTX-2.5's DFR rounds., which this version"):
+        inspect_upsampler(temporal)

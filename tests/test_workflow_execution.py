@@ -46,6 +46,9 @@ SMALL = {
 }
 OVERRIDES = {
     "ltx2_multiscale": {**SMALL, "L2A_Sampler": {**SMALL["L2A_Sampler"], "width": 128, "height": 128}},
+    # a distilled model samples its own 8 + 3 sigmas: steps stay 0
+    "ltx25_distilled_multiscale": {**SMALL, "L2A_Sampler": {**SMALL["L2A_Sampler"], "width": 128, "height": 128,
+                                                            "steps": 0}},
     # its own 720p / auto aspect, smaller: auto without an image reads 16:9 locally, as hosted and the badge read it
     "ltx2_local_with_hosted_fallback": {**SMALL, "L2A_Generate": {"resolution": "480p", "duration_seconds": 0.0,
                                                                   "frames": 9, "steps": 1}},
@@ -115,12 +118,13 @@ def input_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def env(tiny_models, input_dir, tmp_path, monkeypatch):
-    """The tiny models folder, fresh output/temp/user folders, provider keys and the two fake providers."""
+def env(tiny_models_20_25, input_dir, tmp_path, monkeypatch):
+    """The tiny models folder (2.0 and 2.5), fresh output/temp/user folders, provider keys and the two fake
+    providers."""
     for key in ("models_dir", "output_dir", "user_dir", "status"):
         monkeypatch.setitem(_comfy._settings, key, _comfy._settings[key])
     status = []
-    _comfy.configure(models_dir=tiny_models.root, output_dir=tmp_path / "output", user_dir=tmp_path / "user",
+    _comfy.configure(models_dir=tiny_models_20_25, output_dir=tmp_path / "output", user_dir=tmp_path / "user",
                      status=status.append)
     monkeypatch.setenv("FAL_KEY", FAL_KEY)
     monkeypatch.setenv("WAVESPEED_API_KEY", WS_KEY)
@@ -170,6 +174,9 @@ def test_workflow_runs_on_the_tiny_model(path, overrides, env):
                 info = probe_video(file)
                 assert info["video_streams"] == 1, f"{file.name}: {info}"
                 assert info["audio_streams"] == (1 if has_audio else 0), f"{file.name}: {info}"
+                if path.stem.startswith("ltx25"):  # LTX-2.5: 48 kHz stereo, as long as the video
+                    assert (info["sample_rate"], info["channels"]) == (48000, 2), info
+                    assert abs(info["audio_duration"] - info["video_duration"]) < 1 / 24 + 1024 / 48000, info
                 assert json.loads(info["tags"]["workflow"]) == workflow, "the workflow is not in the file's metadata"
     assert not list(env["output"].rglob("*.part")), "a half-written file was left in the output folder"
     _check_backends(path.stem, overrides, run, executed, env)
@@ -207,7 +214,7 @@ def test_conversion_follows_the_frontend():
                 "inputs": [{"name": name, "type": kind, "link": link, **extra} for name, kind, link, extra in inputs]}
 
     workflow = {"links": link_rows, "nodes": [
-        node(1, "L2A_ModelLoader", ["ltx-2-19b-dev.safetensors", "fp32", False, "auto"]),
+        node(1, "L2A_ModelLoader", ["ltx-2-19b-dev.safetensors", "fp32", False, "auto", "auto", "auto"]),
         node(2, "Reroute", inputs=[("", "*", 1, {})]),
         node(3, "L2A_LoRA", ["x.safetensors", 1.0, False], [("model", "L2A_MODEL", 2, {})], mode=4),
         node(4, "L2A_DecodeAudio", [], [("model", "L2A_MODEL", 3, {}), ("latent", "L2A_LATENT", 4, {})]),
