@@ -201,7 +201,8 @@ class LocalBackend:
         """The model's family record: the loaded model's, else read from the checkpoint's header (no weights)."""
         from .loading import inspect_checkpoint
 
-        return self.model.family if self.model is not None else inspect_checkpoint(self.checkpoint).family
+        return self.model.family if self.model is not None else inspect_checkpoint(self.checkpoint,
+                                                                                     with_parts=False).family
 
     def check(self, request: GenerationRequest) -> tuple[Any, tuple, list[str], bool]:
         """Everything about a request that needs no model, checked before anything loads: (sampler settings,

@@ -437,11 +437,16 @@ def recognise(keys=(), metadata: Mapping[str, str] | None = None,
     return by_version if by_version is not None else recognise_by_marks(keys, configs)
 
 
-def recognise_by_marks(keys=(), configs: Mapping[str, Mapping] | None = None) -> Family:
-    """The generation whose marks (tensor names, configs) the files carry, newest first; else the base."""
+def marked_generation(keys=(), configs: Mapping[str, Mapping] | None = None) -> Family | None:
+    """The newest generation whose marks (tensor names, configs) the files carry; None when they carry none."""
     keys = list(keys)
     configs = configs or {}
-    return next((f for f in GENERATIONS if _marked(f.recognition, keys, configs)), GENERATIONS[-1])
+    return next((f for f in GENERATIONS if _marked(f.recognition, keys, configs)), None)
+
+
+def recognise_by_marks(keys=(), configs: Mapping[str, Mapping] | None = None) -> Family:
+    """The generation whose marks the files carry, newest first; files with none are the base generation."""
+    return marked_generation(keys, configs) or GENERATIONS[-1]
 
 
 def declared_by_name(file_name: str) -> Family | None:

@@ -44,6 +44,7 @@ from .families import (
     declared_by_name,
     family,
     generation_of_version,
+    marked_generation,
     recognise,
     recognise_by_marks,
 )
@@ -212,13 +213,13 @@ def _refuse_quantized(path: Path, header: Mapping[str, dict], generation: Family
 def _generation_of_file(path: Path, keys: list[str], metadata: Mapping[str, str]) -> Family:
     """The generation of a transformer file: its `model_version` and its tensors must say the same one."""
     by_version = generation_of_version(metadata.get("model_version", ""), f"'{path.name}'")
-    by_marks = recognise_by_marks(keys)
-    if by_version is not None and by_marks.recognition.key_markers and by_marks is not by_version:
+    by_marks = marked_generation(keys)
+    if by_version is not None and by_marks is not None and by_marks is not by_version:
         raise L2AError(
             f"'{path.name}' says model_version {metadata['model_version']!r} ({by_version.label}) but its tensors are "
             f"{by_marks.label}'s: the file is mislabelled or damaged. Download it again."
         )
-    return by_version or by_marks
+    return by_version or by_marks or recognise_by_marks(keys)
 
 
 def _gemma_source_version(metadata: Mapping[str, str], path: Path) -> str:

@@ -242,6 +242,28 @@ def test_extend_keeps_its_prefix_exactly_with_the_ancestral_sampler(distilled, c
         2, round(out.duration * rate))
 
 
+def test_48khz_stereo_through_the_nodes_into_every_format(distilled, conditioning, tmp_path, monkeypatch):
+    """Sampler → Decode Audio (core AUDIO at 48 kHz, 2 channels) → Save Video as mp4, webm and mov: each file's sound
+    is 48 kHz stereo and as long as its video; the returned core VIDEO carries the same audio."""
+    from ltx2_anywhere.nodes.media import L2A_DecodeAudio, L2A_DecodeVideo, L2A_SaveVideo
+    from ltx2_anywhere.nodes.sampling import L2A_Sampler
+
+    latent = L2A_Sampler().sample(distilled, conditioning, 96, 64, 17, 24.0, 0, 3, "auto", 3.0, 7.0, 1.0, "", 3.0,
+                                  0.7, True, "official")["result"][0]
+    images, fps = L2A_DecodeVideo().decode(distilled, latent, False, 512, 64, False, 16, 8)
+    (audio,) = L2A_DecodeAudio().decode(distilled, latent)
+    assert audio["sample_rate"] == 48000 and audio["waveform"].shape[:2] == (1, 2)
+    assert audio["waveform"].shape[2] == pytest.approx(17 / 24 * 48000, abs=1920)  # within one audio latent
+    monkeypatch.setitem(_comfy._settings, "output_dir", tmp_path)
+    for fmt, codec in (("mp4", "aac"), ("webm", "opus"), ("mov", "pcm_s16le")):
+        out = L2A_SaveVideo().save(images, fps, f"LTX-2.5/{fmt}", format=fmt, audio=audio)
+        preview = out["ui"]["images"][0]
+        info = media.probe_video(tmp_path / preview["subfolder"] / preview["filename"])
+        assert (info["audio_codec"], info["sample_rate"], info["channels"]) == (codec, 48000, 2), fmt
+        assert abs(info["video_duration"] - info["audio_duration"]) < 1 / 24 + 1024 / 48000, fmt
+        assert out["result"][0].get_components().audio["sample_rate"] == 48000
+
+
 def _check_stereo_48k(path, frames):
     info = media.probe_video(path)
     assert (info["video_codec"], info["audio_codec"], info["sample_rate"], info["channels"]) == ("h264", "aac",
@@ -426,3 +448,18 @@ def test_the_2_5_upsampler_is_read_from_its_config_and_the_temporal_one_refused(
                             {"config": json.dumps({**raw, "spatial_upsample": False, "temporal_upsample": True})})
     with pytest.raises(L2AError, match="is a temporal latent upscaler .LTX-2.5's DFR rounds., which this version"):
         inspect_upsampler(temporal)
+
+
+def test_keyframes_condition_as_on_2_3_without_the_keyframe_embedding(files, encoder):
+    """A last-frame image is appended as keyframe tokens, as on 2.3; the official code marks only generated keyframe
+    slots with 2.5's keyframe embedding (ltx-core mask_utils), never guide keyframes, so the embedding changes
+    nothing here."""
+    model = loading.load_model(files.checkpoint_dev, dtype="fp32")
+    image = torch.rand(64, 96, 3, generator=torch.Generator().manual_seed(1))
+    conditioning = cond_mod.first_last_frame(cond_mod.encode_text(encoder, PROMPT), end_image=image, crf=18)
+    settings = SamplerSettings(**SIZE, steps=2, seed=5, guidance=Guidance.off())
+    before = sample(model, conditioning, settings)
+    with torch.no_grad():
+        model.transformer.keyframes_abs_pos_embedding.fill_(10.0)
+    after = sample(model, conditioning, settings)
+    assert torch.equal(before.video, after.video) and torch.equal(before.audio, after.audio)
