@@ -106,10 +106,6 @@ class CheckpointInfo:
     metadata: dict = field(default_factory=dict)
     parts: dict = field(default_factory=dict)  # part ("vae", "audio_vae") -> file, for a split family's transformer
     text_encoder_version: str = ""  # the gemma_version the transformer names (gemma_source_checkpoint)
-    notes: list = field(default_factory=list)
-
-    def files(self) -> list[Path]:
-        return [self.path, *self.parts.values()]
 
 
 def with_official_stg(config: dict) -> dict:
@@ -204,8 +200,8 @@ def _refuse_quantized(path: Path, header: Mapping[str, dict], generation: Family
     if odd is not None:
         files = " or ".join(f"{f.name} ({f.url})" for f in generation.checkpoints.values())
         raise L2AError(
-            f"'{path.name}' stores weights as {odd[1]} (e.g. {odd[0]}): a ComfyUI-quantized file (int8-convrot or "
-            f"NVFP4) that only ComfyUI's own nodes run. Use the bf16 file: {files}; fp8_weights on the loader halves "
+            f"'{path.name}' stores weights as {odd[1]} (e.g. {odd[0]}): a ComfyUI-quantized file (e.g. int8-convrot "
+            f"or NVFP4) that only ComfyUI's own nodes run. Use the bf16 file: {files}; fp8_weights on the loader halves "
             "its memory."
         )
 
@@ -241,10 +237,6 @@ def _official_vae_key(key: str) -> str:
     return "vae." + key if key.startswith(_BARE_VAE_ROOTS) else key
 
 
-def _same_key(key: str) -> str:
-    return key
-
-
 @dataclass
 class PartInfo:
     """A split family's component file, from its header."""
@@ -252,7 +244,6 @@ class PartInfo:
     path: Path
     part: str  # "vae" or "audio_vae"
     family: Family | None  # what its metadata or official name says (None: unknown)
-    rename: Callable[[str], str]  # file key -> official all-in-one key
 
 
 def _part_family(path: Path, metadata: Mapping[str, str]) -> Family | None:
@@ -271,9 +262,7 @@ def inspect_part(path: str | os.PathLike, part: str, for_family: Family) -> Part
         raise L2AError(f"'{path.name}' is not a .safetensors file: use {wanted.name} ({wanted.url}) as the {label}.")
     header, metadata = read_safetensors_header(path)
     keys = list(header)
-
-    rename = _official_vae_key if part == "vae" else _same_key
-    holds = {convert.component_of(rename(k)) for k in keys}
+    holds = {convert.component_of(_official_vae_key(k) if part == "vae" else k) for k in keys}
     if not set(PART_COMPONENTS[part]) <= holds or holds - set(PART_COMPONENTS[part]) - {None}:
         what = _component_file(keys, metadata) or "not an LTX-2 component"
         raise L2AError(f"'{path.name}' is the {what} file, not the {label}: pick {wanted.name} ({wanted.url}) as the "
@@ -289,7 +278,7 @@ def inspect_part(path: str | os.PathLike, part: str, for_family: Family) -> Part
         raise L2AError(f"'{path.name}' is the video VAE with the diffusion decoder, which this version does not run "
                        f"yet: use {wanted.name} ({wanted.url}), the conv decoder of the same release.")
     _refuse_quantized(path, header, for_family)
-    return PartInfo(path, part, _part_family(path, metadata), rename)
+    return PartInfo(path, part, _part_family(path, metadata))
 
 
 def part_of_file(path: str | os.PathLike) -> str:
@@ -324,16 +313,16 @@ def _resolve_parts(path: Path, generation: Family, given: Mapping[str, Any] | No
     return found
 
 
-def _check_parts(path: Path, generation: Family, parts: Mapping[str, Path]) -> list[PartInfo]:
-    infos = [inspect_part(file, part, generation) for part, file in parts.items()]
-    for info in infos:
+def _check_parts(path: Path, generation: Family, parts: Mapping[str, Path]) -> None:
+    """Each part file checked from its header, and of the transformer's family where it says which it is."""
+    for part, file in parts.items():
+        info = inspect_part(file, part, generation)
         if info.family is not None and info.family.name != generation.name:
             wanted = generation.parts[info.part]
             raise L2AError(
                 f"'{path.name}' is the {generation.label} transformer but '{info.path.name}' is {info.family.label}'s "
                 f"{PART_LABELS[info.part]}: {generation.label} needs {wanted.name} ({wanted.url})."
             )
-    return infos
 
 
 def _refuse_parts_for_all_in_one(path: Path, generation: Family, given: Mapping[str, Any] | None) -> None:
@@ -343,8 +332,12 @@ def _refuse_parts_for_all_in_one(path: Path, generation: Family, given: Mapping[
         return
     owners = {part: _part_family(file, read_safetensors_header(file)[1]) if file.is_file() else None
               for part, file in chosen.items()}
-    items = ", ".join(f"'{file.name}'{f' ({owners[part].label}' + chr(39) + 's)' if owners[part] else ''} was chosen "
-                      f"as the {PART_LABELS.get(part, part)}" for part, file in chosen.items())
+
+    def chosen_as(part: str, file: Path) -> str:
+        whose = f" ({owners[part].label}'s)" if owners[part] is not None else ""
+        return f"'{file.name}'{whose} was chosen as the {PART_LABELS.get(part, part)}"
+
+    items = ", ".join(chosen_as(part, file) for part, file in chosen.items())
     files = " or ".join(f.name for f in generation.checkpoints.values())
     other = next((f for f in owners.values() if f is not None and f.name != generation.name), None)
     hint = f"; for {other.label}, load its transformer file, e.g. {other.checkpoints['dev'].name}" if other else ""
@@ -829,9 +822,10 @@ def save_part(path: str | os.PathLike, part: str, components: Mapping[str, Any],
 
 
 def save_diffusers_folder(path: str | os.PathLike, components: Mapping[str, Any], scheduler_config: dict,
-                          dev_transformer: Any = None, extra: Callable[[Path], None] | None = None) -> Path:
+                          dev_transformer: Any = None, extra: Callable[[Path], Mapping | None] | None = None) -> Path:
     """Write modules as a diffusers-format folder (Lightricks/LTX-2 layout, without Gemma), atomically;
-    `dev_transformer` adds LTX-2.5-Diffusers' `transformer_full/`, `extra(folder)` writes more (a text encoder)."""
+    `dev_transformer` adds LTX-2.5-Diffusers' `transformer_full/`; `extra(folder)` writes more (a text encoder) and
+    returns its model_index.json entries."""
     import shutil
 
     import diffusers

@@ -373,7 +373,7 @@ def test_real_2_5_files_pass_the_header_checks(sparse, no_tensor_reads):
                                        r"takes no separate VAE files, but 'ltx-2.5-video-vae-conv-bf16.safetensors' "
                                        r"\(LTX-2.5 22B's\) was chosen as the video VAE"),
     ("unknown version", r"'ltx-2.5-22b-dev-transformer-bf16.safetensors' says model_version '2.7', a generation newer"),
-    ("int8", r"stores weights as I8 .*ComfyUI-quantized file \(int8-convrot or NVFP4\).*ltx-2.5-22b-dev-transformer-bf16"),
+    ("int8", r"stores weights as I8 .*ComfyUI-quantized file \(e.g. int8-convrot or NVFP4\).*ltx-2.5-22b-dev-transformer-bf16"),
     ("diffusion vae", r"'ltx-2.5-video-vae-bf16.safetensors' is the video VAE with the diffusion decoder, which this "
                       r"version does not run yet: use ltx-2.5-video-vae-conv-bf16.safetensors"),
 ])
