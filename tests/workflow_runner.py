@@ -51,9 +51,10 @@ def pack_classes() -> dict[str, type]:
 # --- UI format -> API prompt ---------------------------------------------------------------------------------------
 
 
-def to_prompt(workflow: dict, defs: dict, overrides: Overrides | None = None) -> dict:
+def to_prompt(workflow: dict, defs: dict, overrides: Overrides | None = None, appended: bool = False) -> dict:
     """The API-format prompt the frontend would queue for ``workflow``, with ``overrides`` put into widget values
-    (an input fed by a link still takes the link, as it does in the frontend)."""
+    (an input fed by a link still takes the link, as it does in the frontend); ``appended``: a workflow saved
+    before widgets were appended (they take their defaults, see ``workflow_validator.validate_workflow``)."""
     overrides = overrides or {}
     nodes = {node["id"]: node for node in workflow["nodes"]}
     links, problems = wv._normalise_links(workflow)
@@ -68,7 +69,7 @@ def to_prompt(workflow: dict, defs: dict, overrides: Overrides | None = None) ->
         node_def = defs.get(node_type)
         if node_def is None:
             raise WorkflowError(f"node {node_id}: unknown node type '{node_type}'")
-        inputs = _widget_inputs(node_id, node, node_def, overrides.get(node_type, {}))
+        inputs = _widget_inputs(node_id, node, node_def, overrides.get(node_type, {}), appended)
         for slot, entry in enumerate(node.get("inputs") or []):
             if entry.get("link") is None:
                 continue
@@ -85,10 +86,10 @@ def to_prompt(workflow: dict, defs: dict, overrides: Overrides | None = None) ->
     return prompt
 
 
-def _widget_inputs(node_id, node: dict, node_def: dict, overrides: dict) -> dict:
+def _widget_inputs(node_id, node: dict, node_def: dict, overrides: dict, appended: bool = False) -> dict:
     node_type = node["type"]
     names = [slot.name for slot in wv.widget_slots(node_type, node_def) if slot.kind == "value"]
-    values = wv.widget_values_by_name(node_type, node_def, node.get("widgets_values"))
+    values = wv.widget_values_by_name(node_type, node_def, node.get("widgets_values"), appended)
     if set(values) != set(names):
         raise WorkflowError(f"node {node_id} ({node_type}): widgets_values {node.get('widgets_values')!r} do not "
                             f"line up with its widgets {names}")
@@ -298,7 +299,7 @@ def execute(prompt: dict, defs: dict, standins: dict, *, workflow: dict | None =
 
 
 def run_workflow(workflow: dict, defs: dict, standins: dict, overrides: Overrides | None = None,
-                 result_hooks: dict[str, ResultHook] | None = None) -> Run:
+                 result_hooks: dict[str, ResultHook] | None = None, appended: bool = False) -> Run:
     """Convert and execute a UI-format workflow (see the module docstring)."""
-    prompt = to_prompt(workflow, defs, overrides)
+    prompt = to_prompt(workflow, defs, overrides, appended)
     return execute(prompt, defs, standins, workflow=workflow, result_hooks=result_hooks)

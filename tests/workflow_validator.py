@@ -159,9 +159,17 @@ def is_file_combo(node_type: str, name: str, input_type: Any, options: dict) -> 
     values = combo_values(input_type, options)
     if not values or options.get("remote") or any(options.get(flag) for flag in UPLOAD_FLAGS):
         return True
-    if name.endswith("_name") and "load" in node_type.lower():
+    if name.endswith("_name") and ("load" in node_type.lower() or (node_type, name) in _pack_file_widgets()):
         return True
     return all(isinstance(v, str) and v.lower().endswith(MODEL_EXTENSIONS) for v in values)
+
+
+def _pack_file_widgets() -> set[tuple[str, str]]:
+    """(node type, widget) of the pack's widgets that name model files, as the model doctor reads them (e.g. LTX-2
+    Local Backend's ckpt_name and text_encoder_name, whose lists hold files and Gemma folders)."""
+    from ltx2_anywhere.pipelines.doctor import LOADER_WIDGETS
+
+    return {(node, name) for node, widgets in LOADER_WIDGETS.items() for name, _index, _folder in widgets}
 
 
 def model_file_inputs(node_type: str, node_def: dict) -> list[str]:
@@ -277,8 +285,9 @@ def _check_int_step(where: str, input_type: str, options: dict, value: int) -> l
     return []
 
 
-def _check_widget_values(label: str, slots: list[Slot], values: Any) -> list[str]:
-    """Line ``widgets_values`` up against the expected slots and check each value."""
+def _check_widget_values(label: str, slots: list[Slot], values: Any, appended: bool = False) -> list[str]:
+    """Line ``widgets_values`` up against the expected slots and check each value (``appended``: see
+    ``validate_workflow``)."""
     if values is None:
         values = []
     if isinstance(values, dict):
@@ -291,7 +300,7 @@ def _check_widget_values(label: str, slots: list[Slot], values: Any) -> list[str
     if not isinstance(values, list):
         return [f"{label}: widgets_values is {type(values).__name__}, not a list"]
 
-    candidates = _alignments(slots, len(values))
+    candidates = _alignments(slots, len(values)) or (_saved_before(slots, len(values)) if appended else [])
     if not candidates:
         without_controls = [s for s in slots if s.kind not in ("control", "filter")]
         controls = [s.name for s in slots if s.kind == "control"]
@@ -312,17 +321,34 @@ def _check_widget_values(label: str, slots: list[Slot], values: Any) -> list[str
     return min((_values_problems(label, chosen, values) for chosen in candidates), key=len)
 
 
-def widget_values_by_name(node_type: str, node_def: dict, values: Any) -> dict:
-    """The backend inputs' widget values of one node, by input name, lined up as ``validate_workflow`` does."""
+def widget_values_by_name(node_type: str, node_def: dict, values: Any, appended: bool = False) -> dict:
+    """The backend inputs' widget values of one node, by input name, lined up as ``validate_workflow`` does; with
+    ``appended``, widgets the saved values stop before take their defaults."""
     if isinstance(values, dict):
         return dict(values)
     if not isinstance(values, list):
         return {}
-    candidates = _alignments(widget_slots(node_type, node_def), len(values))
+    slots = widget_slots(node_type, node_def)
+    candidates = _alignments(slots, len(values)) or (_saved_before(slots, len(values)) if appended else [])
     if not candidates:
         return {}
     best = min(candidates, key=lambda chosen: len(_values_problems("", chosen, values)))
-    return {slot.name: value for slot, value in zip(best, values) if slot.kind == "value"}
+    named = {slot.name: value for slot, value in zip(best, values) if slot.kind == "value"}
+    defaults = {slot.name: slot.options.get("default") for slot in slots[len(best):] if slot.kind == "value"}
+    return {**defaults, **named}
+
+
+def _saved_before(slots: list[Slot], count: int) -> list[list[Slot]]:
+    """Alignments of ``count`` values saved before the node's last widgets were appended: the longest run of the
+    slots, from the first, that they fill. The frontend's ``configure`` sets widget i from value i and leaves the
+    widgets past the saved values at their defaults."""
+    for cut in range(len(slots) - 1, 0, -1):
+        if slots[cut].kind != "value":
+            continue
+        candidates = _alignments(slots[:cut], count)
+        if candidates:
+            return candidates
+    return []
 
 
 def _values_problems(label: str, slots: list[Slot], values: list) -> list[str]:
@@ -594,10 +620,12 @@ def _check_required_inputs(graph: _Graph, node_id: Any, node: dict, node_def: di
     ]
 
 
-def validate_workflow(workflow: dict, node_defs: dict) -> list[str]:
+def validate_workflow(workflow: dict, node_defs: dict, *, appended: bool = False) -> list[str]:
     """Problems found in a UI-format workflow (versions 0.4 and 1); an empty list means it is valid.
 
     ``node_defs`` maps node type to its ``/object_info`` entry (core and pack together: see ``all_defs``).
+    ``appended``: the workflow was saved by an earlier release, so a node's ``widgets_values`` may stop before the
+    widgets appended since (they load with their defaults); shipped workflows are checked without it.
     """
     if not isinstance(workflow, dict) or not isinstance(workflow.get("nodes"), list):
         return ["not a UI-format workflow: no 'nodes' list"]
@@ -617,7 +645,8 @@ def validate_workflow(workflow: dict, node_defs: dict) -> list[str]:
             else:
                 problems.append(f"{label}: unknown node type '{node_type}' (neither a core node nor a pack node)")
             continue
-        problems += _check_widget_values(label, widget_slots(node_type, node_def), node.get("widgets_values"))
+        problems += _check_widget_values(label, widget_slots(node_type, node_def), node.get("widgets_values"),
+                                         appended)
         if node.get("mode", 0) not in MUTED_MODES:
             problems += _check_required_inputs(graph, node_id, node, node_def)
     problems += _check_links(graph)

@@ -28,6 +28,11 @@ from .types import CostEstimate, JobRef, JobResult, JobStatus, Prepared, Provide
 
 RESUME_HINT = ("resume it with the LTX-2 Resume Job node or `ltx2-anywhere resume` (provider {provider}, endpoint "
                "{endpoint}, job id {job_id})")
+SYNC_WAIT = ("sent once; waiting for the synchronous answer, which is the video itself (if it is lost it cannot be "
+             "resumed, and the request is not resent)")
+SYNC_INTERRUPTED = ("interrupted while waiting for the synchronous answer: the request was sent, still renders and "
+                    "bills, and its answer cannot be resumed; it is recorded as sent, so the identical request is not "
+                    "sent again by itself")
 RESUBMIT = ("To submit it again on purpose (it may bill twice), turn off reuse_results on LTX-2 Hosted Backend "
             "(CLI: --no-reuse) or use another seed.")
 
@@ -266,11 +271,17 @@ def run_job(provider: Provider, prepared: Prepared, dest: Path, *, deadline_s: f
             payload[field] = provider.upload(Path(path))
     run.check_interrupt()
     prepared = dataclasses.replace(prepared, payload=payload, uploads={})
+    synchronous = provider.synchronous(prepared)
     run.say("submitting")
     if store is not None:
         store.remember_sent(fp, prepared.provider, prepared.endpoint, prepared.seed)
     try:
-        job = provider.submit(prepared)
+        with run.http_hooks():
+            if synchronous:
+                run.say(SYNC_WAIT)
+                job, result, path = provider.submit_sync(prepared, Path(dest), max(1.0, run.deadline - run.clock()))
+            else:
+                job = provider.submit(prepared)
     except HostedError as err:
         if not err.maybe_accepted:
             run.forget()  # refused or never sent: nothing bills, an identical request may be sent again
@@ -279,9 +290,21 @@ def run_job(provider: Provider, prepared: Prepared, dest: Path, *, deadline_s: f
             raise
         raise HostedError(f"{err} This request is recorded as sent: queueing the identical request again will not "
                           f"send it again. {RESUBMIT}", status=err.status, maybe_accepted=True) from err
-    except Exception:
+    except Exception as exc:
+        if exc is run.interrupt:  # only a synchronous request waits: it was sent, and its answer is now lost
+            run.say(SYNC_INTERRUPTED)
+            if hasattr(exc, "add_note"):
+                exc.add_note(keys.redact(f"{name}: {SYNC_INTERRUPTED}"))
+            raise
         run.forget()  # refused before sending (a missing key, an upload not done)
         raise
+    if synchronous:
+        run.job = job
+        if store is not None:  # the file first: a crash in between leaves a reusable result, not a job to poll
+            store.remember_result(fp, path, result)
+            store.remember_job(fp, job)
+        run.say("done")
+        return HostedOutcome(path, job, result, cost, False)
     job = dataclasses.replace(job, max_bytes=prepared.max_bytes)
     if store is not None:
         store.remember_job(fp, job)
