@@ -156,7 +156,7 @@ class LocalBackend:
     device: Any = None
 
     def label(self) -> str:
-        source = self.model.describe() if self.model is not None else str(self.checkpoint)
+        source = self.model.describe() if self.model is not None else str(self.checkpoint or self.checkpoint_name)
         return f"local {source}"
 
     def load(self):

@@ -253,3 +253,31 @@ def test_conversion_follows_the_frontend():
                                      "write_mode": "balanced", "audio": ["4", 0]}
     with pytest.raises(runner.WorkflowError, match="not its widgets"):
         runner.to_prompt(workflow, wv.all_defs(), {"L2A_SaveVideo": {"qualty": "low"}})
+
+
+SAVED_BEFORE = {  # workflows saved with the definitions before the backend inputs, and what their nodes hold
+    "audio_to_video_before_backends": ("L2A_AudioToVideo", {
+        "width": 768, "height": 512, "fps": 24.0, "seed": -1, "steps": 0, "guidance": "auto", "prompt": ""},
+        {"model": ["1", 0], "conditioning": ["5", 0], "audio": ["6", 0]}),
+    "retake_before_backends": ("L2A_Retake", {
+        "start_seconds": 1.0, "end_seconds": 2.0, "regenerate": "both", "size_mode": "crop", "fps": 24.0, "seed": -1,
+        "steps": 0, "guidance": "auto", "prompt": ""}, {"model": ["1", 0], "conditioning": ["3", 0], "video": ["4", 0]}),
+}
+
+
+@pytest.mark.parametrize("stem", sorted(SAVED_BEFORE))
+def test_a_workflow_saved_before_the_backend_inputs_loads_with_its_links_and_values(stem, env):
+    """model and conditioning became optional and backend, prompt (and image) were appended: a workflow saved with
+    the earlier definitions keeps every link and widget value, the new prompt widget takes its default, and it runs."""
+    workflow = json.loads((ROOT / "tests" / "saved_workflows" / f"{stem}.json").read_text(encoding="utf-8"))
+    node_type, values, links = SAVED_BEFORE[stem]
+    strict = wv.validate_workflow(workflow, env["defs"])
+    assert len(strict) == 1 and "widgets_values has" in strict[0] and "prompt)" in strict[0]  # only the new widget
+    assert wv.validate_workflow(workflow, env["defs"], appended=True) == []
+    prompt = runner.to_prompt(workflow, env["defs"], appended=True)
+    (node,) = [entry for entry in prompt.values() if entry["class_type"] == node_type]
+    assert node["inputs"] == {**values, **links}
+    run = runner.run_workflow(workflow, env["defs"], env["standins"], SMALL, env["hooks"], appended=True)
+    saved = [file for files in _saved_files(run, env).values() for file in files]
+    assert saved and all(probe_video(file)["audio_streams"] == 1 for file in saved)
+    assert len(env["ltx"].submits()) + len(env["fal"].submits()) == 0
