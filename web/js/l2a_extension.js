@@ -1,4 +1,5 @@
-// LTX-2 Anywhere in the ComfyUI frontend: a cost badge on the hosted nodes, size and frame snapping, key status.
+// LTX-2 Anywhere in the ComfyUI frontend: a cost badge on the hosted nodes (Generate's job; per second of input
+// on Audio to Video and Retake), size and frame snapping, key status.
 //
 // The prices come from the server (GET /ltx2_anywhere/prices = pipelines/hosted/prices.json plus the endpoint
 // `auto` picks per mode), the estimate from ./pricing.js (the port of pipelines/hosted/pricing.py) and the size
@@ -13,13 +14,19 @@ import { app } from "../../../scripts/app.js";
 import {
   framesForSeconds, MULTISCALE_MULTIPLE, secondsForFrames, snapFrames, snapSideWithin, SPATIAL,
 } from "./geometry.js";
-import { defaultEndpoint, estimate, findEntry, formatUsd, generateJob } from "./pricing.js";
+import { defaultEndpoint, estimate, findEntry, formatUsd, generateJob, perSecondJob } from "./pricing.js";
 
 const HOSTED = "L2A_HostedBackend";
 const GENERATE = "L2A_Generate";
 const FALLBACK = "L2A_Fallback";
-const SIZED = ["L2A_Sampler", "L2A_AudioToVideo", GENERATE, "L2A_VideoSize"]; // width/height/frames widgets
-const MODE_NAMES = { t2v: "text-to-video", i2v: "image-to-video", extend: "video extension" };
+const AUDIO_TO_VIDEO = "L2A_AudioToVideo";
+const RETAKE = "L2A_Retake";
+const PRICED = [GENERATE, AUDIO_TO_VIDEO, RETAKE]; // the nodes a hosted backend runs, which show its cost
+const SIZED = ["L2A_Sampler", AUDIO_TO_VIDEO, GENERATE, "L2A_VideoSize"]; // width/height/frames widgets
+const FAMILY_AUTO = "auto (match the local model's family)";
+const MODE_NAMES = {
+  t2v: "text-to-video", i2v: "image-to-video", extend: "video extension", a2v: "audio-to-video", retake: "retake",
+};
 // The job a lone hosted backend is priced for: LTX-2 Generate's defaults (720p 16:9, 5 s at 24 fps).
 const EXAMPLE = { resolution: "720p", aspect_ratio: "16:9", duration_seconds: 5, frames: 121, fps: 24 };
 const TAG = "[LTX-2 Anywhere]";
@@ -97,12 +104,12 @@ function hostedBehind(node, depth = 0) {
   return null;
 }
 
-// The LTX-2 Generate a hosted backend feeds (directly or through fallbacks), if any.
-function generateFedBy(node, depth = 0) {
+// The node a hosted backend runs (Generate, Audio to Video, Retake; directly or through fallbacks), if any.
+function pricedFedBy(node, depth = 0) {
   for (const target of outputNodes(node)) {
-    if (classOf(target) === GENERATE) return target;
+    if (PRICED.includes(classOf(target))) return target;
     if (classOf(target) === FALLBACK && depth < 8) {
-      const found = generateFedBy(target, depth + 1);
+      const found = pricedFedBy(target, depth + 1);
       if (found) return found;
     }
   }
@@ -111,10 +118,12 @@ function generateFedBy(node, depth = 0) {
 
 // ---- the cost badge -----------------------------------------------------------------------------------------
 
-function jobOfNode(node) {
+function jobOfNode(node, provider) {
   const names = ["resolution", "aspect_ratio", "width", "height", "duration_seconds", "frames", "fps",
     "generate_audio"];
   const values = Object.fromEntries(names.map((name) => [name, value(node, name)]));
+  if (classOf(node) === AUDIO_TO_VIDEO) return perSecondJob(values, "a2v", provider);
+  if (classOf(node) === RETAKE) return perSecondJob(values, "retake", provider);
   return generateJob(values, linked(node, "image") ? "i2v" : "t2v");
 }
 
@@ -126,7 +135,8 @@ function costBadge(hosted, job, prefix) {
   if (!state.prices) return null; // older pack without the route: no badge rather than a wrong one
   const provider = value(hosted, "provider", "fal");
   const chosen = value(hosted, "endpoint", "auto");
-  const endpoint = chosen === "auto" ? defaultEndpoint(state.prices, provider, job.mode) : chosen;
+  const auto = chosen === "auto" || chosen === FAMILY_AUTO;
+  const endpoint = auto ? defaultEndpoint(state.prices, provider, job.mode) : chosen;
   if (!endpoint) return { text: `${prefix}${provider} has no ${MODE_NAMES[job.mode]}`, warn: true };
   let cost;
   try {
@@ -138,24 +148,34 @@ function costBadge(hosted, job, prefix) {
     const why = cost.formula.split(" publishes no price for ")[1] ?? endpoint; // "<endpoint> <reason>"
     return { text: `${prefix}price unknown: ${provider} ${why}`, warn: true };
   }
+  const family = chosen === FAMILY_AUTO ? "; its endpoint follows the local model's family" : "";
+  const limit = Number(value(hosted, "max_cost_usd", 0)) || 0;
+  if (job.perSecond) {
+    // the input's length sets the duration: the rate, and how many seconds max_cost_usd allows
+    const allows = limit > 0 && cost.usd > 0 ? `; max_cost_usd ${formatUsd(limit)} ≈ ${Math.floor(limit / cost.usd)} s` : "";
+    return {
+      text: `${prefix}≈ ${formatUsd(cost.usd)}/s of ${job.what} (${provider} ${endpoint}${family}${allows}); exact ` +
+        "estimate before submit",
+    };
+  }
   const { width, height, num_frames: frames, duration } = job.args;
   const unit = findEntry(state.prices, provider, endpoint)?.[1]?.unit;
   const what = unit === "megapixel"
     ? `${width}x${height}x${frames} = ${Math.ceil((width * height * frames) / 1e6)} MP`
     : `${width}x${height}, ${Number(duration.toFixed(2))} s`;
-  const limit = Number(value(hosted, "max_cost_usd", 0)) || 0;
   const over = limit > 0 && cost.usd > limit ? ` > max_cost_usd ${formatUsd(limit)}: refused` : "";
-  const note = job.note ? `; ${job.note}` : "";
+  const note = (job.note ? `; ${job.note}` : "") + family;
   return { text: `${prefix}≈ ${formatUsd(cost.usd)} (${provider}, ${what}${note})${over}`, warn: Boolean(over) };
 }
 
 function badgeFor(node) {
-  if (classOf(node) === GENERATE) {
+  if (PRICED.includes(classOf(node))) {
     const found = hostedBehind(inputNode(node, "backend"));
-    return found && costBadge(found.hosted, jobOfNode(node), found.viaFallback ? "if hosted: " : "");
+    const provider = found && value(found.hosted, "provider", "fal");
+    return found && costBadge(found.hosted, jobOfNode(node, provider), found.viaFallback ? "if hosted: " : "");
   }
-  const generate = generateFedBy(node);
-  if (generate) return costBadge(node, jobOfNode(generate), "");
+  const priced = pricedFedBy(node);
+  if (priced) return costBadge(node, jobOfNode(priced, value(node, "provider", "fal")), "");
   const explicit = value(node, "endpoint", "auto") !== "auto";
   return costBadge(node, generateJob(EXAMPLE, "t2v"), explicit ? "5 s 720p job: " : "5 s 720p text-to-video: ");
 }
@@ -318,7 +338,7 @@ function wirePrototype(nodeType, name) {
       updateHints(this);
       const button = keyButton(this);
       if (button) button.label = keyLabel(this);
-      if (name === HOSTED || name === GENERATE) drawBadge(ctx, this, badgeFor(this));
+      if (name === HOSTED || PRICED.includes(name)) drawBadge(ctx, this, badgeFor(this));
     } catch (error) {
       warnOnce(error);
     }
@@ -338,7 +358,7 @@ function wirePrototype(nodeType, name) {
 app.registerExtension({
   name: "ltx2_anywhere.ui",
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if ([HOSTED, ...SIZED].includes(nodeData?.name)) wirePrototype(nodeType, nodeData.name);
+    if ([HOSTED, RETAKE, ...SIZED].includes(nodeData?.name)) wirePrototype(nodeType, nodeData.name);
   },
   async nodeCreated(node) {
     const name = classOf(node);
@@ -355,6 +375,6 @@ app.registerExtension({
       for (const other of ["provider", "endpoint", "max_cost_usd"]) afterChange(node, other, () => {});
       addKeyButton(node);
     }
-    if (name === HOSTED || name === GENERATE) loadPrices();
+    if (name === HOSTED || PRICED.includes(name)) loadPrices();
   },
 });

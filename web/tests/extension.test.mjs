@@ -13,8 +13,11 @@ const comfy = await import("./stubs/comfy.mjs");
 
 const TABLE = JSON.parse(readFileSync(new URL("../../pipelines/hosted/prices.json", import.meta.url), "utf8"));
 const DEFAULTS = {
-  fal: { t2v: "fal-ai/ltx-2-19b/text-to-video", i2v: "fal-ai/ltx-2-19b/image-to-video" },
+  fal: { t2v: "fal-ai/ltx-2-19b/text-to-video", i2v: "fal-ai/ltx-2-19b/image-to-video",
+    a2v: "fal-ai/ltx-2-19b/distilled/audio-to-video" },
   vibedream: { i2v: "ltx-2-19b" },
+  ltx: { t2v: "ltx-2-fast/text-to-video", i2v: "ltx-2-fast/image-to-video", a2v: "ltx-2-5-fast/audio-to-video",
+    retake: "retake" },
 };
 comfy.routes["GET /ltx2_anywhere/prices"] = () => [200, { ...TABLE, defaults: DEFAULTS, key_envs: { fal: "FAL_KEY" } }];
 let keyStatus = { fal: "missing", vibedream: "missing" };
@@ -180,4 +183,34 @@ test("the key button is never serialized, shows the status and posts the key onl
   draw(hosted);
   assert.equal(button.label, "Set API key… (FAL_KEY: set ✓)");
   assert.ok(!JSON.stringify(hosted, (k, v) => (k === "graph" ? undefined : v)).includes("fal-secret"));
+});
+
+test("audio-to-video and retake show the rate per second of their input, and what max_cost_usd allows", async () => {
+  const hosted = await makeNode("L2A_HostedBackend", { provider: "ltx", endpoint: "auto", max_cost_usd: 1 });
+  const a2v = await makeNode("L2A_AudioToVideo", { width: 768, height: 512, fps: 24 }, ["audio", "backend"]);
+  await settle();
+  assert.deepEqual(draw(a2v), [], "no backend: no badge");
+  connect(hosted, a2v, "backend");
+  const rate = "≈ $0.13/s of audio (ltx ltx-2-5-fast/audio-to-video; max_cost_usd $1.00 ≈ 7 s); exact estimate " +
+    "before submit";
+  assert.deepEqual(draw(a2v), [rate]);
+  assert.deepEqual(draw(hosted), [rate], "the backend prices the node it feeds");
+  change(hosted, "endpoint", "ltx-2-5-pro/audio-to-video");
+  assert.match(draw(a2v)[0], /^≈ \$0\.17\/s of audio \(ltx ltx-2-5-pro\/audio-to-video;/);
+  change(hosted, "provider", "fal");
+  change(hosted, "endpoint", "auto");
+  assert.match(draw(a2v)[0], /^≈ \$0\.0088\/s of audio \(fal fal-ai\/ltx-2-19b\/distilled\/audio-to-video;/);
+  change(hosted, "provider", "vibedream");
+  assert.deepEqual(draw(a2v), ["vibedream has no audio-to-video"]);
+
+  const local = await makeNode("L2A_LocalBackend", {});
+  const family = await makeNode("L2A_HostedBackend", { provider: "ltx", endpoint: "auto (match the local model's " +
+    "family)", max_cost_usd: 0 });
+  const fallback = await makeNode("L2A_Fallback", {}, ["primary", "fallback"]);
+  const retake = await makeNode("L2A_Retake", { fps: 24 }, ["video", "backend"]);
+  connect(local, fallback, "primary");
+  connect(family, fallback, "fallback");
+  connect(fallback, retake, "backend");
+  assert.deepEqual(draw(retake), ["if hosted: ≈ $0.10/s of clip (ltx retake; its endpoint follows the local model's " +
+    "family); exact estimate before submit"]);
 });
