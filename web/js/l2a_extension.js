@@ -23,7 +23,7 @@ const AUDIO_TO_VIDEO = "L2A_AudioToVideo";
 const RETAKE = "L2A_Retake";
 const PRICED = [GENERATE, AUDIO_TO_VIDEO, RETAKE]; // the nodes a hosted backend runs, which show its cost
 const SIZED = ["L2A_Sampler", AUDIO_TO_VIDEO, GENERATE, "L2A_VideoSize"]; // width/height/frames widgets
-const FAMILY_AUTO = "auto (match the local model's family)";
+const familyAuto = (chosen) => chosen === "auto (match the local model's family)";
 const MODE_NAMES = {
   t2v: "text-to-video", i2v: "image-to-video", extend: "video extension", a2v: "audio-to-video", retake: "retake",
 };
@@ -135,7 +135,7 @@ function costBadge(hosted, job, prefix) {
   if (!state.prices) return null; // older pack without the route: no badge rather than a wrong one
   const provider = value(hosted, "provider", "fal");
   const chosen = value(hosted, "endpoint", "auto");
-  const auto = chosen === "auto" || chosen === FAMILY_AUTO;
+  const auto = chosen === "auto" || familyAuto(chosen);
   const endpoint = auto ? defaultEndpoint(state.prices, provider, job.mode) : chosen;
   if (!endpoint) return { text: `${prefix}${provider} has no ${MODE_NAMES[job.mode]}`, warn: true };
   let cost;
@@ -148,7 +148,7 @@ function costBadge(hosted, job, prefix) {
     const why = cost.formula.split(" publishes no price for ")[1] ?? endpoint; // "<endpoint> <reason>"
     return { text: `${prefix}price unknown: ${provider} ${why}`, warn: true };
   }
-  const family = chosen === FAMILY_AUTO ? "; its endpoint follows the local model's family" : "";
+  const family = familyAuto(chosen) ? "; its endpoint follows the local model's family" : "";
   const limit = Number(value(hosted, "max_cost_usd", 0)) || 0;
   if (job.perSecond) {
     // the input's length sets the duration: the rate, and how many seconds max_cost_usd allows
