@@ -243,7 +243,9 @@ def run_job(provider: Provider, prepared: Prepared, dest: Path, *, deadline_s: f
     below 0 (random at the provider) makes every run a distinct request. Then: upload `prepared.uploads` and fill
     their payload fields; record the request as sent, submit exactly once and record the job at once; poll every
     poll[0]..poll[1] s until done, failed, cancelled, interrupted or past `deadline_s` (then cancelled where the
-    provider can); fetch, within the size the provider declared or the request implies.
+    provider can); fetch, within the size the provider declared or the request implies. A synchronous endpoint
+    (`provider.synchronous`) answers the one submit with the video itself: it is waited for until the deadline
+    (an interrupt stops the wait; the request stays recorded as sent) and recorded with its file, nothing polled.
     `check_interrupt` raises to interrupt (e.g. ComfyUI's InterruptProcessingException): the job is cancelled
     where the provider can, the user is told otherwise, and that same exception is re-raised.
     """
@@ -360,13 +362,15 @@ def _earlier(run: _Run, store: ResultStore, fp: str, prepared: Prepared, dest: P
     sent = store.unanswered(fp)
     if sent is not None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sent.get("at", 0)))
+        where = (f"its answer was the video itself and cannot be fetched again: see your {run.name} console"
+                 if run.provider.synchronous(prepared) else
+                 f"Check your {run.name} dashboard: if the job is there, fetch it by its id (provider {run.name}, "
+                 f"endpoint {prepared.endpoint}) with the LTX-2 Resume Job node or `ltx2-anywhere resume`")
         raise HostedError(
             f"{run.name} {prepared.endpoint}: an identical request (seed {sent.get('seed')}) was sent at {when}, but "
             "its answer was never recorded (the process stopped, or the connection broke, between sending it and "
-            f"reading the answer). {run.name} may have accepted it and may bill it, so it was not sent again. Check "
-            f"your {run.name} dashboard: if the job is there, fetch it by its id (provider {run.name}, endpoint "
-            f"{prepared.endpoint}) with the LTX-2 Resume Job node or `ltx2-anywhere resume`. {RESUBMIT}",
-            maybe_accepted=True)
+            f"reading the answer). {run.name} may have accepted it and may bill it, so it was not sent again. "
+            f"{where}. {RESUBMIT}", maybe_accepted=True)
     return None
 
 

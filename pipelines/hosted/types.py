@@ -74,8 +74,9 @@ class GenerationRequest:
 
     def check(self) -> None:
         """Refuse what no provider can render, before anything is priced or sent: an unknown mode, a number that is
-        not finite (anywhere, `options` included), a size, length or frame rate of zero or less, a retake without a
-        window inside the clip's start. Each provider then snaps values above its own maximum, with a note."""
+        not finite (anywhere, `options` included), a size, length or frame rate of zero or less, a retake whose
+        window is missing, empty or starts before 0 (the provider checks it against the clip). Each provider then
+        snaps values above its own maximum, with a note."""
         if self.mode not in MODES:
             raise L2AError(f"mode = {self.mode!r} is unknown: use one of {', '.join(MODES)}. Nothing was sent.")
         for spec in fields(self):
@@ -206,7 +207,7 @@ class Provider(abc.ABC):
         travels with the result."""
         request.check()
         if request.mode not in self.modes:
-            raise L2AError(lacks_mode(self.label, request.mode))
+            raise L2AError(lacks_mode(self.label or self.name, request.mode))
         return replace(self.map_request(request, endpoint), seed=request.seed)
 
     @abc.abstractmethod
