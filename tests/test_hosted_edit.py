@@ -46,12 +46,15 @@ def tone(path: Path, seconds: float, rate: int = 44100, hz: float = 220.0) -> Pa
     return write_wav(path, torch.stack([0.3 * torch.sin(2 * math.pi * hz * t)] * 2), rate)
 
 
-def clip(path: Path, frames: int = 97, fps: int = 24) -> Path:
-    """A real clip with sound: 97 frames at 24 fps (4 s), above the LTX API retake's 73-frame minimum."""
-    video = (torch.linspace(0, 1, 96)[None, None, :, None] + torch.arange(frames)[:, None, None, None] / frames)
+def clip(path: Path, frames: int = 97, fps: int = 24, sound: bool = True) -> Path:
+    """A real clip (with sound unless told not to): 97 frames at 24 fps (4 s), above the LTX API retake's 73-frame
+    minimum."""
+    video = np.zeros((frames, 64, 96, 3), dtype=np.uint8)
+    video[..., 0] = np.linspace(0, 255, 96, dtype=np.uint8)[None, None, :]
+    video[..., 1] = (np.arange(frames) * 255 // frames)[:, None, None]
     t = torch.arange(round(24000 * frames / fps)) / 24000
-    return write_video(path, video.remainder(1.0).expand(frames, 64, 96, 3), fps,
-                       audio=0.3 * torch.sin(2 * math.pi * 330 * t)[None], sample_rate=24000)
+    audio = 0.3 * torch.sin(2 * math.pi * 330 * t)[None] if sound else None
+    return write_video(path, video, fps, audio=audio, sample_rate=24000, write_mode="fast")
 
 
 def encoded_audio(path: Path, codec: str, seconds: float = 2.5, rate: int = 44100) -> Path:
@@ -377,7 +380,7 @@ def test_clips_the_ltx_api_cannot_retake_are_refused(tmp_path):
     short = clip(tmp_path / "short.mp4", frames=49)
     with pytest.raises(L2AError, match="49 frames: the LTX API retakes clips of at least 73 frames"):
         LtxProvider(None, "").prepare(retake(short, 0.0, 2.0))
-    long = clip(tmp_path / "long.mp4", frames=253, fps=12)
+    long = clip(tmp_path / "long.mp4", frames=253, fps=12, sound=False)
     with pytest.raises(L2AError, match="21.08 s long: the LTX API retakes clips of up to 20 s"):
         LtxProvider(None, "").prepare(retake(long, 0.0, 2.0))
     url = LtxProvider(None, "").prepare(retake(None, video_url="https://e.com/clip.mp4"))
