@@ -21,7 +21,10 @@ DOLLY_IN = LTX2_19B.camera_loras["dolly_in"].name
 DISTILLED_LORA = LTX2_19B.distilled_lora.name
 UPSAMPLER_FILE = LTX2_19B.upsampler.name
 TEXT_ENCODER_NAME = LTX2_19B.text_encoder.folder.name
-HOSTED = ("ltx2_hosted_fal_image_to_video", "ltx2_hosted_wavespeed_extend")
+HOSTED = ("ltx2_hosted_fal_image_to_video", "ltx2_hosted_wavespeed_extend", "ltx2_hosted_ltx_audio_to_video",
+          "ltx2_hosted_ltx_retake")
+# Its local side is LTX-2.5, which the tiny models (LTX-2 19B family) do not stand in for: the doctor names its files.
+LOCAL_25 = "ltx2_local_25_with_hosted_25_fallback"
 
 
 @pytest.fixture
@@ -44,6 +47,10 @@ def loader(node_type, *values, node_id=1, mode=0):
 def test_every_shipped_workflow_is_right_on_the_tiny_model(tiny_models):
     results = doctor.diagnose_workflows(doctor.shipped_workflows(), doctor.folders_under(tiny_models.root))
     assert set(results) == {p.stem for p in doctor.WORKFLOWS_DIR.glob("*.json")}
+    needs_25 = results.pop(LOCAL_25)
+    assert [(f.requirement.directory, f.status) for f in needs_25] == [("checkpoints", "missing"),
+                                                                       ("text_encoders", "missing")]
+    assert all("Lightricks/LTX-2.5" in f.fix for f in needs_25)
     for name, findings in results.items():
         if name in HOSTED:
             assert findings == []
@@ -196,7 +203,10 @@ def test_node_reports_on_the_comfy_model_folders(models, monkeypatch):
 
 
 def test_cli_exit_codes(models, tiny_models, tmp_path, monkeypatch, capsys):
-    assert cli.main(["doctor", "--models-dir", str(tiny_models.root)]) == 0
+    assert cli.main(["doctor", "--models-dir", str(tiny_models.root)]) == 1  # the LTX-2.5 files are not there
+    assert capsys.readouterr().out.rstrip().endswith("5 present, 2 missing, 0 in the wrong folder")
+    tiny_only = [str(p) for p in doctor.shipped_workflows() if p.stem != LOCAL_25]
+    assert cli.main(["doctor", "--models-dir", str(tiny_models.root), "--workflow", *tiny_only]) == 0
     assert capsys.readouterr().out.rstrip().endswith("5 present, 0 missing, 0 in the wrong folder")
     (models / "loras" / DOLLY_IN).unlink()
     monkeypatch.setenv("LTX2_ANYWHERE_MODELS_DIR", str(models))
