@@ -275,9 +275,7 @@ def test_a_workflow_saved_before_the_backend_inputs_loads_with_its_links_and_val
     the earlier definitions keeps every link and widget value, the new prompt widget takes its default, and it runs."""
     workflow = json.loads((ROOT / "tests" / "saved_workflows" / f"{stem}.json").read_text(encoding="utf-8"))
     node_type, values, links = SAVED_BEFORE[stem]
-    strict = wv.validate_workflow(workflow, env["defs"])
-    assert len(strict) == 1 and "widgets_values has" in strict[0] and "prompt)" in strict[0]  # only the new widget
-    assert wv.validate_workflow(workflow, env["defs"]) == []
+    assert wv.validate_workflow(workflow, env["defs"]) == []  # the frontend loads fewer values: defaults after them
     prompt = runner.to_prompt(workflow, env["defs"])
     (node,) = [entry for entry in prompt.values() if entry["class_type"] == node_type]
     assert node["inputs"] == {**values, **links}
