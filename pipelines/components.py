@@ -25,6 +25,7 @@ class LTX2Model:
     source: str
     configs: dict = field(default_factory=dict)
     loras: list = field(default_factory=list)
+    controls: list = field(default_factory=list)  # IC-LoRA reference videos (ic_lora.Control), sampled as reference tokens
     source_stamps: tuple = ()  # (path, size, mtime) of the files the weights were read from: re-readable while equal
 
     @property

@@ -821,6 +821,17 @@ def load_image(path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels))
 
 
+def cover_frames(pixels: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Float images [N, C, H, W] scaled to cover width x height and centre-cropped to it, the official way (ltx-pipelines
+    `resize_and_center_crop`): bilinear without anti-aliasing, the scaled size rounded up."""
+    src_h, src_w = pixels.shape[-2:]
+    scale = max(height / src_h, width / src_w)
+    new_h, new_w = math.ceil(src_h * scale), math.ceil(src_w * scale)
+    pixels = torch.nn.functional.interpolate(pixels, size=(new_h, new_w), mode="bilinear", align_corners=False)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    return pixels[:, :, top : top + height, left : left + width]
+
+
 def to_uint8_rgb(image) -> np.ndarray:
     """uint8 [H, W, 3] from a ComfyUI IMAGE [B, H, W, C] (item 0), an [H, W, C] tensor/array or a PIL image."""
     if isinstance(image, Image.Image):

@@ -18,6 +18,7 @@ from ltx2_anywhere.pipelines.loading import inspect_checkpoint
 
 CHECKPOINT = LTX2_19B.checkpoints["dev"].name
 DOLLY_IN = LTX2_19B.camera_loras["dolly_in"].name
+CANNY_IC_LORA = LTX2_19B.ic_loras["canny"].name
 DISTILLED_LORA = LTX2_19B.distilled_lora.name
 UPSAMPLER_FILE = LTX2_19B.upsampler.name
 TEXT_ENCODER_NAME = LTX2_19B.text_encoder.folder.name
@@ -66,10 +67,12 @@ def test_every_shipped_workflow_is_right_on_the_tiny_model(tiny_models):
     assert multiscale[UPSAMPLER_FILE].family == multiscale[DISTILLED_LORA].family == "2.0"
     camera = {f.requirement.name: f for f in results["ltx2_camera_lora"]}
     assert camera[DOLLY_IN].family == "2.0" and CHECKPOINT in camera[DOLLY_IN].message
+    canny = {f.requirement.name: f for f in results["ltx2_ic_lora_canny"]}
+    assert canny[CANNY_IC_LORA].family == "2.0" and canny[CANNY_IC_LORA].requirement.url.endswith(CANNY_IC_LORA)
     assert doctor.all_right(results)
     report = doctor.report_text(results)
     assert "(no local model files: hosted backends only)" in report and "✗" not in report
-    assert report.splitlines()[-1] == "5 present, 0 missing, 0 in the wrong folder"
+    assert report.splitlines()[-1] == "8 present, 0 missing, 0 in the wrong folder"
 
 
 def test_requirements_come_from_properties_and_widgets():
@@ -204,10 +207,10 @@ def test_node_reports_on_the_comfy_model_folders(models, monkeypatch):
 
 def test_cli_exit_codes(models, tiny_models, tmp_path, monkeypatch, capsys):
     assert cli.main(["doctor", "--models-dir", str(tiny_models.root)]) == 1  # the LTX-2.5 files are not there
-    assert capsys.readouterr().out.rstrip().endswith("5 present, 2 missing, 0 in the wrong folder")
+    assert capsys.readouterr().out.rstrip().endswith("8 present, 2 missing, 0 in the wrong folder")
     tiny_only = [str(p) for p in doctor.shipped_workflows() if p.stem != LOCAL_25]
     assert cli.main(["doctor", "--models-dir", str(tiny_models.root), "--workflow", *tiny_only]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("5 present, 0 missing, 0 in the wrong folder")
+    assert capsys.readouterr().out.rstrip().endswith("8 present, 0 missing, 0 in the wrong folder")
     (models / "loras" / DOLLY_IN).unlink()
     monkeypatch.setenv("LTX2_ANYWHERE_MODELS_DIR", str(models))
     assert cli.main(["doctor"]) == 1

@@ -115,6 +115,12 @@ def input_dir(tmp_path_factory):
     seconds = torch.arange(round(24000 * 97 / 24)) / 24000
     write_video(folder / "ltx2_take.mp4", take, 24.0, audio=0.3 * torch.sin(2 * math.pi * 220 * seconds)[None],
                 sample_rate=24000)  # 4 s: the LTX API retakes clips of 73 frames or more
+    depth = torch.linspace(0, 1, 64)[None, :, None, None].expand(25, 64, 96, 3)
+    write_video(folder / "ltx2_depth_maps.mp4", depth, 24.0)
+    long_frames = (torch.linspace(0, 1, 96)[None, None, :, None] + torch.arange(49)[:, None, None, None] / 49)
+    seconds = torch.arange(round(24000 * 49 / 24)) / 24000
+    write_video(folder / "ltx2_to_refine.mp4", long_frames.remainder(1.0).expand(49, 64, 96, 3), 24.0,
+                audio=0.3 * torch.sin(2 * math.pi * 220 * seconds)[None], sample_rate=24000)
     rate = 44100
     tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(int(2.5 * rate)) / rate)
     with wave.open(str(folder / "ltx2_song.wav"), "wb") as song:
@@ -186,6 +192,22 @@ def test_workflow_runs_on_the_tiny_model(path, overrides, env):
                 assert json.loads(info["tags"]["workflow"]) == workflow, "the workflow is not in the file's metadata"
     assert not list(env["output"].rglob("*.part")), "a half-written file was left in the output folder"
     _check_backends(path.stem, overrides, run, executed, env)
+    _check_controls(path.stem, run, executed)
+
+
+def _check_controls(stem, run, executed):
+    """IC-LoRA workflows report their IC-LoRA; the detailer's output audio is the source clip's, sample for sample."""
+    if not stem.startswith("ltx2_ic_lora"):
+        return
+    reports = [run.outputs[node_id][-1] for node_id, node_type in executed.items()
+               if node_type in ("L2A_Sampler", "L2A_AudioToVideo")]
+    assert reports and all("-ic-lora-" in report for report in reports), reports
+    if stem == "ltx2_ic_lora_detailer":
+        (a2v,) = [node_id for node_id, node_type in executed.items() if node_type == "L2A_AudioToVideo"]
+        (parts,) = [node_id for node_id, node_type in executed.items() if node_type == "GetVideoComponents"]
+        source, output = run.outputs[parts][1], run.outputs[a2v][1]
+        assert output["sample_rate"] == source["sample_rate"]
+        assert torch.equal(output["waveform"], source["waveform"].float())
 
 
 def _check_backends(stem, overrides, run, executed, env):
