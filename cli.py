@@ -3,8 +3,8 @@
   ltx2-anywhere demo                      text- and image-to-video on the built-in tiny model
   ltx2-anywhere generate --prompt ...     one clip from your model files (or the tiny model)
   ltx2-anywhere extend --video clip.mp4   continue a clip, video and audio together
-  ltx2-anywhere audio-to-video --audio a.wav   video for given audio
-  ltx2-anywhere retake --video clip.mp4 --start 1 --end 2   regenerate a time window
+  ltx2-anywhere audio-to-video --audio a.wav   video for given audio (--backend fal|ltx: hosted)
+  ltx2-anywhere retake --video clip.mp4 --start 1 --end 2   regenerate a time window (--backend ltx: hosted)
   ltx2-anywhere generate --backend fal ... the same on a hosted API (fal, wavespeed, vibedream, bytecompute, ltx)
   ltx2-anywhere resume --backend fal --job-id ID --out clip.mp4   fetch a hosted job submitted earlier
   ltx2-anywhere tiny --family 2.5 --models-dir DIR   write a tiny family into a ComfyUI models folder
@@ -547,6 +547,9 @@ def cmd_audio_to_video(args) -> int:
     from .pipelines.geometry import check_side
     from .pipelines.media import read_audio
 
+    if args.backend != "local":
+        return _hosted_edit(args, mode="a2v", audio=Path(args.audio), image=Path(args.image) if args.image else None,
+                            width=args.width, height=args.height, fps=args.fps)
     out, files, image = _edit_check(args)
     check_side("--width", args.width)
     check_side("--height", args.height)
@@ -561,6 +564,9 @@ def cmd_audio_to_video(args) -> int:
 def cmd_retake(args) -> int:
     from .pipelines.av_edit import check_window, retake
 
+    if args.backend != "local":
+        return _hosted_edit(args, mode="retake", video=Path(args.video), window_start=args.start,
+                            window_end=args.end, retake_part=args.part)
     out, files, _ = _edit_check(args)
     clip = _read_clip(args)
     check_window(clip, args.start, args.end, args.part)
@@ -591,6 +597,36 @@ def _is_tiny_or_same(existing: Path, new: Path) -> bool:
         return any(key in read_safetensors_header(existing)[1] for key in _TINY_MARKERS)
     except L2AError:
         return False
+
+
+def _hosted_edit(args, **fields) -> int:
+    """Audio-to-video or retake on a provider: the prompt, output, inputs and key are checked and the estimate is
+    printed before anything is sent; an audio-to-video result carries the given audio (encoded once, cut to the
+    video), not the provider's copy of it."""
+    from .pipelines.hosted.pricing import format_usd
+    from .pipelines.hosted.types import GenerationRequest
+    from .pipelines.media import read_audio, replace_audio_track
+    from .pipelines.sampling import resolve_seed
+
+    _check_prompt(args.prompt)
+    out = _check_hosted_output(args.out)
+    if fields.get("image") is not None:
+        _image_input(fields["image"], "--image")
+    request = GenerationRequest(prompt=args.prompt, seed=resolve_seed(args.seed), **fields)
+    backend = _hosted_backend(args)
+    prepared = backend.prepare(request)
+    _require_key(args.backend)
+    if prepared.cost:
+        print(f"  {args.backend}: estimated {format_usd(prepared.cost.usd)} ({prepared.cost.formula})")
+    with _CtrlC() as ctrl_c:
+        outcome = backend.generate(request, out.resolve().parent, ctrl_c.hooks())
+    if request.mode != "a2v":
+        return _deliver(outcome, out)
+    waveform, rate = read_audio(request.audio)
+    path = replace_audio_track(outcome.path, waveform, rate, out, metadata={"comment": outcome.report})
+    print(f"  {outcome.report}")
+    print(f"  wrote {_describe(path)} (the given audio, encoded once)")
+    return 0
 
 
 def cmd_tiny(args) -> int:
@@ -684,6 +720,13 @@ def add_hosted_arguments(parser, with_local: bool) -> None:
     parser.add_argument("--base-url", default=None, help="the provider's API base URL (default: the public one)")
 
 
+def add_spending_arguments(parser) -> None:
+    parser.add_argument("--max-cost", type=finite_float, default=None,
+                        help="refuse a hosted submit estimated above this (USD)")
+    parser.add_argument("--no-reuse", action="store_true",
+                        help="submit again even when an identical result is stored")
+
+
 def build_parser() -> argparse.ArgumentParser:
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -762,8 +805,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--quality", choices=["low", "medium", "high", "maximum"], default="high")
     gen.add_argument("--write-mode", choices=["fast", "balanced", "small"], default="balanced")
     add_hosted_arguments(gen, with_local=True)
-    gen.add_argument("--max-cost", type=finite_float, default=None, help="refuse a hosted submit estimated above this (USD)")
-    gen.add_argument("--no-reuse", action="store_true", help="submit again even when an identical result is stored")
+    add_spending_arguments(gen)
     gen.set_defaults(func=cmd_generate)
 
     res = sub.add_parser("resume", help="fetch a hosted job submitted earlier, by its id")
@@ -797,7 +839,8 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("--size-mode", choices=["crop", "resize"], default="crop")
 
     a2v = edit_command("audio-to-video", "video for given audio (lip-sync, music video)", cmd_audio_to_video)
-    a2v.add_argument("--audio", required=True, help="2-20 s of audio (wav, mp3, flac, or a video's sound)")
+    a2v.add_argument("--audio", required=True, help="2-20 s of audio (wav, mp3, flac, or a video's sound; hosted: "
+                     "converted to WAV where the provider cannot take the format)")
     a2v.add_argument("--image", default=None, help="first frame")
     a2v.add_argument("--crf", type=int, default=None, help="default: the family's (33, 18 on LTX-2.5)")
     a2v.add_argument("--width", type=int, default=768)
@@ -810,6 +853,9 @@ def build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--end", type=finite_float, required=True, help="window end, seconds")
     ret.add_argument("--part", choices=["both", "video", "audio"], default="both")
     ret.add_argument("--size-mode", choices=["crop", "resize"], default="crop")
+    for command in (a2v, ret):
+        add_hosted_arguments(command, with_local=True)
+        add_spending_arguments(command)
 
     tiny_cmd = sub.add_parser("tiny", help="write a tiny family's full set into a ComfyUI models folder")
     tiny_cmd.add_argument("--models-dir", required=True, help="e.g. ComfyUI/models")

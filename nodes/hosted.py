@@ -17,13 +17,14 @@ BACKEND = "L2A_BACKEND"
 PROVIDERS = ["fal", "wavespeed", "vibedream", "bytecompute", "ltx"]
 TRI_STATE = ["provider default", "on", "off"]
 CAMERA_PRESETS = ["none", "dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static"]
+FAMILY_AUTO = "auto (match the local model's family)"
 
 
 def _endpoint_choices() -> list[str]:
-    """'auto' and every provider endpoint, for the hosted backend's endpoint widget."""
+    """'auto', the local-family 'auto' and every provider endpoint, for the hosted backend's endpoint widget."""
     from ..pipelines.backend import provider_class
 
-    choices = ["auto"]
+    choices = ["auto", FAMILY_AUTO]
     for name in PROVIDERS:
         try:
             choices += sorted(provider_class(name).ENDPOINTS)
@@ -75,6 +76,15 @@ class L2A_LocalBackend:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, ckpt_name=None, text_encoder_name=None):
+        """A model file this machine lacks is not an error here (ComfyUI would refuse the prompt as "not in list"):
+        the backend then reports itself unavailable, so LTX-2 Fallback can use its hosted fallback."""
+        for name, value in (("ckpt_name", ckpt_name), ("text_encoder_name", text_encoder_name)):
+            if value is not None and not str(value).strip():
+                return f"{name} is empty: pick the LTX-2 model file (or leave the one the workflow names)."
+        return True
+
     def make(self, ckpt_name, text_encoder_name, dtype, allow_cpu, model=None, text_encoder=None,
              upsampler_name="", multiscale=False):
         from ..pipelines.backend import LocalBackend
@@ -90,7 +100,7 @@ class L2A_LocalBackend:
                 return (folders[0] if folders else Path("models") / key) / name
 
         return (LocalBackend(
-            checkpoint=maybe("checkpoints", ckpt_name, lambda name: resolve_model(name)[0]),
+            checkpoint=maybe("checkpoints", ckpt_name, lambda name: resolve_model(name)[0]), checkpoint_name=ckpt_name,
             text_encoder_path=maybe("text_encoders", text_encoder_name, resolve_text_encoder),
             upsampler_path=maybe("latent_upscale_models", upsampler_name), dtype=dtype, allow_cpu=allow_cpu,
             model=model, text_encoder=text_encoder, device=None if allow_cpu else _comfy.torch_device(),
@@ -117,8 +127,12 @@ class L2A_HostedBackend:
             "required": {
                 "provider": (PROVIDERS, {"default": "fal", "tooltip": "Where to generate."}),
                 "endpoint": (_endpoint_choices(), {"default": "auto",
-                                                   "tooltip": "The provider's model endpoint; auto picks the LTX-2 "
-                                                   "endpoint for the request (text, image or extend)."}),
+                                                   "tooltip": "The provider's model endpoint. auto: the provider's "
+                                                   "LTX-2 endpoint for the request (text, image, extend, audio or "
+                                                   "retake). auto (match the local model's family): as the fallback "
+                                                   "of LTX-2 Fallback, the endpoint of the local model's family "
+                                                   "(LTX-2 19B, 2.3 or 2.5); refused, never swapped, where the "
+                                                   "provider has none."}),
                 "max_cost_usd": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1000.0, "step": 0.01,
                                            "tooltip": "Refuse to submit when the estimate is higher (0 = no "
                                            "limit)."}),
@@ -141,7 +155,8 @@ class L2A_HostedBackend:
         options = {k: v for k, v in (("multiscale", _tri(multiscale)), ("prompt_expansion", _tri(prompt_expansion)))
                    if v is not None}
         return (HostedBackend(
-            provider=provider, endpoint=None if endpoint == "auto" else endpoint, options=options,
+            provider=provider, endpoint=None if endpoint in ("auto", FAMILY_AUTO) else endpoint,
+            match_family=endpoint == FAMILY_AUTO, options=options,
             user_dir=_comfy.user_directory(), store_dir=_comfy.output_directory() / "LTX-2" / "hosted",
             reuse=reuse_results, max_cost_usd=max_cost_usd or None, deadline_s=deadline_minutes * 60.0,
         ),)

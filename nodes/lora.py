@@ -33,6 +33,14 @@ def _fingerprint(path) -> str:
     return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
+def lora_changed(cls, lora_name="", **_):
+    """IS_CHANGED of a node that loads the LoRA `lora_name`: its file's fingerprint."""
+    try:
+        return _fingerprint(_lora_file(lora_name))
+    except (L2AError, OSError):
+        return ""
+
+
 class L2A_LoRA:
     DESCRIPTION = (
         "Adds an LTX-2 LoRA to the model (official trainer format, e.g. camera-control or the distilled LoRA). "
@@ -71,12 +79,7 @@ class L2A_LoRA:
             }
         }
 
-    @classmethod
-    def IS_CHANGED(cls, lora_name="", **_):
-        try:
-            return _fingerprint(_lora_file(lora_name))
-        except (L2AError, OSError):
-            return ""
+    IS_CHANGED = classmethod(lora_changed)
 
     def apply(self, model, lora_name, strength, fuse):
         from ..pipelines.lora import add_lora

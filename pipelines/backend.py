@@ -1,16 +1,20 @@
 """One interface for where a video is made: a local LTX-2 model, a hosted provider, or one with the other as
-fallback. Every backend turns a GenerationRequest into an mp4 on disk and says what it did.
+fallback. Every backend turns a GenerationRequest into an mp4 on disk and says what it did; `run_on` runs any
+work (an edit that needs the local model's own pipeline) on whichever backend a graph connected.
 
 Local backends load their files on first use (and keep them), so a fallback can catch missing weights, a
-missing GPU or an out-of-memory error and move on to the next backend, saying why.
+missing GPU or an out-of-memory error and move on to the next backend, saying why. A hosted backend set to match
+the local model's family takes the family of the local backend it stands in for, and refuses (never swaps) when its
+provider has no endpoint of that family for the mode.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from .errors import L2AError
 from .families import Guidance
@@ -25,8 +29,19 @@ PROVIDER_CLASSES = {
 }
 
 
+FAMILY_LABELS = {"2.0": "LTX-2 19B", "2.3": "LTX-2.3 22B", "2.5": "LTX-2.5 22B"}
+# Official file names state their family (ltx2.5.md §3, the LTX-2 and LTX-2.3 releases).
+_NAMED_FAMILIES = ((re.compile(r"ltx-?2[.-]5"), "2.5"), (re.compile(r"ltx-?2\.3"), "2.3"),
+                   (re.compile(r"ltx-?2-19b"), "2.0"))
+T = TypeVar("T")
+
+
 class BackendUnavailable(L2AError):
     """The backend cannot run here (no weights, no GPU, out of memory): a fallback may take over."""
+
+
+def family_label(family: str | None) -> str:
+    return FAMILY_LABELS.get(family or "", f"LTX-{family}" if family else "an unknown family")
 
 
 @dataclass
@@ -58,6 +73,8 @@ class HostedBackend:
 
     provider: str
     endpoint: str | None = None
+    match_family: bool = False  # "auto (match the local model's family)": the endpoint follows `family`
+    family: str | None = None  # the local model family to match, given by the fallback this backend stands in for
     options: dict = field(default_factory=dict)
     base_url: str | None = None
     user_dir: Path | None = None
@@ -69,7 +86,23 @@ class HostedBackend:
     allow_loopback: bool = False  # test servers only
 
     def label(self) -> str:
+        if self.match_family:
+            return f"{self.provider} (the {family_label(self.family)} endpoint)" if self.family else \
+                f"{self.provider} (matching the local model's family)"
         return f"{self.provider}" + (f" ({self.endpoint})" if self.endpoint else "")
+
+    def endpoint_for(self, mode: str) -> str | None:
+        """The endpoint for a mode: the chosen one (None: the provider's default), or the local family's."""
+        if not self.match_family:
+            return self.endpoint
+        if self.family is None:
+            raise L2AError(f"{self.provider}: the endpoint 'auto (match the local model's family)' needs a local model "
+                           "to match: connect this Hosted Backend as the fallback of LTX-2 Fallback with a Local Backend "
+                           "primary, or pick an endpoint. Nothing was sent.")
+        endpoint = provider_class(self.provider).FAMILY_ENDPOINTS.get(self.family, {}).get(mode)
+        if endpoint is None:
+            raise L2AError(family_refusal(self.provider, self.family, mode))
+        return endpoint
 
     def client(self):
         from .hosted.base import HttpClient
@@ -81,15 +114,16 @@ class HostedBackend:
     def prepare(self, request: GenerationRequest):
         """Validate and price without any network traffic (so bad input fails before anything is sent)."""
         request = replace(request, options={**self.options, **request.options})
-        return provider_class(self.provider)(None, "", self.base_url).prepare(request, self.endpoint)
+        return provider_class(self.provider)(None, "", self.base_url).prepare(request, self.endpoint_for(request.mode))
 
     def generate(self, request: GenerationRequest, out_dir: Path, hooks: Hooks) -> Outcome:
         from .hosted.jobs import run_job
         from .hosted.pricing import format_usd
         from .hosted.store import ResultStore
 
+        endpoint = self.endpoint_for(request.mode)
         provider = self.client()
-        prepared = provider.prepare(replace(request, options={**self.options, **request.options}), self.endpoint)
+        prepared = provider.prepare(replace(request, options={**self.options, **request.options}), endpoint)
         store = ResultStore(self.store_dir) if self.store_dir else None
         # Paid results are kept in the store folder (reused by identical requests), not wherever the caller asked.
         dest = Path(self.store_dir or out_dir) / f"{self.provider}_{request.mode}_{request.seed}.mp4"
@@ -99,7 +133,8 @@ class HostedBackend:
         cost = outcome.cost.usd if outcome.cost else None
         how = " (stored result reused)" if outcome.reused else " (resumed, not submitted again)" if outcome.resumed \
             else ""
-        parts = [f"{self.label()}: job {outcome.job.job_id}{how}"]
+        matched = f" (matched the local {family_label(self.family)} model)" if self.match_family else ""
+        parts = [f"{self.provider} {prepared.endpoint}{matched}: job {outcome.job.job_id}{how}"]
         if outcome.cost:
             parts.append(f"estimated cost {format_usd(outcome.cost.usd)} ({outcome.cost.formula})")
         parts += list(prepared.notes) + list(outcome.notes)
@@ -119,6 +154,7 @@ class LocalBackend:
 
     checkpoint: Path | None = None
     text_encoder_path: Path | None = None
+    checkpoint_name: str = ""  # the file asked for, kept when it is missing here (its name states its family)
     upsampler_path: Path | None = None
     dtype: str = "bf16"
     allow_cpu: bool = False
@@ -149,7 +185,7 @@ class LocalBackend:
             raise BackendUnavailable(str(error)) from None
 
     def label(self) -> str:
-        source = self.model.describe() if self.model is not None else str(self.checkpoint)
+        source = self.model.describe() if self.model is not None else str(self.checkpoint or self.checkpoint_name)
         return f"local {source}"
 
     def require_available(self):
@@ -161,7 +197,7 @@ class LocalBackend:
             raise BackendUnavailable("local generation needs a GPU and none was found (allow CPU to run it anyway, "
                                      "slowly).")
         if self.model is None and not (self.checkpoint and Path(self.checkpoint).exists()):
-            raise BackendUnavailable(f"the local model file is missing ({self.checkpoint}).")
+            raise BackendUnavailable(f"the local model file is missing ({self.checkpoint or self.checkpoint_name}).")
         if self.text_encoder is None and not (self.text_encoder_path and Path(self.text_encoder_path).exists()):
             raise BackendUnavailable(f"the local text encoder is missing ({self.text_encoder_path}).")
         if self.model is None:
@@ -310,16 +346,95 @@ class FallbackBackend:
         return f"{self.primary.label()}, else {self.fallback.label()}"
 
     def generate(self, request: GenerationRequest, out_dir: Path, hooks: Hooks) -> Outcome:
-        try:
-            return self.primary.generate(request, out_dir, hooks)
-        except BackendUnavailable as reason:
-            notice = f"{self.primary.label()} unavailable: {reason} Using {self.fallback.label()}."
-            if hooks.on_status:
-                hooks.on_status(notice)
-            try:
-                outcome = self.fallback.generate(request, out_dir, hooks)
-            except L2AError as error:  # say why the primary was skipped as well as why the fallback failed
-                raise L2AError(f"{notice} {error}") from error
-            outcome.report = f"{notice} | {outcome.report}"
-            return outcome
+        def make(backend):
+            return backend.generate(request, out_dir, hooks)
 
+        outcome, notices = run_on(self, make, make, hooks.on_status)
+        outcome.report = " | ".join([*notices, outcome.report])
+        return outcome
+
+
+def run_on(backend, local: Callable[[LocalBackend], T], hosted: Callable[[HostedBackend], T],
+           on_status: Callable[[str], None] | None = None) -> tuple[T, list[str]]:
+    """Run work on `backend`: `local(backend)` for a LocalBackend, `hosted(backend)` for a HostedBackend, and for a
+    FallbackBackend its primary, else (the primary unavailable here: BackendUnavailable, or out of GPU memory) its
+    fallback, matched to the primary's model family where it is set to. Returns the work's result and the notices
+    of fallbacks taken (also sent to `on_status`)."""
+    if isinstance(backend, FallbackBackend):
+        try:
+            return run_on(backend.primary, local, hosted, on_status)
+        except BackendUnavailable as reason:
+            fallback = _matched(backend.fallback, backend.primary)
+            notice = f"{backend.primary.label()} unavailable: {reason} Using {fallback.label()}."
+            if on_status:
+                on_status(notice)
+            try:
+                result, notices = run_on(fallback, local, hosted, on_status)
+            except L2AError as error:  # say why the primary was skipped as well as why the fallback failed
+                kind = BackendUnavailable if isinstance(error, BackendUnavailable) else L2AError
+                raise kind(f"{notice} {error}") from error
+            return result, [notice, *notices]
+    if isinstance(backend, HostedBackend):
+        return hosted(backend), []
+    if isinstance(backend, LocalBackend):
+        import torch
+
+        try:
+            return local(backend), []
+        except torch.cuda.OutOfMemoryError as error:
+            raise BackendUnavailable(f"out of GPU memory ({error}).") from error
+    raise L2AError(f"backend {type(backend).__name__} is not one this pack knows: connect LTX-2 Local Backend, "
+                   "LTX-2 Hosted Backend or LTX-2 Fallback.")
+
+
+def _matched(fallback, primary):
+    """The fallback with the family of the primary's local model, where it is set to match it."""
+    if isinstance(fallback, HostedBackend) and fallback.match_family and fallback.family is None:
+        local = _first_local(primary)
+        family = local_family(local) if local is not None else None
+        if family is None:
+            what = "there is no local backend before it" if local is None else \
+                f"the family of the local model ({local.checkpoint_name or local.checkpoint}) is unknown"
+            raise L2AError(f"{fallback.provider}: 'auto (match the local model's family)' cannot pick an endpoint: "
+                           f"{what}. Pick the endpoint on LTX-2 Hosted Backend. Nothing was sent.")
+        return replace(fallback, family=family)
+    if isinstance(fallback, FallbackBackend):
+        return replace(fallback, primary=_matched(fallback.primary, primary),
+                       fallback=_matched(fallback.fallback, primary))
+    return fallback
+
+
+def _first_local(backend) -> LocalBackend | None:
+    if isinstance(backend, LocalBackend):
+        return backend
+    if isinstance(backend, FallbackBackend):
+        return _first_local(backend.primary) or _first_local(backend.fallback)
+    return None
+
+
+def local_family(backend: LocalBackend) -> str | None:
+    """The family of a local backend's model ("2.0", "2.3", "2.5", the family record's name): the loaded model's,
+    else its checkpoint header's, else the one its official file name states; None when nothing tells."""
+    if backend.model is not None:
+        return backend.model.family.name
+    if backend.checkpoint and Path(backend.checkpoint).exists():
+        from .loading import inspect_checkpoint
+
+        try:
+            return inspect_checkpoint(backend.checkpoint).family.name
+        except L2AError:
+            pass  # a file this version cannot load may still say its family in its name
+    name = Path(str(backend.checkpoint_name or backend.checkpoint or "")).name.lower()
+    return next((family for pattern, family in _NAMED_FAMILIES if pattern.search(name)), None)
+
+
+def family_refusal(provider: str, family: str, mode: str) -> str:
+    """Why a provider cannot match a local family for a mode, naming the providers that can."""
+    from .hosted.types import MODE_NAMES
+
+    others = [name for name in PROVIDER_CLASSES if name != provider
+              and mode in provider_class(name).FAMILY_ENDPOINTS.get(family, {})]
+    where = f"use {' or '.join(others)}, " if others else ""
+    return (f"{provider} has no {family_label(family)} endpoint for {MODE_NAMES.get(mode, mode)}, the local model's "
+            f"family, and the endpoint is never swapped for another family's: {where}or pick an endpoint on LTX-2 "
+            "Hosted Backend. Nothing was sent.")

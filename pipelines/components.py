@@ -27,6 +27,7 @@ class LTX2Model:
     source: str
     configs: dict = field(default_factory=dict)
     loras: list = field(default_factory=list)
+    controls: list = field(default_factory=list)  # IC-LoRA reference videos (ic_lora.Control), sampled as reference tokens
     source_stamps: tuple = ()  # (path, size, mtime) of the files the weights were read from: re-readable while equal
     text_encoder_version: str = ""  # the gemma_version its transformer file names ("" when it names none)
     notes: tuple = ()  # what loading noticed, for the sampler's report (e.g. a file kept in another folder)

@@ -64,6 +64,7 @@ LOADER_WIDGETS = {
     "L2A_TextEncoderLoader": (("text_encoder_name", 0, "text_encoders"),),
     "L2A_UpsamplerLoader": (("upsampler_name", 0, "latent_upscale_models"),),
     "L2A_LoRA": (("lora_name", 0, "loras"),),
+    "L2A_ICLoRA": (("lora_name", 0, "loras"),),
     "L2A_LocalBackend": (
         ("ckpt_name", 0, "checkpoints"),
         ("text_encoder_name", 1, "text_encoders"),

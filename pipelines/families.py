@@ -176,6 +176,10 @@ class Family:
     recognition: Recognition
     audio: AudioFormat
     camera_loras: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)  # preset -> file
+    ic_loras: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)  # control kind -> official IC-LoRA
+    # Older generations whose official IC-LoRAs Lightricks says this one runs (the 2.3 Union on 2.5): their files
+    # are accepted when their target keys fit, although their names state another generation.
+    ic_loras_from: tuple[str, ...] = ()
     guidance: Guidance = field(default_factory=Guidance)
     image_crf: int = 33
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
@@ -203,7 +207,7 @@ class Family:
     def files(self) -> list[ModelFile]:
         """The family's full set of official files: checkpoints, parts, text encoders, upsampler, LoRAs."""
         return [*self.checkpoints.values(), *self.parts.values(), *self.text_encoder.files, self.upsampler,
-                self.distilled_lora, *self.camera_loras.values()]
+                self.distilled_lora, *self.camera_loras.values(), *self.ic_loras.values()]
 
     @property
     def split(self) -> bool:
@@ -263,6 +267,16 @@ LTX2_19B = Family(
             ("static", "Static", "static"),
         )
     },
+    # The IC-LoRA model pages (Lightricks/LTX-2-19b-IC-LoRA-*) and MODELS-LTX-2.3.md.
+    ic_loras={
+        kind: ModelFile(f"ltx-2-19b-ic-lora-{slug}.safetensors", "loras", f"Lightricks/LTX-2-19b-IC-LoRA-{title}")
+        for kind, title, slug in (
+            ("canny", "Canny-Control", "canny-control"),
+            ("depth", "Depth-Control", "depth-control"),
+            ("pose", "Pose-Control", "pose-control"),
+            ("detailer", "Detailer", "detailer"),
+        )
+    },
     # The base generation: a file with none of a newer generation's marks is 2.0 (as ltx-pipelines decides).
     recognition=Recognition(until_version=(2, 3), key_markers=("text_embedding_projection.aggregate_embed.",),
                             file_name=r"ltx-?2-19b"),
@@ -284,6 +298,9 @@ LTX23_22B = Family(
     upsampler=_lightricks("ltx-2.3-spatial-upscaler-x2-1.1.safetensors", "latent_upscale_models", "Lightricks/LTX-2.3",
                           "ltx-2.3-spatial-upscaler-x2-1.0.safetensors"),
     distilled_lora=_lightricks("ltx-2.3-22b-distilled-lora-384-1.1.safetensors", "loras", "Lightricks/LTX-2.3"),
+    # One IC-LoRA for depth, canny and pose maps; "ref0.5": trained with references at half the output size.
+    ic_loras={"union": _lightricks("ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors", "loras",
+                                   "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control")},
     recognition=Recognition(
         since_version=(2, 3),
         until_version=(2, 4),
@@ -351,6 +368,7 @@ LTX25_22B = Family(
     audio=AudioFormat(48000),
     image_crf=18,
     distilled_sampler="euler_ancestral",
+    ic_loras_from=("2.3",),
 )
 # Newest first: a file belongs to the first generation it matches, else to the last (the base).
 GENERATIONS = (LTX25_22B, LTX23_22B, LTX2_19B)

@@ -64,11 +64,11 @@ def audio_sample_rate(audio: dict) -> int:
 def _check_sample_rate(sample_rate, aac: bool) -> int:
     valid = isinstance(sample_rate, (int, float)) and not isinstance(sample_rate, bool) and math.isfinite(sample_rate)
     if not valid or int(sample_rate) != sample_rate or int(sample_rate) <= 0:
-        raise L2AError(f"Audio sample rate must be a positive integer (24000 for LTX-2); got {sample_rate!r}. The "
-                       "audio input is damaged: load it again.")
+        raise L2AError(f"the audio's sample rate is {sample_rate!r}, not a positive whole number of Hz (LTX-2 makes "
+                       "24000 or 48000): the audio input is damaged, load it again.")
     rate = int(sample_rate)
     if aac and rate not in AAC_SAMPLE_RATES:
-        raise L2AError(f"AAC cannot store audio at {rate} Hz; resample to one of {AAC_SAMPLE_RATES} (LTX-2: 24000).")
+        raise L2AError(f"AAC cannot store audio at {rate} Hz; resample to one of {AAC_SAMPLE_RATES} (LTX-2 makes 24000 or 48000).")
     return rate
 
 
@@ -719,6 +719,74 @@ def read_audio(path) -> tuple[torch.Tensor, int]:
     return torch.from_numpy(np.ascontiguousarray(np.concatenate(chunks, axis=1))).to(torch.float32), rate
 
 
+def write_wav(path, waveform, sample_rate: int) -> Path:
+    """A 16-bit PCM WAV of [S], [C, S] or [1, C, S] audio (NaN/inf to 0, clipped to [-1, 1]), written atomically:
+    the format every hosted provider takes."""
+    import wave as wavefile
+
+    target = Path(path)
+    rate = _check_sample_rate(sample_rate, aac=False)
+    wave = sanitize_audio(waveform).cpu()
+    wave = wave[0] if wave.ndim == 3 else wave[None] if wave.ndim == 1 else wave
+    if wave.ndim != 2 or not 1 <= wave.shape[0] <= 2:
+        raise L2AError(f"Audio must be mono or stereo, [S], [C, S] or [1, C, S]; got shape {tuple(wave.shape)}.")
+    pcm = np.round(wave.numpy().T * 32767).astype("<i2")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
+    try:
+        with wavefile.open(str(temp), "wb") as out:
+            out.setnchannels(pcm.shape[1])
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(pcm.tobytes())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    return target
+
+
+def replace_audio_track(video_path, waveform, sample_rate: int, dest, metadata: dict | None = None) -> Path:
+    """`video_path`'s video stream copied packet for packet (never re-encoded) with `waveform` as its only sound,
+    encoded once (AAC 192 kb/s) and cut to the video's length; written atomically to `dest` (mp4)."""
+    target = Path(dest)
+    stereo, rate = _stereo_audio(waveform, sample_rate, aac=True)
+    check_output_file(target, "video")
+    created = make_folder(target.parent)
+    temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
+    try:
+        with av.open(str(video_path)) as source:
+            if not source.streams.video:
+                raise L2AError(f"{video_path} has no video stream.")
+            video_in = source.streams.video[0]
+            seconds = _stream_seconds(video_in) or (source.duration / av.time_base if source.duration else None)
+            if seconds is not None:
+                stereo = stereo[:, : round(seconds * rate)]
+            with av.open(str(temp), "w", format="mp4") as out:
+                out.metadata.update(_metadata_strings(metadata))
+                video_out = out.add_stream_from_template(video_in)
+                sound = out.add_stream("aac", rate=rate, layout="stereo")
+                sound.codec_context.time_base = Fraction(1, rate)
+                sound.codec_context.bit_rate = AUDIO_BIT_RATE
+                for packet in source.demux(video_in):
+                    if packet.dts is None:
+                        continue
+                    packet.stream = video_out
+                    out.mux(packet)
+                _encode_audio(out, sound, stereo, 0, stereo.shape[1])
+                out.mux(sound.encode())
+        publish(temp, target)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        remove_empty_folders(created)
+        if isinstance(error, OSError):
+            raise write_error(error, target) from error
+        raise
+    return target
+
+
 # ----------------------------------------------------------------------------------------------------- images
 
 
@@ -751,6 +819,17 @@ def load_image(path) -> torch.Tensor:
     if pixels.shape[0] < 2 or pixels.shape[1] < 2:
         raise L2AError(f"'{path}' is {pixels.shape[1]}x{pixels.shape[0]} pixels: give an image of at least 2x2.")
     return torch.from_numpy(np.ascontiguousarray(pixels))
+
+
+def cover_frames(pixels: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Float images [N, C, H, W] scaled to cover width x height and centre-cropped to it, the official way (ltx-pipelines
+    `resize_and_center_crop`): bilinear without anti-aliasing, the scaled size rounded up."""
+    src_h, src_w = pixels.shape[-2:]
+    scale = max(height / src_h, width / src_w)
+    new_h, new_w = math.ceil(src_h * scale), math.ceil(src_w * scale)
+    pixels = torch.nn.functional.interpolate(pixels, size=(new_h, new_w), mode="bilinear", align_corners=False)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    return pixels[:, :, top : top + height, left : left + width]
 
 
 def to_uint8_rgb(image) -> np.ndarray:

@@ -5,7 +5,7 @@ attention, cross-attention modulation, prompt AdaLN, per-modality text projectio
 no video FFN biases, the keyframe embedding, a Gemma 4 "unified" encoder holding the text projection), same on-disk
 layouts under the official file names and ComfyUI folders of their family record (all-in-one checkpoints, a Gemma 3
 transformers folder and ComfyUI's single file; for 2.5 the split release: transformer files, the video VAE and
-audio VAE files, the Gemma 4 encoder file; the latent upsampler, the distilled and camera LoRAs), real geometry.
+audio VAE files, the Gemma 4 encoder file; the latent upsampler, the distilled, camera and IC-LoRAs), real geometry.
 Nothing is downloaded; the files are cached in the user cache folder keyed by the configs.
 
 This module stands above loading, LoRAs, upsampler and the Gemma writer: it uses them, nothing below imports it.
@@ -259,9 +259,11 @@ def write_diffusers_folder(path: str | os.PathLike, name: str = "2.5") -> Path:
 def write_tiny_loras(models_dir: str | os.PathLike, name: str = "2.0", config: dict | None = None) -> dict[str, Path]:
     """Random LoRAs that fit a tiny family, under its record's official file names and folder.
 
-    One per camera preset of the family (attention q/k/v/out, rank 4) and the distilled LoRA (also the
-    feed-forwards and the connectors' text projections, rank 8), each with its own seed, in the official trainer
-    key format.
+    One per camera preset of the family (attention q/k/v/out, rank 4), one per official IC-LoRA (the same layers,
+    with the `reference_downscale_factor` metadata ltx-trainer writes: 2 for "-ref0.5" files, else 1; and the tiny
+    marker, as their metadata's order is not fixed from one write to the next) and the
+    distilled LoRA (also the feed-forwards and the connectors' text projections, rank 8), each with its own seed, in
+    the official trainer key format.
     """
     from .lora import meta_modules, random_lora, save_lora
 
@@ -274,6 +276,11 @@ def write_tiny_loras(models_dir: str | os.PathLike, name: str = "2.0", config: d
     for seed, (preset, file) in enumerate(tiny.camera_loras.items(), start=1000):
         written[f"lora_{preset}"] = save_lora(models_dir / file.folder / file.name, random_lora(modules, attention, 4,
                                                                                                  seed))
+    for seed, (kind, file) in enumerate(tiny.ic_loras.items(), start=3000):
+        scale = "2" if "ref0.5" in file.name else "1"
+        written[f"ic_lora_{kind}"] = save_lora(models_dir / file.folder / file.name,
+                                               random_lora(modules, attention, 4, seed),
+                                               {**_metadata(tiny, config), "reference_downscale_factor": scale})
     distilled = (r"^transformer\..*\.(to_q|to_k|to_v|to_out\.0|net\.0\.proj|net\.2)$"
                  r"|^connectors\.(video_|audio_)?text_proj_in$")
     file = tiny.distilled_lora

@@ -44,17 +44,16 @@ def test_extend_node_from_images_without_audio_generates_sound(parts):
 def test_audio_to_video_node_passes_the_audio_through(parts):
     model, conditioning, _ = parts
     waveform = torch.rand(1, 2, 48000) * 0.2
-    images, audio, fps, _ = L2A_AudioToVideo().generate(model, conditioning, {"waveform": waveform,
-                                                                              "sample_rate": 22050}, 96, 64, 24.0,
-                                                         **FAST)["result"]
+    images, audio, fps, _ = L2A_AudioToVideo().generate({"waveform": waveform, "sample_rate": 22050}, 96, 64, 24.0,
+                                                         model=model, conditioning=conditioning, **FAST)["result"]
     assert torch.equal(audio["waveform"], waveform) and audio["sample_rate"] == 22050
     assert images.shape[0] == round(48000 / 22050 * 24)
 
 
 def test_retake_node_and_missing_clip(parts):
     model, conditioning, video = parts
-    images, audio, _, report = L2A_Retake().retake(model, conditioning, 0.2, 0.5, "video", "resize", 24.0,
-                                                   video=video, **FAST)["result"]
+    images, audio, _, report = L2A_Retake().retake(0.2, 0.5, "video", "resize", 24.0, model=model,
+                                                   conditioning=conditioning, video=video, **FAST)["result"]
     assert images.shape == (25, 64, 96, 3) and "retake of the video" in report
     with pytest.raises(L2AError, match="no clip given"):
-        L2A_Retake().retake(model, conditioning, 0.2, 0.5, "both", "crop", 24.0, **FAST)
+        L2A_Retake().retake(0.2, 0.5, "both", "crop", 24.0, model=model, conditioning=conditioning, **FAST)

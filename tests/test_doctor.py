@@ -18,10 +18,14 @@ from ltx2_anywhere.pipelines.loading import inspect_checkpoint
 
 CHECKPOINT = LTX2_19B.checkpoints["dev"].name
 DOLLY_IN = LTX2_19B.camera_loras["dolly_in"].name
+CANNY_IC_LORA = LTX2_19B.ic_loras["canny"].name
 DISTILLED_LORA = LTX2_19B.distilled_lora.name
 UPSAMPLER_FILE = LTX2_19B.upsampler.name
 TEXT_ENCODER_NAME = LTX2_19B.text_encoder.folder.name
-HOSTED = ("ltx2_hosted_fal_image_to_video", "ltx2_hosted_wavespeed_extend")
+HOSTED = ("ltx2_hosted_fal_image_to_video", "ltx2_hosted_wavespeed_extend", "ltx2_hosted_ltx_audio_to_video",
+          "ltx2_hosted_ltx_retake")
+# Its local side is LTX-2.5, which the tiny models (LTX-2 19B family) do not stand in for: the doctor names its files.
+LOCAL_25 = "ltx2_local_25_with_hosted_25_fallback"
 
 
 @pytest.fixture
@@ -52,7 +56,7 @@ def test_every_shipped_workflow_is_right_on_the_tiny_model(tiny_models_20_25):
         for finding in findings:
             assert finding.status == "present", (name, finding)
             assert finding.fix == ""
-        if name.startswith("ltx25"):  # the split release: transformer, both VAE files, the Gemma 4 encoder
+        if name.startswith("ltx25") or name == LOCAL_25:  # the split release: transformer, VAE files, Gemma 4 encoder
             variant = "distilled" if "distilled" in name else "dev"
             assert kinds["diffusion_models"].requirement.name == LTX25_22B.checkpoints[variant].name
             assert kinds["diffusion_models"].family == "2.5"
@@ -67,6 +71,8 @@ def test_every_shipped_workflow_is_right_on_the_tiny_model(tiny_models_20_25):
     assert multiscale[UPSAMPLER_FILE].family == multiscale[DISTILLED_LORA].family == "2.0"
     camera = {f.requirement.name: f for f in results["ltx2_camera_lora"]}
     assert camera[DOLLY_IN].family == "2.0" and CHECKPOINT in camera[DOLLY_IN].message
+    canny = {f.requirement.name: f for f in results["ltx2_ic_lora_canny"]}
+    assert canny[CANNY_IC_LORA].family == "2.0" and canny[CANNY_IC_LORA].requirement.url.endswith(CANNY_IC_LORA)
     assert doctor.all_right(results)
     report = doctor.report_text(results)
     assert "(no local model files: hosted backends only)" in report and "✗" not in report

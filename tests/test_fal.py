@@ -199,7 +199,9 @@ def test_every_endpoint_sends_only_fields_the_fake_documents(endpoint):
     """The client's payloads and the fake's per-endpoint schemas (spec §3.7) agree, field by field."""
     mode = ENDPOINTS[endpoint]
     media = {"i2v": {"image_url": "https://e.com/a.png", "end_image_url": "https://e.com/b.png"},
-             "extend": {"video_url": "https://e.com/v.mp4"}}.get(mode, {})
+             "extend": {"video_url": "https://e.com/v.mp4"},
+             "a2v": {"audio_url": "https://e.com/a.mp3", "image_url": "https://e.com/a.png",
+                     "end_image_url": "https://e.com/b.png"}}.get(mode, {})
     if endpoint == "fal-ai/ltx-2.3/extend-video":
         media = {"video_url": "https://e.com/v.mp4"}
     prepared = FalProvider(None, "").prepare(request(mode, num_frames=121, fps=25.0, resolution="720p",

@@ -59,9 +59,10 @@ def weights(model) -> dict:
 
 def test_tiny_loras_are_written_under_the_official_names(env, tiny_models_23):
     names = sorted(p.name for p in (env.root / "loras").iterdir())
-    expected = sorted([f.name for f in LTX2_19B.camera_loras.values()] + [DISTILLED])
+    expected = sorted([f.name for f in [*LTX2_19B.camera_loras.values(), *LTX2_19B.ic_loras.values()]] + [DISTILLED])
     assert names == expected
-    assert [p.name for p in (tiny_models_23.root / "loras").iterdir()] == [LTX23_22B.distilled_lora.name]
+    assert sorted(p.name for p in (tiny_models_23.root / "loras").iterdir()) == sorted(
+        [LTX23_22B.distilled_lora.name, *(f.name for f in LTX23_22B.ic_loras.values())])
     assert "ltx-2-19b-lora-camera-control-dolly-in.safetensors" in names
     info = lora.read_lora_header(env.written["lora_distilled"])
     assert "connectors.text_proj_in.lora_A.weight" in info.shapes

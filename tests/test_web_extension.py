@@ -97,7 +97,9 @@ def _default_endpoint_of(provider: str, mode: str) -> str:
     """What the provider itself picks for endpoint=None (no network: prepare only)."""
     request = GenerationRequest(mode=mode, prompt="a cat", seed=1,
                                 image_url="https://example.com/a.png" if mode == "i2v" else None,
-                                video_url="https://example.com/a.mp4" if mode == "extend" else None)
+                                video_url="https://example.com/a.mp4" if mode in ("extend", "retake") else None,
+                                audio_url="https://example.com/a.mp3" if mode == "a2v" else None,
+                                window_start=0.0, window_end=2.0)
     return HostedBackend(provider=provider).prepare(request).endpoint
 
 

@@ -53,7 +53,8 @@ def pack_classes() -> dict[str, type]:
 
 def to_prompt(workflow: dict, defs: dict, overrides: Overrides | None = None) -> dict:
     """The API-format prompt the frontend would queue for ``workflow``, with ``overrides`` put into widget values
-    (an input fed by a link still takes the link, as it does in the frontend)."""
+    (an input fed by a link still takes the link, as it does in the frontend); widgets a saved workflow has no
+    value for (appended since it was saved) take their defaults, as in the frontend."""
     overrides = overrides or {}
     nodes = {node["id"]: node for node in workflow["nodes"]}
     links, problems = wv._normalise_links(workflow)

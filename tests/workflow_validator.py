@@ -217,9 +217,17 @@ def is_file_combo(node_type: str, name: str, input_type: Any, options: dict) -> 
     values = combo_values(input_type, options)
     if not values or options.get("remote") or any(options.get(flag) for flag in UPLOAD_FLAGS):
         return True
-    if name.endswith("_name") and "load" in node_type.lower():
+    if name.endswith("_name") and ("load" in node_type.lower() or (node_type, name) in _pack_file_widgets()):
         return True
     return all(isinstance(v, str) and v.lower().endswith(MODEL_EXTENSIONS) for v in values)
+
+
+def _pack_file_widgets() -> set[tuple[str, str]]:
+    """(node type, widget) of the pack's widgets that name model files, as the model doctor reads them (e.g. LTX-2
+    Local Backend's ckpt_name and text_encoder_name, whose lists hold files and Gemma folders)."""
+    from ltx2_anywhere.pipelines.doctor import LOADER_WIDGETS
+
+    return {(node, name) for node, widgets in LOADER_WIDGETS.items() for name, _index, _folder in widgets}
 
 
 def model_file_inputs(node_type: str, node_def: dict) -> list[str]:
@@ -407,13 +415,18 @@ def _check_named_values(label: str, slots: list[Slot], values: dict) -> list[str
 
 
 def widget_values_by_name(node_type: str, node_def: dict, values: Any) -> dict:
-    """The backend inputs' widget values of one node, by input name, lined up as ``validate_workflow`` does."""
+    """The backend inputs' widget values of one node, by input name, lined up as ``validate_workflow`` does;
+    widgets the saved values stop before take their defaults."""
     if isinstance(values, dict):
         return dict(values)
     if not isinstance(values, list):
         return {}
-    best = _best_assignment("", widget_slots(node_type, node_def), values)
-    return {slot.name: value for slot, value in best.pairs if slot.kind == "value"}
+    slots = widget_slots(node_type, node_def)
+    best = _best_assignment("", slots, values)
+    named = {slot.name: value for slot, value in best.pairs if slot.kind == "value"}
+    # Widgets past the saved values (appended since the workflow was saved) load with their defaults.
+    defaults = {slot.name: slot.options.get("default") for slot in slots if slot.kind == "value"}
+    return {**defaults, **named}
 
 
 @dataclass

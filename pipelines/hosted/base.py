@@ -16,6 +16,7 @@ import os
 import random
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -498,7 +499,7 @@ class HttpClient:
         while chunk := resp.raw.read1(self.chunk_size, decode_content=True):
             yield chunk
 
-    def _stream(self, resp, dest: Path, total, limit, on_progress, what) -> Path:
+    def _stream(self, resp, dest: Path, total, limit, on_progress, what, interruptible: bool = True) -> Path:
         cap, limit_text = limit
         tmp = dest.parent / f".{dest.name}.{secrets.token_hex(6)}.part"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -522,7 +523,7 @@ class HttpClient:
                         fh.write(chunk)
                         if on_progress:
                             on_progress(done, total)
-                        if self.check_interrupt:
+                        if self.check_interrupt and interruptible:
                             self.check_interrupt()
                 except (requests.RequestException, urllib3_exceptions.HTTPError) as err:
                     if _stalled(err):
@@ -536,3 +537,92 @@ class HttpClient:
             tmp.unlink(missing_ok=True)
             raise
         return dest
+
+    # -- synchronous APIs ----------------------------------------------------------------------------------------
+
+    def send_for_file(self, url: str, dest: Path, *, headers=None, json=None, wait_s: float, max_bytes: int | None,
+                      limit_reason: str = "", what: str, lost: str = "") -> tuple[Path, dict]:
+        """One POST whose answer body is the result file (a synchronous API such as the LTX API's v1 retake).
+
+        Sent exactly once and never resent; the answer is waited for up to `wait_s` seconds while this thread checks
+        `check_interrupt` every second (the request runs beside it, so a Cancel is seen at once; the provider still
+        renders and bills); the body is streamed to `dest` atomically within `max_bytes` (the client's cap at
+        most). A failure before anything was sent is a plain HostedError; after sending, it is marked
+        `maybe_accepted` and says `lost` (why the answer cannot be fetched again). Returns (file, answer headers).
+        """
+        dest = Path(dest)
+        cap = min(max_bytes, self.max_download_bytes) if max_bytes else self.max_download_bytes
+        limit = f"the {cap:,}-byte limit" + (f" ({limit_reason})" if limit_reason and cap == max_bytes else "")
+        state = {"finished": False, "abandoned": False}
+        lock, done = threading.Lock(), threading.Event()
+
+        def work():
+            try:
+                value = self._send_once_for_file(url, dest, headers, json, wait_s, (cap, limit), what, lost)
+            except BaseException as error:  # handed to the waiting thread, which raises it
+                value, state["error"] = None, error
+            with lock:
+                state["finished"], state["value"] = True, value
+                if state["abandoned"] and value is not None:
+                    value[0].unlink(missing_ok=True)
+            done.set()
+
+        threading.Thread(target=work, name="l2a-synchronous-request", daemon=True).start()
+        give_up = time.monotonic() + wait_s + self.timeout + 5.0
+        try:
+            while not done.wait(1.0):
+                if self.check_interrupt:
+                    self.check_interrupt()
+                if time.monotonic() > give_up:
+                    raise HostedError(f"{what}: no answer within {wait_s:g} s. {lost} {NOT_RESENT}",
+                                      maybe_accepted=True)
+        except BaseException:
+            with lock:  # an answer arriving from now on is dropped: nothing is left half-owned at `dest`
+                state["abandoned"] = True
+                if state["finished"] and state.get("value") is not None:
+                    state["value"][0].unlink(missing_ok=True)
+            raise
+        if "error" in state:
+            raise state["error"]
+        return state["value"]
+
+    def _send_once_for_file(self, url, dest, headers, json, wait_s, limit, what, lost) -> tuple[Path, dict]:
+        cap, limit_text = limit
+        headers = {"Accept-Encoding": "identity", **(headers or {})}
+
+        def after_sending(reason: str, status: int | None = None) -> HostedError:
+            return HostedError(f"{what} failed after it was sent: {reason}. {lost} {NOT_RESENT}".replace("  ", " "),
+                               status=status, maybe_accepted=True)
+
+        try:
+            resp = self.session.request("POST", url, headers=headers, json=json, stream=True, allow_redirects=False,
+                                        timeout=(self.timeout, wait_s))
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as err:
+            if _never_connected(err):
+                raise HostedError(self._unsent_message(what, err)) from err
+            reason = f"no answer within {wait_s:g} s" if _stalled(err) else \
+                f"the connection broke or timed out ({type(err).__name__})"
+            raise after_sending(reason) from err
+        except requests.RequestException as err:
+            raise HostedError(f"{what} could not be sent: {err}.") from err
+        with contextlib.closing(resp):
+            code = resp.status_code
+            if code >= 400:
+                error = _http_error(what, resp, 1)
+                if code in GATEWAY_TIMEOUTS:
+                    raise HostedError(f"{error} {lost} {NOT_RESENT}", status=code, maybe_accepted=True)
+                raise error
+            ctype = resp.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+            if code >= 300 or not any(ctype.startswith(t) if t.endswith("/") else ctype == t for t in VIDEO_TYPES):
+                raise after_sending(f"HTTP {code} with {ctype or 'no content type'} instead of the video", code)
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            if total is not None and total > cap:
+                raise after_sending(f"the answer is {total:,} bytes, over {limit_text}; nothing was kept")
+            try:
+                path = self._stream(resp, dest, total, limit, None, what, interruptible=False)
+            except _Retryable as err:
+                raise after_sending(err.reason) from err
+            except HostedError as err:
+                raise after_sending(str(err).removeprefix(f"{what} ").rstrip(".")) from err
+            return path, dict(resp.headers)

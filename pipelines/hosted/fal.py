@@ -22,8 +22,8 @@ from ..errors import L2AError
 from . import pricing
 from .base import HostedError
 from .limits import download_cap
-from .mapping import tier_cap
-from .types import MODES, GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
+from .mapping import audio_input, tier_cap
+from .types import MODE_NAMES, GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 # 19B / 22B open weights (frames, size and sampler knobs; billed per output megapixel), then Lightricks' hosted
 # LTX-2.3 Pro/Fast behind fal (`fal-ai/ltx-2.3/…`: duration, resolution, aspect ratio; billed per second).
@@ -39,11 +39,18 @@ ENDPOINTS = {
     "fal-ai/ltx-2.3/image-to-video": "i2v",
     "fal-ai/ltx-2.3/image-to-video/fast": "i2v",
     "fal-ai/ltx-2.3/extend-video": "extend",
+    "fal-ai/ltx-2-19b/distilled/audio-to-video": "a2v",
 }
 DEFAULT_ENDPOINTS = {"t2v": "fal-ai/ltx-2-19b/text-to-video", "i2v": "fal-ai/ltx-2-19b/image-to-video",
-                     "extend": "fal-ai/ltx-2-19b/extend-video"}
+                     "extend": "fal-ai/ltx-2-19b/extend-video", "a2v": "fal-ai/ltx-2-19b/distilled/audio-to-video"}
+# The endpoint "auto (match the local model's family)" picks per family and mode.
+FAMILY_ENDPOINTS = {
+    "2.0": {"t2v": "fal-ai/ltx-2-19b/text-to-video", "i2v": "fal-ai/ltx-2-19b/image-to-video",
+            "extend": "fal-ai/ltx-2-19b/extend-video", "a2v": "fal-ai/ltx-2-19b/distilled/audio-to-video"},
+    "2.3": {"t2v": "fal-ai/ltx-2.3-22b/text-to-video", "i2v": "fal-ai/ltx-2.3-22b/image-to-video",
+            "extend": "fal-ai/ltx-2.3-22b/extend-video"},
+}
 PROXY_PREFIX = "fal-ai/ltx-2.3/"
-MODE_NAMES = {"t2v": "text-to-video", "i2v": "image-to-video", "extend": "video extension"}
 
 # Open-weights schema (§3.7): ranges and choices.
 FRAMES = (9, 481)  # and 8n+1
@@ -78,6 +85,14 @@ EXTEND_DEFAULT_DURATION = 5.0
 EXTEND_MODES = ("start", "end")
 EXTEND_CONTEXT_MAX = 20.0
 
+# Distilled 19B audio-to-video (fal's model page): prompt, audio_url, image_url, end_image_url, match_audio_length
+# (frames follow the audio), num_frames, video_size. Only those are sent.
+AUDIO_FORMATS = ("wav", "mp3", "ogg", "m4a", "aac")  # the audio files fal's LTX audio-to-video pages accept
+# [INF] the frame rate fal renders audio-to-video at (its open endpoints' default): frames = seconds x 25, within
+#       9-481 frames, so the audio may be at most 19.2 s.
+AUDIO_FPS = 25.0
+AUDIO_MAX_SECONDS = (FRAMES[1] - 1) / AUDIO_FPS
+
 CODECS = {"X264 (.mp4)": "h264", "VP9 (.webm)": "vp9", "PRORES4444 (.mov)": "prores", "GIF (.gif)": "gif"}
 SHORT_SIDES = {"480p": 480, "540p": 540, "720p": 720, "1080p": 1080, "1440p": 1440, "2160p": 2160, "4k": 2160}
 DATA_URI_MAX_BYTES = 1 << 20  # §3.10: data URIs are fine for one small image; larger files are uploaded
@@ -108,11 +123,13 @@ DEFAULT_CDN_URL = "https://v3.fal.media"
 
 class FalProvider(Provider):
     name = "fal"
+    label = "fal"
     key_env = "FAL_KEY"
     default_base_url = "https://queue.fal.run"
-    modes = ("t2v", "i2v", "extend")
+    modes = ("t2v", "i2v", "extend", "a2v")
     largest_output = (3840, 2160, 20.0, 60.0, "prores")  # fal's results declare their size: this rarely applies
     ENDPOINTS = ENDPOINTS
+    FAMILY_ENDPOINTS = FAMILY_ENDPOINTS
     MULTIPART_THRESHOLD = 100 * 2**20  # bytes; fal-client's threshold
     MULTIPART_CHUNK = 10 * 2**20
 
@@ -126,8 +143,6 @@ class FalProvider(Provider):
     # ------------------------------------------------------------------------------------------------ prepare
 
     def map_request(self, request: GenerationRequest, endpoint: str | None) -> Prepared:
-        if request.mode not in MODES:
-            raise L2AError(f"mode {request.mode!r} is unknown: use one of {', '.join(MODES)}.")
         endpoint = endpoint or DEFAULT_ENDPOINTS[request.mode]
         if endpoint not in ENDPOINTS:
             raise L2AError(f"fal endpoint {endpoint!r} is not one this pack drives: use one of "
@@ -142,6 +157,8 @@ class FalProvider(Provider):
         if options.pop("sync_mode", False):
             notes.append("sync_mode is never sent: it would return the whole video inside the JSON answer.")
         mapping = _prepare_proxy if endpoint.startswith(PROXY_PREFIX) else _prepare_open
+        if request.mode == "a2v":
+            mapping = _prepare_audio
         payload, uploads, cost_args = mapping(request, endpoint, options, notes)
         cost = pricing.estimate(self.name, endpoint, **cost_args)
         return Prepared(self.name, endpoint, payload, uploads, tuple(notes), cost,
@@ -453,6 +470,46 @@ def _prepare_proxy_extend(request, options, payload, uploads, notes):
     if not request.generate_audio:
         notes.append("fal-ai/ltx-2.3/extend-video has no generate_audio switch: the extension has sound.")
     cost_args = dict(duration=payload.get("duration", EXTEND_DEFAULT_DURATION),
+                     generate_audio=bool(request.generate_audio))
+    return payload, uploads, cost_args
+
+
+def _prepare_audio(request: GenerationRequest, endpoint: str, options: dict, notes: list[str]):
+    """`fal-ai/ltx-2-19b/distilled/audio-to-video`: the audio (its length sets the frame count), an optional first
+    and last frame, and a size; only the fields fal documents for it are sent."""
+    if options:
+        raise L2AError(f"{endpoint} takes no extra options; got {', '.join(sorted(options))}.")
+    if request.video is not None or request.video_url:
+        raise L2AError("fal audio-to-video takes no input video: give the audio (and a first frame, if any).")
+    payload: dict = {"prompt": _prompt(request)}
+    uploads: dict[str, Path] = {}
+    seconds = audio_input(request, "audio_url", payload, uploads, "fal", AUDIO_MAX_SECONDS, AUDIO_FORMATS, notes)
+    image = _media(request, "image", "image_url", payload, uploads, required=False)
+    _media(request, "end_image", "end_image_url", payload, uploads, required=False)
+    payload["match_audio_length"] = True
+    framing = replace(request, mode="i2v" if image else "t2v")  # auto sizing follows a first frame, if any
+    size = _open_size(framing, notes)
+    if size is not None:
+        payload["video_size"] = {"width": size[0], "height": size[1]}
+    if seconds is None:
+        seconds = AUDIO_MAX_SECONDS
+        notes.append(f"the audio's length is unknown (a URL without duration): the cost assumes the longest, "
+                     f"{AUDIO_MAX_SECONDS:g} s.")
+    frames = min(max(8 * math.ceil(seconds * AUDIO_FPS / 8) + 1, FRAMES[0]), FRAMES[1])
+    ignored = [name for name, unset in (
+        ("negative_prompt", request.negative_prompt is None), ("seed", False),
+        ("guidance_scale", request.guidance_scale is None),
+        ("num_inference_steps", request.num_inference_steps is None),
+        ("camera", (request.camera or "none") == "none"), ("multiscale", request.multiscale is None),
+        ("acceleration", request.acceleration is None), ("prompt_expansion", request.prompt_expansion is None),
+        ("image_strength", request.image_strength == 1.0), ("end_image_strength", request.end_image_strength == 1.0),
+        ("fps", request.fps in (None, AUDIO_FPS)), ("num_frames", request.num_frames is None),
+    ) if not unset]
+    if ignored:
+        notes.append(f"fal's distilled audio-to-video ({endpoint}) has no {', '.join(ignored)}: not sent (its frames "
+                     f"follow the audio at {AUDIO_FPS:g} fps).")
+    billed = size or _auto_size(framing, notes)
+    cost_args = dict(width=billed[0], height=billed[1], num_frames=frames, fps=AUDIO_FPS,
                      generate_audio=bool(request.generate_audio))
     return payload, uploads, cost_args
 

@@ -28,6 +28,11 @@ from .types import CostEstimate, JobRef, JobResult, JobStatus, Prepared, Provide
 
 RESUME_HINT = ("resume it with the LTX-2 Resume Job node or `ltx2-anywhere resume` (provider {provider}, endpoint "
                "{endpoint}, job id {job_id})")
+SYNC_WAIT = ("sent once; waiting for the synchronous answer, which is the video itself (if it is lost it cannot be "
+             "resumed, and the request is not resent)")
+SYNC_INTERRUPTED = ("interrupted while waiting for the synchronous answer: the request was sent, still renders and "
+                    "bills, and its answer cannot be resumed; it is recorded as sent, so the identical request is not "
+                    "sent again by itself")
 RESUBMIT = ("To submit it again on purpose (it may bill twice), turn off reuse_results on LTX-2 Hosted Backend "
             "(CLI: --no-reuse) or use another seed.")
 
@@ -238,7 +243,9 @@ def run_job(provider: Provider, prepared: Prepared, dest: Path, *, deadline_s: f
     below 0 (random at the provider) makes every run a distinct request. Then: upload `prepared.uploads` and fill
     their payload fields; record the request as sent, submit exactly once and record the job at once; poll every
     poll[0]..poll[1] s until done, failed, cancelled, interrupted or past `deadline_s` (then cancelled where the
-    provider can); fetch, within the size the provider declared or the request implies.
+    provider can); fetch, within the size the provider declared or the request implies. A synchronous endpoint
+    (`provider.synchronous`) answers the one submit with the video itself: it is waited for until the deadline
+    (an interrupt stops the wait; the request stays recorded as sent) and recorded with its file, nothing polled.
     `check_interrupt` raises to interrupt (e.g. ComfyUI's InterruptProcessingException): the job is cancelled
     where the provider can, the user is told otherwise, and that same exception is re-raised.
     """
@@ -266,11 +273,17 @@ def run_job(provider: Provider, prepared: Prepared, dest: Path, *, deadline_s: f
             payload[field] = provider.upload(Path(path))
     run.check_interrupt()
     prepared = dataclasses.replace(prepared, payload=payload, uploads={})
+    synchronous = provider.synchronous(prepared)
     run.say("submitting")
     if store is not None:
         store.remember_sent(fp, prepared.provider, prepared.endpoint, prepared.seed)
     try:
-        job = provider.submit(prepared)
+        with run.http_hooks():
+            if synchronous:
+                run.say(SYNC_WAIT)
+                job, result, path = provider.submit_sync(prepared, Path(dest), max(1.0, run.deadline - run.clock()))
+            else:
+                job = provider.submit(prepared)
     except HostedError as err:
         if not err.maybe_accepted:
             run.forget()  # refused or never sent: nothing bills, an identical request may be sent again
@@ -279,9 +292,21 @@ def run_job(provider: Provider, prepared: Prepared, dest: Path, *, deadline_s: f
             raise
         raise HostedError(f"{err} This request is recorded as sent: queueing the identical request again will not "
                           f"send it again. {RESUBMIT}", status=err.status, maybe_accepted=True) from err
-    except Exception:
+    except Exception as exc:
+        if exc is run.interrupt:  # only a synchronous request waits: it was sent, and its answer is now lost
+            run.say(SYNC_INTERRUPTED)
+            if hasattr(exc, "add_note"):
+                exc.add_note(keys.redact(f"{name}: {SYNC_INTERRUPTED}"))
+            raise
         run.forget()  # refused before sending (a missing key, an upload not done)
         raise
+    if synchronous:
+        run.job = job
+        if store is not None:  # the file first: a crash in between leaves a reusable result, not a job to poll
+            store.remember_result(fp, path, result)
+            store.remember_job(fp, job)
+        run.say("done")
+        return HostedOutcome(path, job, result, cost, False)
     job = dataclasses.replace(job, max_bytes=prepared.max_bytes)
     if store is not None:
         store.remember_job(fp, job)
@@ -337,13 +362,15 @@ def _earlier(run: _Run, store: ResultStore, fp: str, prepared: Prepared, dest: P
     sent = store.unanswered(fp)
     if sent is not None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sent.get("at", 0)))
+        where = (f"its answer was the video itself and cannot be fetched again: see your {run.name} console"
+                 if run.provider.synchronous(prepared) else
+                 f"Check your {run.name} dashboard: if the job is there, fetch it by its id (provider {run.name}, "
+                 f"endpoint {prepared.endpoint}) with the LTX-2 Resume Job node or `ltx2-anywhere resume`")
         raise HostedError(
             f"{run.name} {prepared.endpoint}: an identical request (seed {sent.get('seed')}) was sent at {when}, but "
             "its answer was never recorded (the process stopped, or the connection broke, between sending it and "
-            f"reading the answer). {run.name} may have accepted it and may bill it, so it was not sent again. Check "
-            f"your {run.name} dashboard: if the job is there, fetch it by its id (provider {run.name}, endpoint "
-            f"{prepared.endpoint}) with the LTX-2 Resume Job node or `ltx2-anywhere resume`. {RESUBMIT}",
-            maybe_accepted=True)
+            f"reading the answer). {run.name} may have accepted it and may bill it, so it was not sent again. "
+            f"{where}. {RESUBMIT}", maybe_accepted=True)
     return None
 
 

@@ -17,7 +17,14 @@ from typing import Any
 from ..errors import L2AError
 from .limits import declared_cap, download_cap
 
-MODES = ("t2v", "i2v", "extend")
+MODES = ("t2v", "i2v", "extend", "a2v", "retake")
+MODE_NAMES = {"t2v": "text-to-video", "i2v": "image-to-video", "extend": "video extension", "a2v": "audio-to-video",
+              "retake": "retake"}
+# Which providers have each mode, for refusals that name them (tests check it against every provider's `modes`).
+MODE_PROVIDERS = {"t2v": ("fal", "wavespeed", "bytecompute", "ltx"), "i2v": ("fal", "wavespeed", "vibedream",
+                                                                            "bytecompute", "ltx"),
+                  "extend": ("fal", "wavespeed"), "a2v": ("fal", "ltx"), "retake": ("ltx",)}
+RETAKE_PARTS = ("both", "video", "audio")
 STATES = ("queued", "running", "completed", "failed", "cancelled")
 
 
@@ -25,8 +32,10 @@ STATES = ("queued", "running", "completed", "failed", "cancelled")
 class GenerationRequest:
     """One parameter set for every provider (fields a provider lacks are refused or ignored with a note).
 
-    Images and videos are local files (uploaded by the provider client) or already-public http(s) URLs. The seed
-    is always resolved (never -1) before a request is built, so identical requests can be recognised.
+    Images, videos and audio are local files (uploaded by the provider client) or already-public http(s) URLs. The
+    seed is always resolved (never -1) before a request is built, so identical requests can be recognised.
+    Audio-to-video takes `audio` (its length sets the video's; `duration` may state a URL's length); retake takes
+    `video`, the window `window_start`..`window_end` in seconds and what to regenerate there (`retake_part`).
     """
 
     mode: str
@@ -39,6 +48,11 @@ class GenerationRequest:
     end_image_url: str | None = None
     video: Path | None = None
     video_url: str | None = None
+    audio: Path | None = None
+    audio_url: str | None = None
+    window_start: float | None = None  # retake: the regenerated window, in seconds of the input video
+    window_end: float | None = None
+    retake_part: str = "both"  # retake: "both", "video" or "audio"
     width: int | None = None
     height: int | None = None
     resolution: str | None = None  # "480p" | "720p" | "1080p" | ...
@@ -59,9 +73,12 @@ class GenerationRequest:
     options: dict = field(default_factory=dict)  # provider-specific extras, passed through after validation
 
     def check(self) -> None:
-        """Refuse what no provider can render, before anything is priced or sent: a number that is not finite
-        (anywhere, `options` included), a size, length or frame rate of zero or less. Each provider then snaps
-        values above its own maximum, with a note."""
+        """Refuse what no provider can render, before anything is priced or sent: an unknown mode, a number that is
+        not finite (anywhere, `options` included), a size, length or frame rate of zero or less, a retake whose
+        window is missing, empty or starts before 0 (the provider checks it against the clip). Each provider then
+        snaps values above its own maximum, with a note."""
+        if self.mode not in MODES:
+            raise L2AError(f"mode = {self.mode!r} is unknown: use one of {', '.join(MODES)}. Nothing was sent.")
         for spec in fields(self):
             value = getattr(self, spec.name)
             if spec.name == "options":
@@ -78,6 +95,27 @@ class GenerationRequest:
                 raise L2AError(f"{name} = {value!r} is not a number: use {fix}. Nothing was sent.")
             if value is not None and value <= 0:
                 raise L2AError(f"{name} = {value:g} is not above 0: use {fix}. Nothing was sent.")
+        if self.mode == "retake":
+            self._check_window()
+
+    def _check_window(self) -> None:
+        start, end = self.window_start, self.window_end
+        if start is None or end is None:
+            raise L2AError("a retake needs its window: give window_start and window_end in seconds. Nothing was "
+                           "sent.")
+        if start < 0 or end <= start:
+            raise L2AError(f"the retake window {start:g}-{end:g} s is empty or starts before the clip: use 0 <= start "
+                           "< end. Nothing was sent.")
+        if self.retake_part not in RETAKE_PARTS:
+            raise L2AError(f"retake_part = {self.retake_part!r} is unknown: use one of {', '.join(RETAKE_PARTS)}. "
+                           "Nothing was sent.")
+
+
+def lacks_mode(provider_label: str, mode: str) -> str:
+    """The refusal of a mode a provider lacks, naming the providers that have it."""
+    have = MODE_PROVIDERS.get(mode, ())
+    where = f"{', '.join(have[:-1])} or {have[-1]}" if len(have) > 1 else (have[0] if have else "the local backend")
+    return f"{provider_label} has no {MODE_NAMES.get(mode, mode)}: use {where}. Nothing was sent or uploaded."
 
 
 def _check_finite(where: str, value) -> None:
@@ -148,9 +186,12 @@ class Provider(abc.ABC):
     result and download calls are retried there."""
 
     name: str = ""
+    label: str = ""  # the name users know, for messages ("the LTX API", "WaveSpeed")
     key_env: str = ""
     default_base_url: str = ""
     modes: tuple[str, ...] = ()
+    ENDPOINTS: dict[str, str] = {}  # endpoint -> mode
+    FAMILY_ENDPOINTS: dict[str, dict[str, str]] = {}  # local model family ("2.0", ...) -> mode -> endpoint
     # The largest output any endpoint renders, (width, height, seconds, fps, codec): the download limit of a job
     # resumed by id alone, when neither the provider nor the request says more (mapping.download_cap).
     largest_output: tuple = (3840, 2160, 20.0, 60.0, "h264")
@@ -162,8 +203,11 @@ class Provider(abc.ABC):
 
     def prepare(self, request: GenerationRequest, endpoint: str | None = None) -> Prepared:
         """Validate and map a request to this provider (no network): the shared check first (the same refusals
-        for every provider), then the provider's own mapping; the seed travels with the result."""
+        for every provider, a mode this provider lacks among them), then the provider's own mapping; the seed
+        travels with the result."""
         request.check()
+        if request.mode not in self.modes:
+            raise L2AError(lacks_mode(self.label or self.name, request.mode))
         return replace(self.map_request(request, endpoint), seed=request.seed)
 
     @abc.abstractmethod
@@ -178,6 +222,15 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def submit(self, prepared: Prepared) -> JobRef:
         """Send the request exactly once (never retried: a lost answer must not bill twice)."""
+
+    def synchronous(self, prepared: Prepared) -> bool:
+        """True when the endpoint answers the submit with the video itself (no job to poll): run_job then calls
+        `submit_sync` instead of `submit`."""
+        return False
+
+    def submit_sync(self, prepared: Prepared, dest: Path, wait_s: float) -> tuple[JobRef, JobResult, Path]:
+        """Send a synchronous request exactly once and stream its answer to `dest`, waiting at most `wait_s`."""
+        raise NotImplementedError(f"{self.name} has no synchronous endpoint")
 
     @abc.abstractmethod
     def status(self, job: JobRef) -> JobStatus:

@@ -23,8 +23,6 @@ LOCAL_IMAGE = (
     "vibedream only takes a public image URL; this image is a local file: give an image URL, or use fal/wavespeed "
     "which upload local files"
 )
-# Who has the modes this provider lacks, for its refusals.
-PROVIDERS_BY_MODE = {"t2v": "fal, wavespeed, bytecompute or ltx", "extend": "fal or wavespeed"}
 STATES = {"processing": "running", "completed": "completed", "failed": "failed"}
 
 # Assumptions, kept in this one place:
@@ -36,11 +34,13 @@ ASSUMED_FPS = 25.0
 
 class VibedreamProvider(Provider):
     name = "vibedream"
+    label = "vibedream"
     key_env = "VIBEDREAM_API_KEY"
     default_base_url = "https://api.vibedream.ai"
     modes = ("i2v",)
     largest_output = (1920, 1080, 20.0, 30.0, "h264")
     ENDPOINTS = {"ltx-2-19b": "i2v"}
+    FAMILY_ENDPOINTS = {"2.0": {"i2v": "ltx-2-19b"}}
 
     def _headers(self) -> dict:
         return {"Authorization": f"Bearer {self.key}"}
@@ -49,8 +49,6 @@ class VibedreamProvider(Provider):
         return f"{self.base_url}/api/v1/predictions/{quote(job.job_id, safe='')}"
 
     def map_request(self, request: GenerationRequest, endpoint: str | None) -> Prepared:
-        if request.mode not in self.modes:
-            raise L2AError(f"vibedream has no {_mode_name(request.mode)}: use {PROVIDERS_BY_MODE[request.mode]}.")
         endpoint = endpoint or "ltx-2-19b"
         if self.ENDPOINTS.get(endpoint) != request.mode:
             raise L2AError(f"vibedream has no endpoint {endpoint!r} for this request; it has: ltx-2-19b.")
@@ -111,10 +109,6 @@ class VibedreamProvider(Provider):
         if isinstance(cents, (int, float)):
             raw["costCents"] = cents
         return JobResult(outputs[0], raw=raw)
-
-
-def _mode_name(mode: str) -> str:
-    return {"t2v": "text-to-video", "i2v": "image-to-video", "extend": "video extension"}.get(mode, mode)
 
 
 def _public_image_url(request: GenerationRequest) -> str:

@@ -20,7 +20,7 @@ from ..errors import L2AError
 from . import pricing
 from .base import HostedError
 from .mapping import tier_cap
-from .types import MODES, GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
+from .types import MODE_NAMES, GenerationRequest, JobRef, JobResult, JobStatus, Prepared, Provider
 
 ENDPOINTS = {
     "wavespeed-ai/ltx-2-19b/text-to-video": "t2v",
@@ -33,6 +33,12 @@ DEFAULT_ENDPOINTS = {  # the 19B ones have published prices; LTX-2.3 is the only
     "t2v": "wavespeed-ai/ltx-2-19b/text-to-video",
     "i2v": "wavespeed-ai/ltx-2-19b/image-to-video",
     "extend": "wavespeed-ai/ltx-2.3/extend",
+}
+# The endpoint "auto (match the local model's family)" picks per family and mode.
+FAMILY_ENDPOINTS = {
+    "2.0": {"t2v": "wavespeed-ai/ltx-2-19b/text-to-video", "i2v": "wavespeed-ai/ltx-2-19b/image-to-video"},
+    "2.3": {"t2v": "wavespeed-ai/ltx-2.3/text-to-video", "i2v": "wavespeed-ai/ltx-2.3/image-to-video",
+            "extend": "wavespeed-ai/ltx-2.3/extend"},
 }
 RESOLUTIONS = {"480p": 480, "720p": 720, "1080p": 1080}  # tier -> short side
 ASPECT_RATIOS = {"16:9": 16 / 9, "9:16": 9 / 16}
@@ -52,7 +58,6 @@ STATES = {
 KEY_HINT = "WaveSpeed keys only work after the account's first top-up (check WAVESPEED_API_KEY or the keys file)."
 UNREADABLE_SUBMIT = ("The job may have been created and may bill, so it was not resent: check the history in your "
                      "WaveSpeed dashboard before submitting again.")
-MODE_NAMES = {"t2v": "text-to-video", "i2v": "image-to-video", "extend": "video extension"}
 
 # Assumptions where spec §4 says [INF]/[UNK], kept in this one place:
 # [INF] ltx-2.3 text-to-video takes `aspect_ratio` like the 19B one (its model page lists prompt, resolution,
@@ -76,17 +81,17 @@ FIELDS = {
 
 class WaveSpeedProvider(Provider):
     name = "wavespeed"
+    label = "WaveSpeed"
     key_env = "WAVESPEED_API_KEY"
     default_base_url = "https://api.wavespeed.ai"
     modes = ("t2v", "i2v", "extend")
     largest_output = (1920, 1080, 40.0, 30.0, "h264")  # an extension: up to 20 s of source plus 20 s added
     ENDPOINTS = ENDPOINTS
+    FAMILY_ENDPOINTS = FAMILY_ENDPOINTS
 
     # -- mapping (no network) --------------------------------------------------------------------------------------
 
     def map_request(self, request: GenerationRequest, endpoint: str | None) -> Prepared:
-        if request.mode not in MODES:
-            raise L2AError(f"mode = {request.mode!r} is unknown: use one of {', '.join(MODES)}.")
         endpoint = endpoint or DEFAULT_ENDPOINTS[request.mode]
         if ENDPOINTS.get(endpoint) != request.mode:
             fitting = [name for name, mode in ENDPOINTS.items() if mode == request.mode]

@@ -19,13 +19,15 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from fakes.server import FakeApi, Handler, Job, Recorded, Settings, clip_bytes
+from fakes.server import FakeApi, Handler, Job, Recorded, Settings, clip_bytes, clip_for_audio
+from ltx2_anywhere.pipelines.media import probe_video
 
 SCENARIOS = {
     "ok": "IN_QUEUE (positions counting down) → IN_PROGRESS → COMPLETED; the result names the mp4",
@@ -81,6 +83,10 @@ ENDPOINTS = {
     "fal-ai/ltx-2.3/image-to-video": (_PROXY | {"image_url", "end_image_url"}, {"prompt", "image_url"}),
     "fal-ai/ltx-2.3/image-to-video/fast": (_PROXY | {"image_url", "end_image_url"}, {"prompt", "image_url"}),
     "fal-ai/ltx-2.3/extend-video": ({"video_url", "prompt", "duration", "mode", "context"}, {"video_url"}),
+    # fal's model page of the distilled 19B audio-to-video (its /lora sibling lists the same fields)
+    "fal-ai/ltx-2-19b/distilled/audio-to-video": ({"prompt", "audio_url", "image_url", "end_image_url",
+                                                   "match_audio_length", "num_frames", "video_size"},
+                                                  {"prompt", "audio_url"}),
 }
 _RANGES = {"num_frames": (9, 481), "fps": (1, 60), "guidance_scale": (1, 10), "num_inference_steps": (8, 50),
            "camera_lora_scale": (0, 1), "image_strength": (0, 1), "end_image_strength": (0, 1)}
@@ -97,7 +103,7 @@ _CHOICES = {
 }
 _PROXY_CHOICES = {"duration": (6, 8, 10), "fps": (24, 25, 48, 50)}
 _FAST_DURATIONS = (6, 8, 10, 12, 14, 16, 18, 20)
-_URL_FIELDS = ("image_url", "end_image_url", "video_url")
+_URL_FIELDS = ("image_url", "end_image_url", "video_url", "audio_url")
 DENY = {"detail": "No user found for Key ID and Secret"}  # [UNK] the exact 401 body; fal answers a flat detail
 INGRESS_503 = b"<html><body><h1>503 Service Temporarily Unavailable</h1><hr><center>nginx</center></body></html>"
 
@@ -206,9 +212,10 @@ class FalServer(FakeApi):
         return data
 
     def _result_json(self, job: FalJob) -> dict:
+        frames = job.extra.get("frames", 9)
         video = {"url": f"{self.url}/cdn/files/{job.id}/output.mp4", "content_type": "video/mp4",
-                 "file_name": "output.mp4", "file_size": len(self.video), "width": 96, "height": 64, "fps": 25.0,
-                 "num_frames": 9, "duration": 0.36}
+                 "file_name": "output.mp4", "file_size": len(self._video_of(job)), "width": 96, "height": 64,
+                 "fps": 25.0, "num_frames": frames, "duration": frames / 25.0}
         result = {"video": video, "seed": job.input.get("seed", 1234567), "prompt": job.input.get("prompt", "")}
         if job.scenario == "no-video":
             del result["video"]
@@ -240,6 +247,8 @@ class FalServer(FakeApi):
                                         "fal.ai/dashboard/billing."})
             return
         job = self.new_job(endpoint, rec.json, scenario)
+        if "audio_url" in rec.json:
+            self._render_audio(job)
         timeout = h.headers.get("X-Fal-Request-Timeout")
         if timeout:
             job.start_deadline = time.monotonic() + float(timeout)
@@ -321,7 +330,21 @@ class FalServer(FakeApi):
         if job is None or job.scenario == "expired":  # the CDN object's lifecycle ended
             h.send(404, b"Not Found", "text/plain")
         else:
-            self.serve_video(h, job)
+            self.serve_video(h, job, self._video_of(job))
+
+    def _video_of(self, job: FalJob) -> bytes:
+        return job.extra.get("video", self.video)
+
+    def _render_audio(self, job: FalJob) -> None:
+        """Audio-to-video: the answer follows the uploaded audio (match_audio_length), with it as the sound."""
+        url = job.input.get("audio_url", "")
+        audio = self.files.get(url[len(self.url):]) if url.startswith(self.url) else None
+        if audio is not None:
+            job.extra["video"] = clip_for_audio(audio, Path(url).suffix or ".wav")
+            with tempfile.TemporaryDirectory() as folder:
+                clip = Path(folder) / "clip.mp4"
+                clip.write_bytes(job.extra["video"])
+                job.extra["frames"] = probe_video(clip)["frames"]
 
     # ------------------------------------------------------------------------------------------------ upload
 

@@ -115,6 +115,23 @@ def clip_bytes(width: int = 96, height: int = 64, fps: int = 24) -> bytes:
         return write_video(Path(folder) / "clip.mp4", *sample_clip(width, height, fps), sample_rate=24000).read_bytes()
 
 
+@functools.lru_cache(maxsize=8)
+def clip_for_audio(audio: bytes, suffix: str = ".wav", fps: int = 25, width: int = 96, height: int = 64) -> bytes:
+    """What an audio-to-video endpoint answers: a moving gradient as long as the given audio (whole frames, at
+    least 9), with that audio as its sound track, as mp4 bytes."""
+    from ltx2_anywhere.pipelines.media import read_audio
+
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / f"audio{suffix}"
+        source.write_bytes(audio)
+        waveform, rate = read_audio(source)
+        count = max(9, round(waveform.shape[-1] / rate * fps))
+        video = np.zeros((count, height, width, 3), dtype=np.uint8)
+        video[..., 2] = np.linspace(0, 255, width, dtype=np.uint8)[None, None, :]
+        video[..., 1] = (np.arange(count) * 9 % 256)[:, None, None]
+        return write_video(Path(folder) / "clip.mp4", video, fps, audio=waveform.numpy(), sample_rate=rate).read_bytes()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # idle keep-alive connections must not hold up the end of a `with` block

@@ -1,4 +1,5 @@
-// LTX-2 Anywhere in the ComfyUI frontend: a cost line on the hosted nodes, size and frame snapping, key status.
+// LTX-2 Anywhere in the ComfyUI frontend: a cost line on the hosted nodes (Generate's job; per second of input on
+// Audio to Video and Retake), size and frame snapping, key status.
 //
 // The prices come from the server (GET /ltx2_anywhere/prices = pipelines/hosted/prices.json plus the endpoint
 // `auto` picks per mode), the estimate from ./pricing.js (the port of pipelines/hosted/pricing.py) and the size
@@ -23,15 +24,21 @@ import { app } from "../../../scripts/app.js";
 import {
   framesForSeconds, MULTISCALE_MULTIPLE, secondsForFrames, snapFrames, snapSideWithin, SPATIAL,
 } from "./geometry.js";
-import { defaultEndpoint, estimate, findEntry, formatUsd, generateJob } from "./pricing.js";
+import { defaultEndpoint, estimate, findEntry, formatUsd, generateJob, perSecondJob } from "./pricing.js";
 
 const HOSTED = "L2A_HostedBackend";
 const GENERATE = "L2A_Generate";
 const FALLBACK = "L2A_Fallback";
-const SIZED = ["L2A_Sampler", "L2A_AudioToVideo", GENERATE, "L2A_VideoSize"]; // width/height/frames widgets
-const WATCHED = [HOSTED, FALLBACK, ...SIZED]; // nodes whose values or links change a label or a cost
-const PRICED = [HOSTED, GENERATE]; // nodes that show a cost
-const MODE_NAMES = { t2v: "text-to-video", i2v: "image-to-video", extend: "video extension" };
+const AUDIO_TO_VIDEO = "L2A_AudioToVideo";
+const RETAKE = "L2A_Retake";
+const RUNS = [GENERATE, AUDIO_TO_VIDEO, RETAKE]; // the nodes a hosted backend runs
+const SIZED = ["L2A_Sampler", AUDIO_TO_VIDEO, GENERATE, "L2A_VideoSize"]; // width/height/frames widgets
+const WATCHED = [HOSTED, FALLBACK, RETAKE, ...SIZED]; // nodes whose values or links change a label or a cost
+const PRICED = [HOSTED, ...RUNS]; // nodes that show a cost
+const familyAuto = (chosen) => chosen === "auto (match the local model's family)";
+const MODE_NAMES = {
+  t2v: "text-to-video", i2v: "image-to-video", extend: "video extension", a2v: "audio-to-video", retake: "retake",
+};
 // The job a lone hosted backend is priced for: LTX-2 Generate's defaults (720p 16:9, 5 s at 24 fps).
 const EXAMPLE = { resolution: "720p", aspect_ratio: "16:9", duration_seconds: 5, frames: 121, fps: 24 };
 const TAG = "[LTX-2 Anywhere]";
@@ -108,12 +115,12 @@ function hostedBehind(node, depth = 0) {
   return null;
 }
 
-// The LTX-2 Generate a hosted backend feeds (directly or through fallbacks), if any.
-function generateFedBy(node, depth = 0) {
+// The node a hosted backend runs (Generate, Audio to Video, Retake; directly or through fallbacks), if any.
+function runFedBy(node, depth = 0) {
   for (const target of outputNodes(node)) {
-    if (classOf(target) === GENERATE) return target;
+    if (RUNS.includes(classOf(target))) return target;
     if (classOf(target) === FALLBACK && depth < 8) {
-      const found = generateFedBy(target, depth + 1);
+      const found = runFedBy(target, depth + 1);
       if (found) return found;
     }
   }
@@ -122,10 +129,12 @@ function generateFedBy(node, depth = 0) {
 
 // ---- the cost -----------------------------------------------------------------------------------------------
 
-function jobOfNode(node) {
+function jobOfNode(node, provider) {
   const names = ["resolution", "aspect_ratio", "width", "height", "duration_seconds", "frames", "fps",
     "generate_audio"];
   const values = Object.fromEntries(names.map((name) => [name, value(node, name)]));
+  if (classOf(node) === AUDIO_TO_VIDEO) return perSecondJob(values, "a2v", provider);
+  if (classOf(node) === RETAKE) return perSecondJob(values, "retake", provider);
   return generateJob(values, linked(node, "image") ? "i2v" : "t2v");
 }
 
@@ -138,7 +147,8 @@ function costOf(hosted, job, prefix) {
   if (!state.prices) return { text: `${prefix}no price table from the server`, kind: "warn" };
   const provider = value(hosted, "provider", "fal");
   const chosen = value(hosted, "endpoint", "auto");
-  const endpoint = chosen === "auto" ? defaultEndpoint(state.prices, provider, job.mode) : chosen;
+  const auto = chosen === "auto" || familyAuto(chosen);
+  const endpoint = auto ? defaultEndpoint(state.prices, provider, job.mode) : chosen;
   if (!endpoint) return { text: `${prefix}${provider} has no ${MODE_NAMES[job.mode]}`, kind: "warn" };
   let cost;
   try {
@@ -150,26 +160,39 @@ function costOf(hosted, job, prefix) {
     const why = cost.formula.split(" publishes no price for ")[1] ?? endpoint; // "<endpoint> <reason>"
     return { text: `${prefix}price unknown: ${provider} ${why}`, kind: "warn" };
   }
+  const family = familyAuto(chosen) ? "; its endpoint follows the local model's family" : "";
+  const limit = Number(value(hosted, "max_cost_usd", 0)) || 0;
+  if (job.perSecond) {
+    // the input's length sets the duration: the rate, and how many seconds max_cost_usd allows
+    const allows = limit > 0 && cost.usd > 0 ? `; max_cost_usd ${formatUsd(limit)} ≈ ${Math.floor(limit / cost.usd)} s` : "";
+    return {
+      text: `${prefix}≈ ${formatUsd(cost.usd)}/s of ${job.what} (${provider} ${endpoint}${family}${allows}); exact ` +
+        "estimate before submit",
+      kind: "ok",
+    };
+  }
   const { width, height, num_frames: frames, duration } = job.args;
   const unit = findEntry(state.prices, provider, endpoint)?.[1]?.unit;
   const what = unit === "megapixel"
     ? `${width}x${height}x${frames} = ${Math.ceil((width * height * frames) / 1e6)} MP`
     : `${width}x${height}, ${Number(duration.toFixed(2))} s`;
-  const limit = Number(value(hosted, "max_cost_usd", 0)) || 0;
   const over = limit > 0 && cost.usd > limit ? ` > max_cost_usd ${formatUsd(limit)}: refused` : "";
-  const note = job.note ? `; ${job.note}` : "";
+  const note = (job.note ? `; ${job.note}` : "") + family;
   return { text: `${prefix}≈ ${formatUsd(cost.usd)} (${provider}, ${what}${note})${over}`, kind: over ? "warn" : "ok" };
 }
 
 function costFor(node) {
-  if (classOf(node) === GENERATE) {
+  if (RUNS.includes(classOf(node))) {
     const found = hostedBehind(inputNode(node, "backend"));
-    if (found) return costOf(found.hosted, jobOfNode(node), found.viaFallback ? "if hosted: " : "");
+    if (found) {
+      const job = jobOfNode(node, value(found.hosted, "provider", "fal"));
+      return costOf(found.hosted, job, found.viaFallback ? "if hosted: " : "");
+    }
     const text = linked(node, "backend") ? "local backend: no API cost" : "no backend connected";
     return { text, kind: "info" };
   }
-  const generate = generateFedBy(node);
-  if (generate) return costOf(node, jobOfNode(generate), "");
+  const runs = runFedBy(node);
+  if (runs) return costOf(node, jobOfNode(runs, value(node, "provider", "fal")), "");
   const explicit = value(node, "endpoint", "auto") !== "auto";
   return costOf(node, generateJob(EXAMPLE, "t2v"), explicit ? "5 s 720p job: " : "5 s 720p text-to-video: ");
 }

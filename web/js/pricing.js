@@ -255,3 +255,24 @@ export function generateJob(values, mode) {
     },
   };
 }
+
+// What LTX-2 Audio to Video and LTX-2 Retake cost per second of their input (the audio, the clip), whose length the
+// browser does not know: {mode, perSecond, what, args} for one second of output at the size the provider renders
+// (the LTX API renders both at 1080p; fal's audio-to-video at the node's size, 25 fps). The exact estimate of the
+// real input is shown before anything is submitted.
+export function perSecondJob(values, mode, provider) {
+  const fps = mode === "a2v" ? 25 : Number(values.fps) || 24;
+  const width = Number(values.width) || 1920;
+  const height = Number(values.height) || 1080;
+  return {
+    mode,
+    perSecond: true,
+    what: mode === "a2v" ? "audio" : "clip",
+    note: "",
+    args: {
+      width, height, num_frames: fps + 1, fps, duration: 1,
+      resolution: provider === "ltx" ? "1080p" : `${width}x${height}`,
+      generate_audio: true,
+    },
+  };
+}

@@ -18,8 +18,11 @@ const comfy = await import("./stubs/comfy.mjs");
 
 const TABLE = JSON.parse(readFileSync(new URL("../../pipelines/hosted/prices.json", import.meta.url), "utf8"));
 const DEFAULTS = {
-  fal: { t2v: "fal-ai/ltx-2-19b/text-to-video", i2v: "fal-ai/ltx-2-19b/image-to-video" },
+  fal: { t2v: "fal-ai/ltx-2-19b/text-to-video", i2v: "fal-ai/ltx-2-19b/image-to-video",
+    a2v: "fal-ai/ltx-2-19b/distilled/audio-to-video" },
   vibedream: { i2v: "ltx-2-19b" },
+  ltx: { t2v: "ltx-2-fast/text-to-video", i2v: "ltx-2-fast/image-to-video", a2v: "ltx-2-5-fast/audio-to-video",
+    retake: "retake" },
 };
 comfy.routes["GET /ltx2_anywhere/prices"] = () => [200, { ...TABLE, defaults: DEFAULTS, key_envs: { fal: "FAL_KEY" } }];
 let keyStatus = { fal: "missing", vibedream: "missing" };
@@ -215,4 +218,36 @@ test("the key button is never serialized, shows the status and posts the key onl
 test("the deprecated link views are never read", () => {
   assert.ok(graph.links.size > 0);
   assert.deepEqual(deprecations, []);
+});
+
+test("audio-to-video and retake show the rate per second of their input, and what max_cost_usd allows", async () => {
+  const hosted = await addNode("L2A_HostedBackend", { provider: "ltx", endpoint: "auto", max_cost_usd: 1 });
+  const a2v = await addNode("L2A_AudioToVideo", { width: 768, height: 512, fps: 24 }, ["audio", "backend"]);
+  assert.equal(cost(a2v), "no backend connected");
+  await connect(hosted, a2v, "backend");
+  const rate = "≈ $0.13/s of audio (ltx ltx-2-5-fast/audio-to-video; max_cost_usd $1.00 ≈ 7 s); exact estimate " +
+    "before submit";
+  assert.equal(cost(a2v), rate);
+  assert.equal(cost(hosted), rate, "the backend prices the node it feeds");
+  change(hosted, "endpoint", "ltx-2-5-pro/audio-to-video");
+  await settle();
+  assert.match(cost(a2v), /^≈ \$0\.17\/s of audio \(ltx ltx-2-5-pro\/audio-to-video;/);
+  change(hosted, "provider", "fal");
+  change(hosted, "endpoint", "auto");
+  await settle();
+  assert.match(cost(a2v), /^≈ \$0\.0088\/s of audio \(fal fal-ai\/ltx-2-19b\/distilled\/audio-to-video;/);
+  change(hosted, "provider", "vibedream");
+  await settle();
+  assert.equal(cost(a2v), "vibedream has no audio-to-video");
+
+  const local = await addNode("L2A_LocalBackend", {});
+  const family = await addNode("L2A_HostedBackend", { provider: "ltx", endpoint: "auto (match the local model's " +
+    "family)", max_cost_usd: 0 });
+  const fallback = await addNode("L2A_Fallback", {}, ["primary", "fallback"]);
+  const retake = await addNode("L2A_Retake", { fps: 24 }, ["video", "backend"]);
+  await connect(local, fallback, "primary");
+  await connect(family, fallback, "fallback");
+  await connect(fallback, retake, "backend");
+  assert.equal(cost(retake), "if hosted: ≈ $0.10/s of clip (ltx retake; its endpoint follows the local model's " +
+    "family); exact estimate before submit");
 });
