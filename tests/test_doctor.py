@@ -57,7 +57,7 @@ def test_every_shipped_workflow_is_right_on_the_tiny_model(tiny_models_20_25):
             assert finding.status == "present", (name, finding)
             assert finding.fix == ""
         if name.startswith("ltx25") or name == LOCAL_25:  # the split release: transformer, VAE files, Gemma 4 encoder
-            variant = "distilled" if "distilled" in name else "dev"
+            variant = "distilled" if "distilled" in name or name == LOCAL_25 else "dev"
             assert kinds["diffusion_models"].requirement.name == LTX25_22B.checkpoints[variant].name
             assert kinds["diffusion_models"].family == "2.5"
             assert {f.requirement.name for f in findings if f.requirement.directory == "vae"} == {
@@ -76,7 +76,7 @@ def test_every_shipped_workflow_is_right_on_the_tiny_model(tiny_models_20_25):
     assert doctor.all_right(results)
     report = doctor.report_text(results)
     assert "(no local model files: hosted backends only)" in report and "✗" not in report
-    assert report.splitlines()[-1] == "11 present, 0 missing, 0 in the wrong folder"
+    assert report.splitlines()[-1] == "14 present, 0 missing, 0 in the wrong folder"
 
 
 def test_the_doctor_knows_ltx25s_wrong_encoder_and_a_missing_vae(tiny_models_20_25, tmp_path):
@@ -231,7 +231,7 @@ def test_node_reports_on_the_comfy_model_folders(models, monkeypatch):
 
 def test_cli_exit_codes(models, tiny_models_20_25, tmp_path, monkeypatch, capsys):
     assert cli.main(["doctor", "--models-dir", str(tiny_models_20_25)]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("11 present, 0 missing, 0 in the wrong folder")
+    assert capsys.readouterr().out.rstrip().endswith("14 present, 0 missing, 0 in the wrong folder")
     (models / "loras" / DOLLY_IN).unlink()
     monkeypatch.setenv("LTX2_ANYWHERE_MODELS_DIR", str(models))
     assert cli.main(["doctor"]) == 1
