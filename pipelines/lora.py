@@ -18,7 +18,10 @@ base model again on exit, exactly:
 Files are the official trainer format (PEFT `lora_A`/`lora_B` keys under `diffusion_model.`, connector LoRAs
 under `text_embedding_projection.`); diffusers-format keys (`transformer.`, `connectors.`) and kohya-style
 `lora_down`/`lora_up`/`alpha` names are read too. Whether a LoRA fits is decided from its safetensors header alone,
-by target module names and shapes against the loaded modules, before any tensor is read.
+by target module names and shapes against the loaded modules, before any tensor is read: a LoRA whose layers fit is
+accepted whatever family its name states (Lightricks says LTX-2.3 LoRAs work on LTX-2.5), with a note in the report.
+On LTX-2.5 the text projection belongs to the text encoder, so a LoRA's layers there are left out, as the official
+pipelines (which put LoRAs on the transformer only) leave them.
 
 IC-LoRAs (in-context control: canny, depth, pose, detailer, union) are LoRAs trained next to a reference video; they
 are told apart from plain LoRAs by `ic_lora_mark` (metadata, official names, the name's "ic-lora") and run with their
@@ -45,9 +48,10 @@ from .checks import check_number
 from .components import LTX2Model
 from .errors import L2AError
 from .families import ALL_FAMILIES, FAMILIES, Family, declared_by_name, with_camera_loras
-from .loading import component_classes, reread_problem, reread_weights
+from .loading import build_empty, reread_problem, reread_weights
 from .model_files import require_file
-from .weights import SAFETENSORS_SUFFIXES, parameters_on_meta, read_safetensors_header, write_safetensors
+from .text_projection import CONNECTOR_LAYERS
+from .weights import SAFETENSORS_SUFFIXES, read_safetensors_header, write_safetensors
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +91,12 @@ class LoraFile:
     def layers(self) -> list[str]:
         """The layers it changes, "transformer.<module>" / "connectors.<module>"."""
         return sorted({key.rsplit(".lora_", 1)[0] for key in self.shapes})
+
+    def without(self, prefixes: tuple[str, ...]) -> LoraFile:
+        """The LoRA without its layers whose diffusers name starts with one of `prefixes`."""
+        return replace(self, shapes={k: v for k, v in self.shapes.items() if not k.startswith(prefixes)},
+                       sources={k: v for k, v in self.sources.items() if not k.startswith(prefixes)},
+                       alphas={k: v for k, v in self.alphas.items() if not k.startswith(prefixes)})
 
 
 # ---- official files ----------------------------------------------------------------------------------------------
@@ -337,9 +347,7 @@ def fit_problems(info: LoraFile, modules: Mapping[str, Any]) -> tuple[list[str],
 
 def meta_modules(config: dict) -> dict[str, Any]:
     """Transformer and connectors of a config with parameters on the meta device: shapes without memory."""
-    classes = component_classes(config.get("vocoder_class", "LTX2Vocoder"))
-    with parameters_on_meta():
-        return {name: classes[name].from_config(config[name]) for name in ("transformer", "connectors")}
+    return build_empty(config, ("transformer", "connectors"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -360,16 +368,36 @@ def _wrong_family(info: LoraFile, fits: list[Family], model: LTX2Model) -> L2AEr
     return L2AError(text)
 
 
+def _text_projection_layers(modules: Mapping[str, Any]) -> tuple[str, ...]:
+    """LoRA name prefixes of the text projection when the modules lack it (LTX-2.5: the text encoder holds it)."""
+    connectors = modules["connectors"]
+    if any(hasattr(connectors, layer) for layer in (*CONNECTOR_LAYERS.values(), "text_proj_in")):
+        return ()
+    return tuple(f"connectors.{layer}." for layer in CONNECTOR_LAYERS.values())
+
+
+def applicable(info: LoraFile, modules: Mapping[str, Any]) -> LoraFile:
+    """The part of a LoRA that applies to the modules: all of it, except text-projection layers where the text
+    encoder holds the projection."""
+    prefixes = _text_projection_layers(modules)
+    return info.without(prefixes) if prefixes else info
+
+
 def check_lora(path: str | os.PathLike, model: LTX2Model) -> LoraFile:
-    """Read a LoRA's header and make sure it fits the loaded model, or raise an L2AError that says for what it is."""
+    """Read a LoRA's header and make sure its layers fit the loaded model (names and shapes), or raise an L2AError
+    that says what it is for. A LoRA that fits is accepted whatever family its file name states."""
     info = read_lora_header(path)
-    declared = declared_by_name(info.path.name)
-    missing, mismatched = fit_problems(info, {"transformer": model.transformer, "connectors": model.connectors})
+    modules = {"transformer": model.transformer, "connectors": model.connectors}
+    fitting = applicable(info, modules)
+    if not fitting.shapes:
+        raise L2AError(f"'{info.path.name}' changes only the text projection, which {model.family.label} keeps in its "
+                       "text encoder: it has nothing to apply to the model.")
+    missing, mismatched = fit_problems(fitting, modules)
     if not missing and not mismatched:
-        if declared is not None and declared.name != model.family.name:
-            raise _wrong_family(info, [declared], model)
         return info
-    fits = [f for f in ALL_FAMILIES if fit_problems(info, reference_modules(f.key)) == ([], [])]
+    declared = declared_by_name(info.path.name)
+    fits = [f for f in ALL_FAMILIES if fit_problems(applicable(info, reference_modules(f.key)),
+                                                    reference_modules(f.key)) == ([], [])]
     if declared is not None and any(f.name == declared.name for f in fits):
         fits = [f for f in fits if f.name == declared.name]
     if fits:
@@ -383,6 +411,20 @@ def check_lora(path: str | os.PathLike, model: LTX2Model) -> LoraFile:
         f"'{info.path.name}' does not fit the loaded {model.family.label}: {' and '.join(problems)}. It was made for "
         f"another model (it fits none of {', '.join(f.label for f in FAMILIES.values())}) or the file is damaged."
     )
+
+
+def fit_notes(model: LTX2Model, infos: Iterable[LoraFile]) -> list[str]:
+    """What the report says about LoRAs applied to a family other than their name states, or partly applied."""
+    notes = []
+    for info in infos:
+        declared = declared_by_name(info.path.name)
+        if declared is not None and declared.name != model.family.name:
+            notes.append(f"{info.path.name} is named for {declared.label}; its layers fit {model.family.label}")
+        left = len(info.layers) - len(applicable(info, _components(model)).layers)
+        if left:
+            notes.append(f"{info.path.name}: {left} text-projection layers left out ({model.family.label}'s text "
+                         "encoder holds the projection)")
+    return notes
 
 
 def _has_fp8_storage(module) -> bool:
@@ -464,14 +506,15 @@ def _plan(loras: Iterable[LoraSpec]) -> tuple[tuple[tuple[LoraSpec, float], ...]
     return target, any(fuse for spec, weight, fuse in merged.values() if weight != 0.0)
 
 
-def _checked_header(spec: LoraSpec) -> LoraFile:
+def _checked_header(spec: LoraSpec, model: LTX2Model) -> LoraFile:
+    """The LoRA's header, unchanged since the node checked it, restricted to the layers that apply to the model."""
     info = read_lora_header(spec.path)
     if info.adapter != spec.adapter:
         raise L2AError(
             f"'{spec.name}' changed on disk after the LoRA node checked it: queue the workflow again so the new file "
             "is checked."
         )
-    return info
+    return applicable(info, _components(model))
 
 
 def _bias_without_base(model: LTX2Model, infos: Iterable[LoraFile]) -> str | None:
@@ -600,7 +643,7 @@ def _unfused_reason(model: LTX2Model, infos: Iterable[LoraFile]) -> str | None:
 
 
 def _activate(model: LTX2Model, slot: _Slot, target: tuple[tuple[LoraSpec, float], ...], require_fused: bool) -> None:
-    infos = [(_checked_header(spec), weight) for spec, weight in target]
+    infos = [(_checked_header(spec, model), weight) for spec, weight in target]
     reason = _unfused_reason(model, [info for info, _ in infos])
     if reason is not None and require_fused:
         names = ", ".join(spec.name for spec, _ in target if spec.fuse)
@@ -627,8 +670,10 @@ def lora_note(model: LTX2Model) -> str:
     if not target:
         return ""
     names = ", ".join(f"{spec.name} {weight:g}" for spec, weight in target)
-    reason = _unfused_reason(model, [_checked_header(spec) for spec, _ in target])
-    return f"LoRA {names} (" + ("fused" if reason is None else f"unfused: {reason}") + ")"
+    infos = [_checked_header(spec, model) for spec, _ in target]
+    reason = _unfused_reason(model, infos)
+    notes = "".join(f"; {note}" for note in fit_notes(model, [read_lora_header(spec.path) for spec, _ in target]))
+    return f"LoRA {names} (" + ("fused" if reason is None else f"unfused: {reason}") + notes + ")"
 
 
 @contextmanager

@@ -105,7 +105,7 @@ class Plan:
         steps = len(self.sigmas) - 1
         parts = [
             f"seed {self.seed}",
-            f"{steps} steps ({self.schedule} schedule)",
+            f"{steps} steps ({', '.join(filter(None, (f'{self.schedule} schedule', SAMPLERS[self.sampler].label)))})",
             f"guidance video cfg {g.video_cfg:g} / audio cfg {g.audio_cfg:g}, stg {g.stg_scale:g}/{g.audio_stg_scale:g}"
             f" on blocks {list(self.stg_blocks)}, modality {g.modality_scale:g}/{g.audio_modality_scale:g},"
             f" rescale {g.rescale:g}/{g.audio_rescale:g}",
@@ -243,6 +243,37 @@ def _accelerate(steps: int, guidance: Guidance, preset: str, notes: list[str]) -
     return faster, guidance
 
 
+def check_conditioning(model, conditioning) -> None:
+    """Refuse, before any work, a conditioning whose text encoder the model cannot use: another Gemma (Gemma 3
+    features have the shape of LTX-2.5's and would only give noise), another gemma_version than the transformer
+    names, or embeddings of another width."""
+    from pathlib import Path
+
+    from .text_projection import in_text_encoder
+
+    need = model.family.text_encoder
+    model_name = f"{model.family.label} ('{Path(model.source).name}')"
+    encoder = conditioning.encoder
+    if encoder is not None:
+        why = need.mismatch(encoder.kind, encoder.version, model.text_encoder_version)
+        if why:
+            raise L2AError(
+                f"the prompt was encoded by {encoder.describe()}, but {model_name} needs {need.label}: {why}. Load "
+                f"{need.names()} with LTX-2 Text Encoder Loader and encode the prompt with it."
+            )
+    config = model.connectors.config
+    if in_text_encoder(model.configs):
+        width, what = config.video_hidden_dim + config.audio_hidden_dim, "projected features"
+    else:
+        width, what = config.caption_channels * config.text_proj_in_factor, "stacked Gemma hidden states"
+    for name, embeds in (("prompt", conditioning.prompt_embeds), ("negative prompt", conditioning.negative_embeds)):
+        if embeds.shape[-1] != width:
+            raise L2AError(
+                f"the {name} embeddings have {embeds.shape[-1]} features per token, but {model_name} takes {width} "
+                f"({what}): encode the prompt with its text encoder, {need.names()}."
+            )
+
+
 def audio_conditioned(p: Plan) -> Plan:
     """The plan for video that follows given audio: the official A2Vid pipeline's audio guider is off (no terms, no
     rescale) and has no negative prompt, so the unconditional pass keeps the positive audio prompt."""
@@ -347,13 +378,44 @@ def blend_clean(denoised, keep, clean):
     return denoised * (1 - keep) + clean * keep
 
 
-def euler_step(latents, denoised, sigma, sigma_next):
+def euler_step(latents, denoised, sigma, sigma_next, noise=None):
     """One Euler step of the flow ODE from `sigma` to `sigma_next` (official EulerDiffusionStep, diffusers'
     FlowMatchEulerDiscreteScheduler)."""
     return latents + (sigma_next - sigma) * ((latents - denoised) / sigma)
 
 
-SAMPLERS = {"euler": euler_step}
+def euler_ancestral_step(latents, denoised, sigma, sigma_next, noise, eta: float = 1.0, s_noise: float = 1.0):
+    """One ancestral Euler step for rectified flow (official EulerAncestralDiffusionStep, ltx-core
+    diffusion_steps.py; diffusers' LTXEulerAncestralRFScheduler): a deterministic step to
+    sigma_down = sigma_next * (1 + (sigma_next / sigma - 1) * eta), then renoised back up to sigma_next with the
+    signal rescaled by alpha_next / alpha_down (alpha = 1 - sigma). A step to sigma 0 returns the denoised latent and
+    draws no noise; `noise()` draws the fresh noise of a step."""
+    if float(sigma_next) == 0.0:
+        return denoised
+    sigma_down = sigma_next * (1.0 + (sigma_next / sigma - 1.0) * eta)
+    ratio = sigma_down / sigma
+    stepped = ratio * latents + (1.0 - ratio) * denoised
+    alpha_next, alpha_down = 1.0 - sigma_next, 1.0 - sigma_down
+    renoise = (sigma_next**2 - sigma_down**2 * alpha_next**2 / alpha_down**2).clamp(min=0) ** 0.5
+    return (alpha_next / alpha_down) * stepped + noise() * (s_noise * renoise)
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """How a step moves latents from one sigma to the next. A sampler that `draws_noise` gets fresh noise every step
+    from its own generator (official: seeded with seed + 10000, video drawn before audio) and puts kept tokens back
+    to their clean values after the step, as the official ancestral loop does."""
+
+    step: Callable
+    draws_noise: bool = False
+    label: str = ""  # how the report names it ("" for plain Euler)
+
+
+SAMPLERS = {"euler": Sampler(euler_step),
+            "euler_ancestral": Sampler(euler_ancestral_step, draws_noise=True, label="ancestral Euler")}
+# ltx-pipelines distilled.py: the ancestral loop's noise seed is the pipeline seed plus this, so its first draw is
+# not the initial noise again.
+NOISE_SEED_OFFSET = 10000
 
 
 @contextmanager
@@ -688,9 +750,13 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
     Passes per step: the conditional one, plus one per enabled term, each enabled as the official guiders do
     (CFG and modality when their scale is not 1, STG when not 0); the unconditional pass is batched with the
     conditional one, as in diffusers. A token kept with strength s sees sigma * (1 - s) and its x0 uses that
-    sigma, so fully kept tokens are exactly their clean value before guidance rescale, as officially.
+    sigma, so fully kept tokens are exactly their clean value before guidance rescale, as officially. A sampler that
+    draws noise (the ancestral one of LTX-2.5's distilled stage 1) draws it for video, then audio, each step.
     """
     import torch
+    from diffusers.utils.torch_utils import randn_tensor
+
+    from .text_projection import connect, in_text_encoder
 
     g = p.guidance
     geo = p.geometry
@@ -705,9 +771,11 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
         mask = torch.cat([conditioning.negative_mask, conditioning.prompt_mask])
     else:
         embeds, mask = conditioning.prompt_embeds, conditioning.prompt_mask
-    video_ctx, audio_ctx, ctx_mask = model.connectors(
-        embeds.to(device, connector_dtype), mask.to(device), padding_side="left"
-    )
+    embeds, mask = embeds.to(device, connector_dtype), mask.to(device)
+    if in_text_encoder(model.configs):  # the conditioning holds projected features (LTX-2.5)
+        video_ctx, audio_ctx, ctx_mask = connect(model.connectors, embeds, mask)
+    else:
+        video_ctx, audio_ctx, ctx_mask = model.connectors(embeds, mask, padding_side="left")
     pos_video_ctx = v_pos(video_ctx, do_cfg)
     pos_audio_ctx = v_pos(audio_ctx, do_cfg)
     pos_ctx_mask = v_pos(ctx_mask, do_cfg)
@@ -729,8 +797,12 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
     video_frozen = bool((video_mask == 1).all())
     audio_frozen = bool((audio_mask == 1).all())
     latents = video.latents
-    step = SAMPLERS[p.sampler]
+    sampler = SAMPLERS[p.sampler]
     bias = None if video.attention is None else attention_bias(video.attention, dtype)
+    noise_source = torch.Generator("cpu").manual_seed((p.seed + NOISE_SEED_OFFSET) % 2**64)
+
+    def noise_like(x):
+        return lambda: randn_tensor(x.shape, generator=noise_source, device=x.device, dtype=torch.float32)
 
     sigmas = p.sigmas.to(device)
     timesteps = sigmas[:-1] * 1000.0
@@ -796,8 +868,12 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
             guided_v = blend_clean(guided_v, video_mask, video.clean)
         if has_audio_mask:
             guided_a = blend_clean(guided_a, audio_mask, audio.clean)
-        latents = step(latents, guided_v, sigma, sigma_next)
-        audio_latents = step(audio_latents, guided_a, sigma, sigma_next)
+        latents = sampler.step(latents, guided_v, sigma, sigma_next, noise_like(latents))
+        audio_latents = sampler.step(audio_latents, guided_a, sigma, sigma_next, noise_like(audio_latents))
+        if sampler.draws_noise and has_video_mask:
+            latents = blend_clean(latents, video_mask, video.clean)
+        if sampler.draws_noise and has_audio_mask:
+            audio_latents = blend_clean(audio_latents, audio_mask, audio.clean)
         if on_step is not None:
             on_step(i + 1, total, lambda x0=guided_v: unpack_video(x0[:, :video.main_count], f, h, w))
     return latents, audio_latents
@@ -839,11 +915,12 @@ def sample(
     from .memory import apply_policy
 
     p = plan(model, settings)
+    check_conditioning(model, conditioning)
     if context is not None and context.audio_is_condition:
         p = audio_conditioned(p)
     prepared, reference_notes = reference_conditions(model, p.geometry, context)
     p = with_appended_tokens(p, model, conditioning, prepared)
-    report = " | ".join(part for part in (p.report(), lora_note(model), *reference_notes) if part)
+    report = " | ".join(part for part in (p.report(), lora_note(model), *model.notes, *reference_notes) if part)
     apply_policy(model)
     generator = torch.Generator("cpu").manual_seed(p.seed)
     with torch.no_grad(), active_loras(model):
@@ -910,6 +987,7 @@ def sample_multiscale(
     final = make_geometry(settings.width, settings.height, settings.num_frames, settings.fps, MULTISCALE_MULTIPLE)
     half = replace(settings, width=final.width // 2, height=final.height // 2, num_frames=final.num_frames)
     p1 = plan(model, half)
+    check_conditioning(model, conditioning)
     if refine_model.family.name != model.family.name:
         raise L2AError(
             f"the stage-2 model is {refine_model.family.label} but stage 1 runs {model.family.label}: refine with the "
@@ -929,7 +1007,7 @@ def sample_multiscale(
     steps_one = len(p1.sigmas) - 1
     total = steps_one + len(sigmas) - 1
     report = " | ".join(part for part in (
-        f"multiscale: stage 1 {p1.geometry.width}x{p1.geometry.height}", p1.report(), lora_note(model),
+        f"multiscale: stage 1 {p1.geometry.width}x{p1.geometry.height}", p1.report(), lora_note(model), *model.notes,
         f"stage 2 {final.width}x{final.height}, {len(sigmas) - 1} distilled refinement steps, no guidance, "
         f"{stage_two_note(model, refine_model)}", *reference_notes) if part)
 

@@ -46,9 +46,12 @@ SMALL = {
                      "steps": 2},
     "L2A_LocalBackend": {"allow_cpu": True},
 }
-LOCAL_25 = "ltx2_local_25_with_hosted_25_fallback"  # its local LTX-2.5 has no tiny stand-in yet: hosted runs
+LOCAL_25 = "ltx2_local_25_with_hosted_25_fallback"
 OVERRIDES = {
     "ltx2_multiscale": {**SMALL, "L2A_Sampler": {**SMALL["L2A_Sampler"], "width": 128, "height": 128}},
+    # a distilled model samples its own 8 + 3 sigmas: steps stay 0
+    "ltx25_distilled_multiscale": {**SMALL, "L2A_Sampler": {**SMALL["L2A_Sampler"], "width": 128, "height": 128,
+                                                            "steps": 0}},
     # its own 720p / auto aspect, smaller: auto without an image reads 16:9 locally, as hosted and the badge read it
     "ltx2_local_with_hosted_fallback": {**SMALL, "L2A_Generate": {"resolution": "480p", "duration_seconds": 0.0,
                                                                   "frames": 9, "steps": 1}},
@@ -56,14 +59,16 @@ OVERRIDES = {
     "ltx2_hosted_wavespeed_extend": {},
     "ltx2_hosted_ltx_audio_to_video": {},
     "ltx2_hosted_ltx_retake": {},
-    LOCAL_25: {"L2A_LocalBackend": {"allow_cpu": True}},
+    # a distilled model samples its own 8 sigmas: steps stay 0
+    LOCAL_25: {**SMALL, "L2A_Generate": {**SMALL["L2A_Generate"], "steps": 0}},
 }
 FALLBACK = "ltx2_local_with_hosted_fallback"
 NO_GPU = {**SMALL, "L2A_LocalBackend": {"allow_cpu": False}}
 
 CASES = [pytest.param(path, OVERRIDES.get(path.stem, SMALL), id=path.stem) for path in WORKFLOW_FILES]
-CASES.append(pytest.param(ROOT / "workflows" / f"{FALLBACK}.json", NO_GPU, id=f"{FALLBACK}-no-gpu",
-                          marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")))
+CASES += [pytest.param(ROOT / "workflows" / f"{stem}.json", overrides, id=f"{stem}-no-gpu",
+                       marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"))
+          for stem, overrides in ((FALLBACK, NO_GPU), (LOCAL_25, {"L2A_LocalBackend": {"allow_cpu": False}}))]
 
 
 def test_the_workflow_folder_has_every_example_with_a_thumbnail():
@@ -132,12 +137,13 @@ def input_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def env(tiny_models, input_dir, tmp_path, monkeypatch):
-    """The tiny models folder, fresh output/temp/user folders, provider keys and the two fake providers."""
+def env(tiny_models_20_25, input_dir, tmp_path, monkeypatch):
+    """The tiny models folder (2.0 and 2.5), fresh output/temp/user folders, provider keys and the two fake
+    providers."""
     for key in ("models_dir", "output_dir", "user_dir", "status"):
         monkeypatch.setitem(_comfy._settings, key, _comfy._settings[key])
     status = []
-    _comfy.configure(models_dir=tiny_models.root, output_dir=tmp_path / "output", user_dir=tmp_path / "user",
+    _comfy.configure(models_dir=tiny_models_20_25, output_dir=tmp_path / "output", user_dir=tmp_path / "user",
                      status=status.append)
     monkeypatch.setenv("FAL_KEY", FAL_KEY)
     monkeypatch.setenv("WAVESPEED_API_KEY", WS_KEY)
@@ -189,6 +195,9 @@ def test_workflow_runs_on_the_tiny_model(path, overrides, env):
                 info = probe_video(file)
                 assert info["video_streams"] == 1, f"{file.name}: {info}"
                 assert info["audio_streams"] == (1 if has_audio else 0), f"{file.name}: {info}"
+                if path.stem.startswith("ltx25"):  # LTX-2.5: 48 kHz stereo, as long as the video
+                    assert (info["sample_rate"], info["channels"]) == (48000, 2), info
+                    assert abs(info["audio_duration"] - info["video_duration"]) < 1 / 24 + 1024 / 48000, info
                 assert json.loads(info["tags"]["workflow"]) == workflow, "the workflow is not in the file's metadata"
     assert not list(env["output"].rglob("*.part")), "a half-written file was left in the output folder"
     _check_backends(path.stem, overrides, run, executed, env)
@@ -233,10 +242,12 @@ def _check_backends(stem, overrides, run, executed, env):
     elif stem == "ltx2_hosted_ltx_retake":
         assert submits == {"fal": 0, "wavespeed": 0, "ltx": 1} and env["ltx"].submits()[0].path == "/v1/retake"
         assert any("cannot be resumed" in text for text in env["status"])
+    elif stem == LOCAL_25 and overrides["L2A_LocalBackend"]["allow_cpu"]:
+        assert submits == {"fal": 0, "wavespeed": 0, "ltx": 0} and "local LTX-2.5 tiny" in reports[0]
     elif stem == LOCAL_25:
         assert submits == {"fal": 0, "wavespeed": 0, "ltx": 1}
         assert env["ltx"].submits()[0].json["model"] == "ltx-2-5-fast"
-        assert "unavailable: the local model file is missing" in reports[0]
+        assert "unavailable: local generation needs a GPU" in reports[0]
         assert "ltx ltx-2-5-fast/text-to-video (matched the local LTX-2.5 22B model)" in reports[0]
     elif stem == FALLBACK and overrides["L2A_LocalBackend"]["allow_cpu"]:
         assert submits == {"fal": 0, "wavespeed": 0, "ltx": 0} and "local LTX-2 tiny" in reports[0]
@@ -261,7 +272,7 @@ def test_conversion_follows_the_frontend():
                 "inputs": [{"name": name, "type": kind, "link": link, **extra} for name, kind, link, extra in inputs]}
 
     workflow = {"links": link_rows, "nodes": [
-        node(1, "L2A_ModelLoader", ["ltx-2-19b-dev.safetensors", "fp32", False, "auto"]),
+        node(1, "L2A_ModelLoader", ["ltx-2-19b-dev.safetensors", "fp32", False, "auto", "auto", "auto"]),
         node(2, "Reroute", inputs=[("", "*", 1, {})]),
         node(3, "L2A_LoRA", ["x.safetensors", 1.0, False], [("model", "L2A_MODEL", 2, {})], mode=4),
         node(4, "L2A_DecodeAudio", [], [("model", "L2A_MODEL", 3, {}), ("latent", "L2A_LATENT", 4, {})]),
