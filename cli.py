@@ -679,7 +679,7 @@ def cmd_tiny(args) -> int:
 
 def cmd_doctor(args) -> int:
     """0 only when every model file of the workflows is present, in its folder, and the right LTX-2 file."""
-    from .pipelines import doctor
+    from .pipelines import choices, doctor
     from .pipelines.families import FAMILIES
 
     models_dir = Path(args.models_dir or os.environ.get("LTX2_ANYWHERE_MODELS_DIR") or "models")
@@ -687,7 +687,7 @@ def cmd_doctor(args) -> int:
     if args.family:
         results = doctor.diagnose_family(FAMILIES[args.family], folders)
     else:
-        results = doctor.diagnose_workflows(args.workflow or doctor.shipped_workflows(), folders)
+        results = doctor.diagnose_workflows(args.workflow or choices.shipped_workflows(), folders)
     absent = "" if models_dir.is_dir() else " (this folder does not exist)"
     print(f"Model folders under {models_dir.resolve()}{absent}\n")
     print(doctor.report_text(results))

@@ -313,7 +313,7 @@ def register_price_route() -> bool:
     def default_endpoints() -> dict:
         # Each provider's own choice for endpoint=None: its module's DEFAULT_ENDPOINTS, else its first endpoint
         # for the mode (tests/test_web_extension.py checks this against the providers' prepare()).
-        from ..pipelines.backend import PROVIDER_CLASSES, provider_class
+        from ..pipelines.hosted import PROVIDER_CLASSES, provider_class
 
         found = {}
         for name in PROVIDER_CLASSES:

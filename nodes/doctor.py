@@ -20,7 +20,7 @@ class L2A_ModelDoctor:
 
     @classmethod
     def INPUT_TYPES(cls):
-        from ..pipelines.doctor import ALL_WORKFLOWS, shipped_workflows
+        from ..pipelines.choices import ALL_WORKFLOWS, shipped_workflows
 
         return {
             "required": {
@@ -37,7 +37,8 @@ class L2A_ModelDoctor:
         return float("nan")
 
     def check(self, workflow):
-        from ..pipelines.doctor import ALL_WORKFLOWS, FOLDER_KEYS, diagnose_workflows, report_text, shipped_workflows
+        from ..pipelines.choices import ALL_WORKFLOWS, shipped_workflows
+        from ..pipelines.doctor import FOLDER_KEYS, diagnose_workflows, report_text
 
         paths = [p for p in shipped_workflows() if workflow == ALL_WORKFLOWS or p.stem == workflow]
         folders = {key: _comfy.folder_paths_for(key) for key in FOLDER_KEYS}

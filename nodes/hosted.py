@@ -22,7 +22,7 @@ FAMILY_AUTO = "auto (match the local model's family)"
 
 def _endpoint_choices() -> list[str]:
     """'auto', the local-family 'auto' and every provider endpoint, for the hosted backend's endpoint widget."""
-    from ..pipelines.backend import provider_class
+    from ..pipelines.hosted import provider_class
 
     choices = ["auto", FAMILY_AUTO]
     for name in PROVIDERS:

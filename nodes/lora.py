@@ -5,7 +5,7 @@ other branches of the graph keep the base model. The LoRA is checked against the
 """
 
 from ..pipelines.errors import L2AError
-from ..pipelines.families import FAMILIES
+from ..pipelines.families import CAMERA_PRESETS, FAMILIES
 from . import _comfy
 from .common import CATEGORY, MODEL
 
@@ -101,8 +101,6 @@ class L2A_CameraLoRA:
 
     @classmethod
     def INPUT_TYPES(cls):
-        from ..pipelines.lora import CAMERA_PRESETS
-
         return {
             "required": {
                 "model": (MODEL, {"tooltip": "From LTX-2 Model Loader (LTX-2 19B) or another LoRA node."}),

@@ -1,8 +1,7 @@
 """Memory and speed option nodes: offload, attention, compile and VAE tiling for the model; device, fp8 storage and
 release for Gemma. Each passes its input through with the options applied, so it slots in after a loader."""
 
-from ..pipelines.conditioning import TEXT_ENCODER_DEVICES
-from ..pipelines.memory import ATTENTION_BACKENDS, OFFLOAD_MODES, VAE_TILING
+from ..pipelines.choices import ATTENTION_BACKENDS, OFFLOAD_MODES, TEXT_ENCODER_DEVICES, VAE_TILING
 from .common import CATEGORY, MODEL, TEXT_ENCODER
 
 

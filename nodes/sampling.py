@@ -1,8 +1,8 @@
 """The sampler node: video and audio denoised together, with ComfyUI's progress bar, previews and Cancel."""
 
+from ..pipelines.choices import ACCELERATIONS, STAGE_2_OPTIONS
 from ..pipelines.errors import L2AError
 from ..pipelines.families import Guidance
-from ..pipelines.sampling import ACCELERATIONS, STAGE_2_OPTIONS
 from ..pipelines.schedules import SCHEDULES
 from . import _comfy
 from .common import CATEGORY, CONDITIONING, LATENT, MODEL, UPSAMPLER, rerun_when_seed_is_random, seed_input

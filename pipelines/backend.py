@@ -10,7 +10,6 @@ provider has no endpoint of that family for the mode.
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,16 +17,8 @@ from typing import Any, Callable, TypeVar
 
 from .errors import L2AError
 from .families import Guidance
+from .hosted import PROVIDER_CLASSES, provider_class
 from .hosted.types import GenerationRequest
-
-PROVIDER_CLASSES = {
-    "fal": ("fal", "FalProvider"),
-    "wavespeed": ("wavespeed", "WaveSpeedProvider"),
-    "vibedream": ("vibedream", "VibedreamProvider"),
-    "bytecompute": ("bytecompute", "ByteComputeProvider"),
-    "ltx": ("ltx", "LtxProvider"),
-}
-
 
 FAMILY_LABELS = {"2.0": "LTX-2 19B", "2.3": "LTX-2.3 22B", "2.5": "LTX-2.5 22B"}
 # Official file names state their family (ltx2.5.md §3, the LTX-2 and LTX-2.3 releases).
@@ -58,13 +49,6 @@ class Hooks:
     on_step: Callable | None = None  # local progress (step, total, preview)
     on_status: Callable[[str], None] | None = None  # hosted status text and fallback notices
     check_interrupt: Callable[[], None] | None = None
-
-
-def provider_class(name: str):
-    if name not in PROVIDER_CLASSES:
-        raise L2AError(f"provider = {name!r} is unknown: use one of {', '.join(PROVIDER_CLASSES)}.")
-    module, attr = PROVIDER_CLASSES[name]
-    return getattr(importlib.import_module(f".hosted.{module}", __package__), attr)
 
 
 @dataclass

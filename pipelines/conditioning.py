@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from .checks import check_number
+from .choices import TEXT_ENCODER_DEVICES
 from .components import TextEncoder
 from .errors import L2AError
 from .families import DEFAULT_NEGATIVE_PROMPT
 
 # About five texts of LTX-2 19B: 1024 tokens x 3840 x 49 hidden states are 385 MB per text in bf16.
 EMBEDDING_CACHE_BYTES = 2 * 1024**3
-TEXT_ENCODER_DEVICES = ("default", "cpu")
 # fp8 storage quantizes Gemma's Linear layers; lm_head stays as it is: it shares its weight with the embeddings.
 _GEMMA_FP8_SKIP = ("lm_head",)
 

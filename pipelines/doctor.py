@@ -22,15 +22,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from .choices import STAGE_2_OPTIONS
 from .errors import L2AError
 from .families import FAMILIES, Family, declared_by_name, with_camera_loras
 from .loading import PART_LABELS, inspect_checkpoint, inspect_part, inspect_text_encoder, part_of_file
 from .lora import check_lora, read_lora_header
-from .sampling import STAGE_2_OPTIONS
 from .upsampler import inspect_upsampler
 
-WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"
-ALL_WORKFLOWS = "all shipped workflows"
 STATUSES = ("present", "missing", "wrong_folder", "not_ltx2", "wrong_family")
 # Folder keys searched for misplaced files, and where ComfyUI's default layout keeps each (legacy names included).
 FOLDER_LAYOUT = {
@@ -168,10 +166,6 @@ def required_models(workflow: Mapping[str, Any]) -> list[Requirement]:
                 old = found[key]
                 found[key] = Requirement(old.name, old.directory, url, old.node_type, old.node_id)
     return list(found.values())
-
-
-def shipped_workflows() -> list[Path]:
-    return sorted(WORKFLOWS_DIR.glob("*.json"))
 
 
 def folders_under(models_dir: str | os.PathLike) -> dict[str, list[Path]]:

@@ -370,6 +370,8 @@ LTX25_22B = Family(
 GENERATIONS = (LTX25_22B, LTX23_22B, LTX2_19B)
 FAMILIES = {family.name: family for family in GENERATIONS[::-1]}
 
+# Every preset of every family's official camera-control LoRAs (LTX-2 19B: dolly, jib, static), after "none".
+CAMERA_PRESETS = ("none", *dict.fromkeys(p for f in FAMILIES.values() for p in f.camera_loras))
 
 def _tiny(real: Family, label: str, config_file: str) -> Family:
     """A random-weight stand-in: the real generation's files and flags at toy sizes, with toy defaults."""

@@ -47,7 +47,7 @@ from . import convert
 from .checks import check_number
 from .components import LTX2Model
 from .errors import L2AError
-from .families import ALL_FAMILIES, FAMILIES, Family, declared_by_name, with_camera_loras
+from .families import ALL_FAMILIES, CAMERA_PRESETS, FAMILIES, Family, declared_by_name, with_camera_loras
 from .loading import build_empty, reread_problem, reread_weights
 from .model_files import require_file
 from .text_projection import CONNECTOR_LAYERS
@@ -55,8 +55,6 @@ from .weights import SAFETENSORS_SUFFIXES, read_safetensors_header, write_safete
 
 logger = logging.getLogger(__name__)
 
-# Every preset of every family's official camera-control LoRAs (LTX-2 19B: dolly, jib, static).
-CAMERA_PRESETS = ("none", *dict.fromkeys(p for f in FAMILIES.values() for p in f.camera_loras))
 _LORA_MARKERS = (".lora_A.", ".lora_B.", ".lora_down.", ".lora_up.")
 _LORA_PARAMS = (".lora_A.weight", ".lora_B.weight", ".lora_B.bias")
 

@@ -30,15 +30,10 @@ import weakref
 from dataclasses import asdict, dataclass, replace
 
 from . import convert
+from .choices import ATTENTION_BACKENDS, OFFLOAD_MODES, VAE_TILING
 from .errors import L2AError
 
 MEMORY_KEY = "memory"
-OFFLOAD_MODES = ("none", "model", "group", "sequential")
-VAE_TILING = ("off", "spatial", "temporal", "both")
-# The diffusers 0.42 attention backends that take the float mask LTX-2 passes to its text cross-attention. The
-# others refuse or misread a float mask (flash, sage, their varlen forms, _native_flash), and the *_hub backends
-# download kernels at first use, which an offline pack does not do.
-ATTENTION_BACKENDS = ("native", "_native_math", "flex", "_native_efficient", "_native_cudnn", "xformers")
 GPU_ONLY_BACKENDS = ("_native_efficient", "_native_cudnn", "xformers")
 _MASKLESS_BACKENDS = ("flash", "flash_varlen", "_flash_3", "_flash_varlen_3", "_native_flash", "sage", "sage_varlen")
 _SCALED_FP8_HOOK = "l2a_scaled_fp8"

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 from .checks import check_guidance
+from .choices import ACCELERATIONS
 from .errors import L2AError
 from .families import Guidance
 from .geometry import Geometry, audio_latent_frames, make_geometry
@@ -25,7 +26,6 @@ from .schedules import SCHEDULES, diffusers_sigmas, fixed_sigmas, official_sigma
 MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
 MAX_STEPS = 200
 # Multiscale stage 2 on a dev model: the official recipe (the family's distilled LoRA), or explicitly without it.
-STAGE_2_OPTIONS = ("distilled LoRA", "without LoRA")
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,6 @@ class SamplerSettings:
 # Acceleration presets. regular: half the steps; high: a quarter of the steps with classifier-free guidance only
 # (batched); full: the 8 distilled sigmas without guidance (distilled models, or dev models with the distilled
 # LoRA). regular and high change nothing on a distilled model.
-ACCELERATIONS = ("none", "regular", "high", "full")
-
-
 @dataclass
 class Latent:
     """What travels on an L2A_LATENT socket: raw video [B,C,F',H',W'] and audio [B,C,L,M] latents."""

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from ltx2_anywhere import cli
 from ltx2_anywhere.nodes import NODE_CLASS_MAPPINGS, _comfy
-from ltx2_anywhere.pipelines import doctor
+from ltx2_anywhere.pipelines import choices, doctor
 from ltx2_anywhere.pipelines.errors import L2AError
 from ltx2_anywhere.pipelines.families import LTX2_19B, LTX23_22B, LTX25_22B
 from ltx2_anywhere.pipelines.gemma_single_file import COMFY_FILE
@@ -37,7 +37,7 @@ def models(tiny_models, tmp_path):
 
 
 def diagnose_one(workflow_name, root):
-    results = doctor.diagnose_workflows([doctor.WORKFLOWS_DIR / f"{workflow_name}.json"], doctor.folders_under(root))
+    results = doctor.diagnose_workflows([choices.WORKFLOWS_DIR / f"{workflow_name}.json"], doctor.folders_under(root))
     return {f.requirement.name: f for f in results[workflow_name]}
 
 
@@ -46,8 +46,8 @@ def loader(node_type, *values, node_id=1, mode=0):
 
 
 def test_every_shipped_workflow_is_right_on_the_tiny_model(tiny_models_20_25):
-    results = doctor.diagnose_workflows(doctor.shipped_workflows(), doctor.folders_under(tiny_models_20_25))
-    assert set(results) == {p.stem for p in doctor.WORKFLOWS_DIR.glob("*.json")}
+    results = doctor.diagnose_workflows(choices.shipped_workflows(), doctor.folders_under(tiny_models_20_25))
+    assert set(results) == {p.stem for p in choices.WORKFLOWS_DIR.glob("*.json")}
     for name, findings in results.items():
         if name in HOSTED:
             assert findings == []
@@ -82,7 +82,7 @@ def test_every_shipped_workflow_is_right_on_the_tiny_model(tiny_models_20_25):
 def test_the_doctor_knows_ltx25s_wrong_encoder_and_a_missing_vae(tiny_models_20_25, tmp_path):
     """Gemma 3 picked for LTX-2.5 (same feature shape: noise) is the wrong family's encoder; a VAE file the "auto"
     widget needs is named with its folder and download."""
-    workflow = json.loads((doctor.WORKFLOWS_DIR / "ltx25_text_to_video.json").read_text())
+    workflow = json.loads((choices.WORKFLOWS_DIR / "ltx25_text_to_video.json").read_text())
     encoder = next(n for n in workflow["nodes"] if n["type"] == "L2A_TextEncoderLoader")
     encoder["widgets_values"][0], encoder["properties"]["models"] = COMFY_FILE, []
     path = tmp_path / "gemma3_for_25.json"
@@ -100,11 +100,11 @@ def test_the_doctor_knows_ltx25s_wrong_encoder_and_a_missing_vae(tiny_models_20_
 
 
 def test_requirements_come_from_properties_and_widgets():
-    camera = json.loads((doctor.WORKFLOWS_DIR / "ltx2_camera_lora.json").read_text())
+    camera = json.loads((choices.WORKFLOWS_DIR / "ltx2_camera_lora.json").read_text())
     lora = next(r for r in doctor.required_models(camera) if r.directory == "loras")
     assert (lora.name, lora.node_type, lora.node_id) == (DOLLY_IN, "L2A_CameraLoRA", "4")
     assert lora.url.endswith("/Lightricks/LTX-2-19b-LoRA-Camera-Control-Dolly-In/resolve/main/" + DOLLY_IN)
-    fallback = json.loads((doctor.WORKFLOWS_DIR / "ltx2_local_with_hosted_fallback.json").read_text())
+    fallback = json.loads((choices.WORKFLOWS_DIR / "ltx2_local_with_hosted_fallback.json").read_text())
     assert [(r.directory, r.name) for r in doctor.required_models(fallback)] == [
         ("checkpoints", CHECKPOINT), ("text_encoders", TEXT_ENCODER_NAME)]
 
@@ -218,15 +218,15 @@ def test_text_encoder_folder_and_single_file(models):
 def test_node_reports_on_the_comfy_model_folders(models, monkeypatch):
     monkeypatch.setitem(_comfy._settings, "models_dir", models)
     node = NODE_CLASS_MAPPINGS["L2A_ModelDoctor"]
-    choices = node.INPUT_TYPES()["required"]["workflow"][0]
-    assert choices[0] == doctor.ALL_WORKFLOWS and "ltx2_multiscale" in choices
+    options = node.INPUT_TYPES()["required"]["workflow"][0]
+    assert options[0] == choices.ALL_WORKFLOWS and "ltx2_multiscale" in options
     (models / "loras" / DISTILLED_LORA).unlink()
     out = node().check("ltx2_multiscale")
     report = out["result"][0]
     assert out["ui"]["text"] == [report]
     assert report.startswith("ltx2_multiscale\n") and f"✗ loras/{DISTILLED_LORA}" in report
     assert report.splitlines()[-1] == "3 present, 1 missing, 0 in the wrong folder"
-    assert "ltx2_camera_lora" in node().check(doctor.ALL_WORKFLOWS)["result"][0]
+    assert "ltx2_camera_lora" in node().check(choices.ALL_WORKFLOWS)["result"][0]
 
 
 def test_cli_exit_codes(models, tiny_models_20_25, tmp_path, monkeypatch, capsys):
@@ -236,7 +236,7 @@ def test_cli_exit_codes(models, tiny_models_20_25, tmp_path, monkeypatch, capsys
     monkeypatch.setenv("LTX2_ANYWHERE_MODELS_DIR", str(models))
     assert cli.main(["doctor"]) == 1
     assert f"download {DOLLY_IN}" in capsys.readouterr().out
-    multiscale = str(doctor.WORKFLOWS_DIR / "ltx2_multiscale.json")
+    multiscale = str(choices.WORKFLOWS_DIR / "ltx2_multiscale.json")
     assert cli.main(["doctor", "--workflow", multiscale]) == 0
     assert "ltx2_camera_lora" not in capsys.readouterr().out
     assert cli.main(["doctor", "--models-dir", str(tmp_path / "nowhere"), "--workflow", multiscale]) == 1

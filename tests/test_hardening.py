@@ -26,7 +26,7 @@ from ltx2_anywhere.nodes.hosted import L2A_Fallback, L2A_Generate
 from ltx2_anywhere.nodes.lora import L2A_LoRA
 from ltx2_anywhere.nodes.media import L2A_SaveVideo
 from ltx2_anywhere.nodes.sampling import L2A_Sampler
-from ltx2_anywhere.pipelines import doctor, media, outputs
+from ltx2_anywhere.pipelines import choices, doctor, media, outputs
 from ltx2_anywhere.pipelines.backend import HostedBackend, LocalBackend, request_geometry
 from ltx2_anywhere.pipelines.errors import L2AError
 from ltx2_anywhere.pipelines.families import LTX2_19B
@@ -537,7 +537,7 @@ def test_the_fallback_names_why_local_was_skipped(fal, tmp_path, monkeypatch):
 
 
 def test_doctor_names_a_missing_file_once_for_all_workflows(tmp_path):
-    results = doctor.diagnose_workflows(doctor.shipped_workflows(), doctor.folders_under(tmp_path))
+    results = doctor.diagnose_workflows(choices.shipped_workflows(), doctor.folders_under(tmp_path))
     report = doctor.report_text(results)
     assert report.count(f"checkpoints/{LTX2_19B.checkpoints['dev'].name}:") == 1
     assert "needed by ltx2_audio_to_video, ltx2_camera_lora" in report
