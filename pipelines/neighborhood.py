@@ -40,13 +40,16 @@ def _axis_mask(queries, keys, length: int, kernel: int):
 
 
 def _axis(start: int, length: int, kernel: int, block: int, device):
-    """One block of queries along an axis from `start`: its query and key positions and their window mask."""
+    """One block of queries along an axis from `start`: how many queries, where its key box starts, how long the box
+    is (plain ints, so slicing never waits on the device) and the [queries, keys] window mask."""
     import torch
 
-    queries = torch.arange(start, min(start + block, length), device=device)
+    count = min(block, length - start)
     first = max(0, min(start - kernel // 2, length - kernel))
-    keys = torch.arange(first, min(first + block + kernel - 1, length), device=device)
-    return queries, keys, _axis_mask(queries, keys, length, kernel)
+    size = min(block + kernel - 1, length - first)
+    queries = torch.arange(start, start + count, device=device)
+    keys = torch.arange(first, first + size, device=device)
+    return count, first, size, _axis_mask(queries, keys, length, kernel)
 
 
 def neighborhood_attention(query, key, value, kernel_size: tuple[int, int, int]):
@@ -69,18 +72,18 @@ def neighborhood_attention(query, key, value, kernel_size: tuple[int, int, int])
     w_mask = (w_keys[:, None, :] >= w_starts[:, :, None]) & (w_keys[:, None, :] < w_starts[:, :, None] + kw)
     w_index = w_keys.clamp(max=width - 1).reshape(-1)
 
-    def row(tensor, t_keys, h_keys):
+    def row(tensor, t_box, h_box):
         """The key boxes of a row of blocks: [B * blocks_w, heads, keys per box, dim]."""
-        rows = tensor[:, t_keys[0]:t_keys[-1] + 1, h_keys[0]:h_keys[-1] + 1].index_select(3, w_index)
-        rows = rows.view(batch, len(t_keys), len(h_keys), blocks_w, box_w, heads, dim).permute(0, 3, 5, 1, 2, 4, 6)
+        (t_first, t_size), (h_first, h_size) = t_box, h_box
+        rows = tensor[:, t_first:t_first + t_size, h_first:h_first + h_size].index_select(3, w_index)
+        rows = rows.view(batch, t_size, h_size, blocks_w, box_w, heads, dim).permute(0, 3, 5, 1, 2, 4, 6)
         return rows.reshape(batch * blocks_w, heads, -1, dim)
 
     out = query.new_empty(batch, frames, height, width, heads * dim)
     for t0 in range(0, frames, bt):
-        t_queries, t_keys, t_mask = _axis(t0, frames, kt, bt, device)
+        nt, *t_box, t_mask = _axis(t0, frames, kt, bt, device)
         for h0 in range(0, height, bh):
-            h_queries, h_keys, h_mask = _axis(h0, height, kh, bh, device)
-            nt, nh = len(t_queries), len(h_queries)
+            nh, *h_box, h_mask = _axis(h0, height, kh, bh, device)
             q = F.pad(query[:, t0:t0 + nt, h0:h0 + nh], (0, 0, 0, 0, 0, blocks_w * bw - width))
             q = q.view(batch, nt, nh, blocks_w, bw, heads, dim).permute(0, 3, 5, 1, 2, 4, 6)
             q = q.reshape(batch * blocks_w, heads, nt * nh * bw, dim)
@@ -88,7 +91,7 @@ def neighborhood_attention(query, key, value, kernel_size: tuple[int, int, int])
                     & w_mask[:, None, None, :, None, None, :])
             mask = mask.reshape(1, blocks_w, 1, nt * nh * bw, -1).expand(batch, -1, -1, -1, -1)
             mask = mask.reshape(batch * blocks_w, 1, nt * nh * bw, -1)
-            hidden = F.scaled_dot_product_attention(q, row(key, t_keys, h_keys), row(value, t_keys, h_keys),
+            hidden = F.scaled_dot_product_attention(q, row(key, t_box, h_box), row(value, t_box, h_box),
                                                     attn_mask=mask, scale=1.0)
             hidden = hidden.view(batch, blocks_w, heads, nt, nh, bw, dim).permute(0, 3, 4, 1, 5, 2, 6)
             out[:, t0:t0 + nt, h0:h0 + nh] = hidden.reshape(batch, nt, nh, blocks_w * bw, heads * dim)[:, :, :, :width]
@@ -104,3 +107,24 @@ class NeighborhoodSDPAProcessor:
         query, key, value = attn.project_qkv(hidden_states)
         hidden = neighborhood_attention(query, key, value, attn.kernel_size)
         return attn.to_out[0](hidden.to(hidden_states.dtype))
+
+
+def attention_flops(grid: tuple[int, int, int], kernel_size: tuple[int, int, int], heads: int, dim: int
+                    ) -> tuple[int, int]:
+    """(FLOPs `neighborhood_attention` spends on a (T, H, W) grid, FLOPs of the windows alone): 4 x queries x keys
+    x head_dim per head (scores and weighted sum), over the key boxes as it runs, or over each query's window as
+    NATTEN's kernel computes it."""
+    kernels = [min(k, n) for k, n in zip(kernel_size, grid)]
+    pairs = 1
+    for axis, (length, kernel) in enumerate(zip(grid, kernels)):
+        block = block_size(kernel, length)
+        if axis == 2:  # W: all blocks of a row together, queries padded to whole blocks, boxes of equal size
+            pairs *= math.ceil(length / block) * block * (block + kernel - 1)
+            continue
+        total = 0
+        for start in range(0, length, block):
+            first = max(0, min(start - kernel // 2, length - kernel))
+            total += min(block, length - start) * min(block + kernel - 1, length - first)
+        pairs *= total
+    window = math.prod(grid) * math.prod(kernels)
+    return 4 * pairs * heads * dim, 4 * window * heads * dim

@@ -3,6 +3,7 @@ decode equals diffusers' LTX2VideoDiffusionDecodePipeline, tiles meet without a 
 a conv VAE file is refused, progress and Cancel."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -58,6 +59,29 @@ def test_a_window_is_the_kernel_shifted_inside_the_grid():
         box[starts[0]:starts[0] + 3, starts[1]:starts[1] + 3, starts[2]:starts[2] + 5] = True
         assert torch.equal(weights[index] > 0, box.flatten())
         assert torch.allclose(weights[index][box.flatten()], torch.full((45,), 1 / 45))
+
+
+def test_attention_flops_are_the_work_sdpa_is_given(monkeypatch):
+    """The cost formula (bench/diffusion_decode_cost.py, README) against the calls neighborhood_attention makes:
+    4 x queries x keys x head_dim per head and batch row of every SDPA call."""
+    import torch.nn.functional as F
+
+    from ltx2_anywhere.pipelines.neighborhood import attention_flops
+
+    calls = []
+    sdpa = F.scaled_dot_product_attention
+
+    def record(q, k, v, **kwargs):
+        calls.append(4 * q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2] * q.shape[3])
+        return sdpa(q, k, v, **kwargs)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", record)
+    for grid, kernel in (((5, 9, 11), (3, 7, 7)), ((11, 11, 12), (11, 11, 11)), ((4, 6, 13), (3, 5, 5))):
+        calls.clear()
+        q = torch.zeros(1, *grid, 2, 8)
+        neighborhood_attention(q, q, q, kernel)
+        boxes, windows = attention_flops(grid, kernel, 2, 8)
+        assert sum(calls) == boxes and windows == 4 * q[..., 0, 0].numel() * math.prod(kernel) * 2 * 8 <= boxes
 
 
 def test_decode_equals_diffusers_diffusion_decode_pipeline(decoder):
