@@ -7,8 +7,11 @@
   ltx2-anywhere retake --video clip.mp4 --start 1 --end 2   regenerate a time window (--backend ltx: hosted)
   ltx2-anywhere generate --backend fal ... the same on a hosted API (fal, wavespeed, vibedream, bytecompute, ltx)
   ltx2-anywhere resume --backend fal --job-id ID --out clip.mp4   fetch a hosted job submitted earlier
-  ltx2-anywhere tiny --family 2.3 --models-dir DIR   write a tiny family into a ComfyUI models folder
-  ltx2-anywhere doctor --family 2.3 --models-dir DIR   check a family's full set of files
+  ltx2-anywhere tiny --family 2.5 --models-dir DIR   write a tiny family into a ComfyUI models folder
+  ltx2-anywhere doctor --family 2.5 --models-dir DIR   check a family's full set of files
+
+--model takes an all-in-one checkpoint (LTX-2 19B, LTX-2.3), an LTX-2.5 transformer file (its VAE files are found
+in the models folder's vae/, or given with --video-vae / --audio-vae) or a diffusers folder.
 """
 
 from __future__ import annotations
@@ -76,13 +79,14 @@ def _device_and_dtype(dtype: str | None):
 
 
 def _tiny_models(name: str) -> tuple[Path, Path, Path]:
-    """(models folder, dev checkpoint, text encoder folder) of a tiny family, written to the cache once."""
+    """(models folder, dev checkpoint, text encoder) of a tiny family, written to the cache once."""
     from .pipelines import tiny
 
     family = tiny.tiny_family(name)
     root = tiny.ensure_cached(name)
-    checkpoint, folder = family.checkpoints["dev"], family.text_encoder.folder
-    return root, root / checkpoint.folder / checkpoint.name, root / folder.folder / folder.name
+    checkpoint = family.checkpoints["dev"]
+    encoder = family.text_encoder.folder or family.text_encoder.files[0]
+    return root, root / checkpoint.folder / checkpoint.name, root / encoder.folder / encoder.name
 
 
 def _models(args) -> tuple[Path, Path, Path]:
@@ -90,30 +94,32 @@ def _models(args) -> tuple[Path, Path, Path]:
     if args.model is None:
         return _tiny_models(args.family)
     if args.text_encoder is None:
-        raise L2AError("--text-encoder is required with --model: the Gemma 3 folder or file LTX-2 uses.")
+        raise L2AError("--text-encoder is required with --model: the Gemma 3 folder or file LTX-2 19B and LTX-2.3 "
+                       "use, or LTX-2.5's gemma4-12b-with-proj-ltx-2.5-bf16.safetensors.")
     root = Path(args.models_dir) if args.models_dir else Path(args.model).resolve().parent.parent
     return root, Path(args.model), Path(args.text_encoder)
 
 
-def _load(checkpoint, text_encoder, dtype):
+def _load(checkpoint, text_encoder, dtype, parts=None):
     from transformers.utils import logging as transformers_logging
 
     from .pipelines.loading import load_model, load_text_encoder
 
     transformers_logging.disable_progress_bar()
     device, dtype = _device_and_dtype(dtype)
-    return load_model(checkpoint, dtype=dtype, device=device), load_text_encoder(text_encoder, dtype=dtype,
-                                                                               device=device)
+    return (load_model(checkpoint, dtype=dtype, device=device, parts=parts),
+            load_text_encoder(text_encoder, dtype=dtype, device=device))
 
 
 def _check_model_files(args):
-    """(models folder, checkpoint, text encoder, checkpoint info), each file checked from its header: a wrong
-    file fails in milliseconds, before gigabytes are read."""
-    from .pipelines.loading import inspect_checkpoint, inspect_text_encoder
+    """(models folder, checkpoint, text encoder, checkpoint info), every file checked from its header, the text
+    encoder against the checkpoint's family: a wrong file fails in milliseconds, before gigabytes are read."""
+    from .pipelines.loading import check_text_encoder_for, inspect_checkpoint, inspect_text_encoder
 
     root, checkpoint, text_encoder = _models(args)
-    info = inspect_checkpoint(checkpoint)
-    inspect_text_encoder(text_encoder)
+    parts = {"vae": getattr(args, "video_vae", None), "audio_vae": getattr(args, "audio_vae", None)}
+    info = inspect_checkpoint(checkpoint, parts, {"vae": [root / "vae"]})
+    check_text_encoder_for(info, inspect_text_encoder(text_encoder))
     return root, checkpoint, text_encoder, info
 
 
@@ -444,7 +450,7 @@ def cmd_generate(args) -> int:
     root, checkpoint, text_encoder, info = _check_model_files(args)
     loras = _lora_plan(args, root, info)
     multiscale = _multiscale_plan(args, root, info) if args.multiscale else None
-    model, encoder = _load(checkpoint, text_encoder, args.dtype)
+    model, encoder = _load(checkpoint, text_encoder, args.dtype, info.parts)
     print(f"  model: {model.describe()}")
     model = _with_loras(model, loras)
     upsampler, refine = _multiscale(model, args, multiscale, args.dtype) if multiscale else (None, None)
@@ -464,7 +470,7 @@ def _edit_check(args):
     _check_prompt(args.prompt)
     out = _check_output(args.out)
     if getattr(args, "crf", None) is not None:
-        check_number("--crf", args.crf, 0, 51, "0 = no re-encode; the official default is 33")
+        check_number("--crf", args.crf, 0, 51, "0 = no re-encode; the family's official default otherwise")
     image = _image_input(getattr(args, "image", None), "--image")
     return out, _check_model_files(args), image
 
@@ -473,14 +479,15 @@ def _edit_setup(args, files, image, settings):
     """Model and text conditioning shared by extend, audio-to-video and retake."""
     from .pipelines.conditioning import encode_text
 
-    _root, checkpoint, text_encoder, _info = files
-    model, encoder = _load(checkpoint, text_encoder, args.dtype)
+    _root, checkpoint, text_encoder, info = files
+    model, encoder = _load(checkpoint, text_encoder, args.dtype, info.parts)
     print(f"  model: {model.describe()}")
     conditioning = encode_text(encoder, args.prompt, args.negative_prompt, settings.fps)
     if image is not None:
         from .pipelines.conditioning import image_condition
 
-        conditioning = conditioning.with_image(image_condition(image, 1.0, args.crf))
+        crf = model.family.image_crf if args.crf is None else args.crf
+        conditioning = conditioning.with_image(image_condition(image, 1.0, crf))
     return model, conditioning
 
 
@@ -696,6 +703,13 @@ def add_family_argument(parser, what: str = "of the built-in tiny model used wit
     parser.add_argument("--family", choices=list(FAMILIES), default=default, help=f"the family {what}: {names}")
 
 
+def add_part_arguments(parser) -> None:
+    """LTX-2.5's VAE files, when not the official ones in the models folder's vae/."""
+    for option, what in (("--video-vae", "video VAE"), ("--audio-vae", "audio VAE (with its vocoder)")):
+        parser.add_argument(option, default=None, help=f"LTX-2.5: the {what} file (default: the official one in "
+                            "--models-dir's vae/)")
+
+
 def add_hosted_arguments(parser, with_local: bool) -> None:
     choices = ["local", *PROVIDERS] if with_local else PROVIDERS
     parser.add_argument("--backend", choices=choices, default="local" if with_local else None,
@@ -744,11 +758,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--direction", choices=["forward", "backward"], default="forward",
                      help="backward: the video runs towards --image (the images swap ends)")
     gen.add_argument("--crf", type=int, default=None,
-                     help="training-style H.264 re-encode of images (0 = off; default: the family's, 33)")
+                     help="training-style H.264 re-encode of images (0 = off; default: the family's, 33 or 18 on "
+                     "LTX-2.5)")
     gen.add_argument("--out", required=True, help="the video file to write")
-    gen.add_argument("--model", default=None, help="all-in-one .safetensors or diffusers folder (default: tiny)")
+    gen.add_argument("--model", default=None, help="all-in-one .safetensors, LTX-2.5 transformer .safetensors or "
+                     "diffusers folder (default: tiny)")
     add_family_argument(gen)
-    gen.add_argument("--text-encoder", default=None, help="Gemma 3 transformers folder or single .safetensors")
+    gen.add_argument("--text-encoder", default=None, help="the family's text encoder: a Gemma 3 transformers folder "
+                     "or single .safetensors, or LTX-2.5's Gemma 4 file")
+    add_part_arguments(gen)
     gen.add_argument("--models-dir", default=None,
                      help="ComfyUI models folder holding loras/ and latent_upscale_models/ (default: the model's)")
     gen.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], default=None, help="default: bf16 on GPU, fp32 on CPU")
@@ -804,6 +822,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--model", default=None, help="default: the tiny model")
         add_family_argument(command)
         command.add_argument("--text-encoder", default=None)
+        add_part_arguments(command)
         command.add_argument("--models-dir", default=None)
         command.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], default=None)
         command.add_argument("--steps", type=int, default=0)
@@ -823,7 +842,7 @@ def build_parser() -> argparse.ArgumentParser:
     a2v.add_argument("--audio", required=True, help="2-20 s of audio (wav, mp3, flac, or a video's sound; hosted: "
                      "converted to WAV where the provider cannot take the format)")
     a2v.add_argument("--image", default=None, help="first frame")
-    a2v.add_argument("--crf", type=int, default=33)
+    a2v.add_argument("--crf", type=int, default=None, help="default: the family's (33, 18 on LTX-2.5)")
     a2v.add_argument("--width", type=int, default=768)
     a2v.add_argument("--height", type=int, default=512)
     a2v.add_argument("--fps", type=finite_float, default=24.0)

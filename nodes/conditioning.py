@@ -6,8 +6,9 @@ from .common import CATEGORY, CONDITIONING, TEXT_ENCODER
 
 class L2A_TextEncode:
     DESCRIPTION = (
-        "Encodes the prompt and the negative prompt with Gemma 3 for LTX-2. Describe the picture, the motion and "
-        "the sound (speech in quotes, music, ambience): audio and video are generated together."
+        "Encodes the prompt and the negative prompt with the family's text encoder (Gemma 3; for LTX-2.5 its Gemma 4 "
+        "and text projection). Describe the picture, the motion and the sound (speech in quotes, music, ambience): "
+        "audio and video are generated together."
     )
     CATEGORY = f"{CATEGORY}/conditioning"
     RETURN_TYPES = (CONDITIONING,)
@@ -67,7 +68,8 @@ class L2A_ImageCondition:
                 }),
                 "crf": ("INT", {
                     "default": 33, "min": 0, "max": 51,
-                    "tooltip": "H.264 CRF of the training-style re-encode; 33 is the official default, 0 skips it.",
+                    "tooltip": "H.264 CRF of the training-style re-encode; the official default is 33 (18 for "
+                    "LTX-2.5), 0 skips it.",
                 }),
                 "frame_index": ("INT", {
                     "default": 0, "min": -1025, "max": 1024,
@@ -106,7 +108,8 @@ class L2A_FirstLastFrame:
                                                         "tooltip": "forward: image first, end image last; "
                                                         "backward: the other way round."}),
                 "crf": ("INT", {"default": 33, "min": 0, "max": 51,
-                                "tooltip": "Training-style H.264 re-encode of both images (official 33; 0 = off)."}),
+                                "tooltip": "Training-style H.264 re-encode of both images (official 33, 18 for "
+                                "LTX-2.5; 0 = off)."}),
             },
             "optional": {
                 "image": ("IMAGE", {"tooltip": "The first frame (the last with 'backward')."}),

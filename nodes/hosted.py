@@ -11,7 +11,7 @@ from ..pipelines.errors import L2AError
 from ..pipelines.families import DEFAULT_NEGATIVE_PROMPT
 from . import _comfy
 from .common import CATEGORY, MODEL, TEXT_ENCODER, rerun_when_seed_is_random, seed_input
-from .loaders import _model_choices, _text_encoder_choices
+from .loaders import _model_choices, _text_encoder_choices, model_folders, resolve_model, resolve_text_encoder
 
 BACKEND = "L2A_BACKEND"
 PROVIDERS = ["fal", "wavespeed", "vibedream", "bytecompute", "ltx"]
@@ -51,9 +51,12 @@ class L2A_LocalBackend:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "ckpt_name": (_model_choices(), {"tooltip": "The LTX-2 checkpoint in models/checkpoints."}),
-                "text_encoder_name": (_text_encoder_choices(), {"tooltip": "The Gemma 3 folder or file in "
-                                                                "models/text_encoders."}),
+                "ckpt_name": (_model_choices(), {"tooltip": "The LTX-2 checkpoint in models/checkpoints (LTX-2.5: "
+                                                 "its transformer in models/diffusion_models, its VAE files found "
+                                                 "in models/vae)."}),
+                "text_encoder_name": (_text_encoder_choices(), {"tooltip": "The model family's text encoder in "
+                                                                "models/text_encoders: Gemma 3 for LTX-2 19B and "
+                                                                "LTX-2.3, LTX-2.5's own Gemma 4 file for LTX-2.5."}),
                 "dtype": (["bf16", "fp16", "fp32"], {"default": "bf16", "tooltip": "Compute precision."}),
                 "allow_cpu": ("BOOLEAN", {"default": False,
                                           "tooltip": "Run on the CPU when there is no GPU (very slow for the real "
@@ -86,22 +89,23 @@ class L2A_LocalBackend:
              upsampler_name="", multiscale=False):
         from ..pipelines.backend import LocalBackend
 
-        def maybe(key, name):
+        def maybe(key, name, resolve=None):
             """The file, or where it was looked for (a missing file makes the backend unavailable, naming it)."""
             if not name:
                 return None
             try:
-                return _comfy.resolve_path(key, name)
+                return resolve(name) if resolve else _comfy.resolve_path(key, name)
             except L2AError:
                 folders = _comfy.folder_paths_for(key)
                 return (folders[0] if folders else Path("models") / key) / name
 
         return (LocalBackend(
-            checkpoint=maybe("checkpoints", ckpt_name), checkpoint_name=ckpt_name,
-            text_encoder_path=maybe("text_encoders", text_encoder_name),
+            checkpoint=maybe("checkpoints", ckpt_name, lambda name: resolve_model(name)[0]), checkpoint_name=ckpt_name,
+            text_encoder_path=maybe("text_encoders", text_encoder_name, resolve_text_encoder),
             upsampler_path=maybe("latent_upscale_models", upsampler_name), dtype=dtype, allow_cpu=allow_cpu,
             model=model, text_encoder=text_encoder, device=None if allow_cpu else _comfy.torch_device(),
-            folders={key: _comfy.folder_paths_for(key) for key in ("loras", "latent_upscale_models")},
+            folders={**{key: _comfy.folder_paths_for(key) for key in ("loras", "latent_upscale_models")},
+                     **model_folders()},
             multiscale=multiscale,
         ),)
 

@@ -33,11 +33,19 @@ def _fingerprint(path) -> str:
     return f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
+def lora_changed(cls, lora_name="", **_):
+    """IS_CHANGED of a node that loads the LoRA `lora_name`: its file's fingerprint."""
+    try:
+        return _fingerprint(_lora_file(lora_name))
+    except (L2AError, OSError):
+        return ""
+
+
 class L2A_LoRA:
     DESCRIPTION = (
         "Adds an LTX-2 LoRA to the model (official trainer format, e.g. camera-control or the distilled LoRA). "
-        "LoRAs stack: chain several of these nodes. The incoming model is not changed; the LoRA is checked "
-        "against the model family here and applied only while sampling: merged into bf16/fp16/fp32 weights, which "
+        "LoRAs stack: chain several of these nodes. The incoming model is not changed; the LoRA's layers are checked "
+        "against the model here and it is applied only while sampling: merged into bf16/fp16/fp32 weights, which "
         "are read back from the checkpoint afterwards (no copy in memory), or unfused on fp8 weights. The "
         "sampler's report says which."
     )
@@ -53,8 +61,8 @@ class L2A_LoRA:
             "required": {
                 "model": (MODEL, {"tooltip": "From LTX-2 Model Loader or another LoRA node."}),
                 "lora_name": (_comfy.list_files("loras", (".safetensors",)) or [NO_FILE], {
-                    "tooltip": "A LoRA .safetensors in models/loras, made for the loaded model family (LTX-2 19B "
-                    "or LTX-2.3 22B).",
+                    "tooltip": "A LoRA .safetensors in models/loras whose layers fit the loaded model (LTX-2 19B, "
+                    "LTX-2.3 22B or LTX-2.5 22B; LTX-2.3 LoRAs fit LTX-2.5).",
                 }),
                 "strength": ("FLOAT", {
                     "default": 1.0, "min": -2.0, "max": 2.0, "step": 0.05,
@@ -71,12 +79,7 @@ class L2A_LoRA:
             }
         }
 
-    @classmethod
-    def IS_CHANGED(cls, lora_name="", **_):
-        try:
-            return _fingerprint(_lora_file(lora_name))
-        except (L2AError, OSError):
-            return ""
+    IS_CHANGED = classmethod(lora_changed)
 
     def apply(self, model, lora_name, strength, fuse):
         from ..pipelines.lora import add_lora

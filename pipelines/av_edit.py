@@ -165,7 +165,8 @@ def extend(model, conditioning, clip: Clip, add_frames: int, overlap_frames: int
 
     The last `overlap_frames` (8k+1) of the clip, with their sound, are the clean start of each generated part;
     requests longer than the model's window are made in several parts (seed, seed+1, ...). Settings give seed,
-    steps and guidance; size and frame rate are the clip's.
+    steps and guidance; size and frame rate are the clip's. An IC-LoRA's control video on the model covers the new
+    frames: its first frame is the first frame added.
     """
     import torch
 
@@ -194,7 +195,9 @@ def extend(model, conditioning, clip: Clip, add_frames: int, overlap_frames: int
         video = torch.cat([tail_latent, tail_latent.new_zeros((1, tail_latent.shape[1], grid - kept,
                                                                 *tail_latent.shape[-2:]))], dim=2)
         keep_video = torch.cat([torch.ones(kept), torch.zeros(grid - kept)])
-        context = CleanContext(video=video, video_keep=keep_video)
+        # An IC-LoRA's control video covers the new frames: its frame part * per_part goes to the first new frame.
+        context = CleanContext(video=video, video_keep=keep_video, control_at=overlap_frames,
+                               control_from=part * per_part)
         if audio is not None:
             latents = audio_latent_frames(total, clip.fps)
             encoded = _audio_latents(model, audio[:, audio.shape[1] - overlap_samples:], total / clip.fps, latents)

@@ -147,9 +147,9 @@ class LocalBackend:
 
     `multiscale` is what a request that does not say (`request.multiscale` None) gets: the official two-stage recipe,
     with the family's upsampler (unless `upsampler_path` names one) and, for a dev model, its distilled LoRA.
-    `folders` maps ComfyUI folder keys ("loras", "latent_upscale_models") to the folders searched for the family's
-    official files (camera LoRAs, and for multiscale the upsampler and the distilled LoRA); by default the folders
-    beside the checkpoint's.
+    `folders` maps ComfyUI folder keys ("loras", "latent_upscale_models", "vae") to the folders searched for the
+    family's official files (camera LoRAs, LTX-2.5's VAE files, and for multiscale the upsampler and the distilled
+    LoRA); by default the folders beside the checkpoint's.
     """
 
     checkpoint: Path | None = None
@@ -200,14 +200,32 @@ class LocalBackend:
             raise BackendUnavailable(f"the local model file is missing ({self.checkpoint or self.checkpoint_name}).")
         if self.text_encoder is None and not (self.text_encoder_path and Path(self.text_encoder_path).exists()):
             raise BackendUnavailable(f"the local text encoder is missing ({self.text_encoder_path}).")
+        if self.model is None:
+            self._check_files()
         return device
+
+    def _check_files(self):
+        """The checkpoint, its parts and the text encoder checked from their headers, as a pair: a missing part
+        makes the backend unavailable; a wrong file is the user's to fix."""
+        from .loading import check_text_encoder_for, inspect_checkpoint, inspect_text_encoder
+        from .model_files import MissingModelFile
+
+        try:
+            info = inspect_checkpoint(self.checkpoint, folders=self._part_folders())
+        except MissingModelFile as error:
+            raise BackendUnavailable(str(error)) from None
+        if self.text_encoder is None:
+            check_text_encoder_for(info, inspect_text_encoder(self.text_encoder_path))
+
+    def _part_folders(self) -> dict:
+        return {"vae": self.folders_for("vae")}
 
     def load(self):
         from .loading import load_model, load_text_encoder
 
         device = self.require_available()
         if self.model is None:
-            self.model = load_model(self.checkpoint, dtype=self.dtype, device=device)
+            self.model = load_model(self.checkpoint, dtype=self.dtype, device=device, folders=self._part_folders())
         if self.text_encoder is None:
             self.text_encoder = load_text_encoder(self.text_encoder_path, dtype=self.dtype, device=device)
         if self.upsampler is None and self.upsampler_path is not None:
@@ -219,7 +237,8 @@ class LocalBackend:
         """The model's family record: the loaded model's, else read from the checkpoint's header (no weights)."""
         from .loading import inspect_checkpoint
 
-        return self.model.family if self.model is not None else inspect_checkpoint(self.checkpoint).family
+        return self.model.family if self.model is not None else inspect_checkpoint(self.checkpoint,
+                                                                                     with_parts=False).family
 
     def check(self, request: GenerationRequest) -> tuple[Any, tuple, list[str], bool]:
         """Everything about a request that needs no model, checked before anything loads: (sampler settings,

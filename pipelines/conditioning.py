@@ -1,8 +1,12 @@
 """Text and image conditioning.
 
-Prompts are encoded by Gemma into the stacked hidden states of every layer (what the LTX-2 connectors expect);
-the connectors themselves belong to the model and run in the sampler. Images are kept as pixels with their
-CRF re-encode applied, and are encoded by the model's VAE at the target size when sampling starts.
+Prompts are tokenized as ltx-core's `LTXGemmaTokenizer` does (truncated, a leading BOS ensured, which Gemma 4's
+tokenizer does not add itself, padded on the left) and encoded by Gemma into the stacked hidden states of every
+layer (what the LTX-2 connectors expect); the connectors themselves belong to the model and run in the sampler.
+LTX-2.5's encoder also holds the LTX text projection, which then runs here (`text_projection.project`). The
+conditioning says which encoder made it (`EncodedBy`), so the sampler refuses a model that needs another one (Gemma 3
+features have the shape of Gemma 4's and would only give noise). Images are kept as pixels with their CRF re-encode
+applied, and are encoded by the model's VAE at the target size when sampling starts.
 
 Gemma 3 12B is 24 GB in bf16 and needed only for a moment, so each text's embeddings are cached (in system memory,
 least recently used first out) per encoder, and a re-run with a known prompt never runs Gemma. The text-encoder
@@ -41,43 +45,75 @@ class ImageCondition:
 
 
 @dataclass(frozen=True)
+class EncodedBy:
+    """The text encoder a conditioning comes from: its file, model type, declared gemma_version, and whether the
+    embeddings are projected features (LTX-2.5) or raw stacked hidden states."""
+
+    name: str
+    kind: str
+    version: str = ""
+    projected: bool = False
+
+    def describe(self) -> str:
+        what = "Gemma 4 with the LTX text projection" if self.projected else "Gemma 3"
+        return f"'{self.name}' ({what}{f', gemma_version {self.version}' if self.version else ''})"
+
+
+@dataclass(frozen=True)
 class Conditioning:
     prompt: str
     negative_prompt: str
-    prompt_embeds: Any  # [1, L, hidden * (layers + 1)]
+    prompt_embeds: Any  # [1, L, hidden * (layers + 1)], or [1, L, video + audio width] when projected (LTX-2.5)
     prompt_mask: Any  # [1, L]
     negative_embeds: Any
     negative_mask: Any
     frame_rate: float
     images: tuple[ImageCondition, ...] = field(default_factory=tuple)
     direction: str = "forward"  # "backward": first_last_frame swapped the images' ends (said in the report)
+    encoder: EncodedBy | None = None
 
     def with_image(self, image: ImageCondition) -> Conditioning:
         others = tuple(c for c in self.images if c.frame_index != image.frame_index)
         return replace(self, images=(*others, image))
 
 
-def _gemma_hidden_states(text_encoder, text: str):
-    import torch
-
+def tokenize(text_encoder, text: str):
+    """(input ids, attention mask) [1, L] as ltx-core's `LTXGemmaTokenizer.tokenize_with_weights`: the stripped text
+    truncated to the sequence length, a leading BOS prepended when the tokenizer did not add one (Gemma 4's does
+    not; Gemma 3's does), then padded on the left to the full length."""
     tokenizer = text_encoder.tokenizer
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    tokens = tokenizer(
-        [text.strip()],
-        padding="max_length",
-        max_length=text_encoder.max_sequence_length,
-        truncation=True,
-        add_special_tokens=True,
-        return_tensors="pt",
-    )
-    input_ids = tokens.input_ids.to(text_encoder.device)
-    mask = tokens.attention_mask.to(text_encoder.device)
+    length = text_encoder.max_sequence_length
+    ids = tokenizer(text.strip(), padding=False, truncation=True, max_length=length).input_ids
+    bos = tokenizer.bos_token_id
+    if bos is not None and (not ids or ids[0] != bos):
+        ids = [bos, *ids][:length]
+    tokens = tokenizer.pad({"input_ids": [ids]}, padding="max_length", max_length=length, return_tensors="pt",
+                           return_attention_mask=True)
+    return tokens.input_ids, tokens.attention_mask
+
+
+def _gemma_hidden_states(text_encoder, text: str):
+    """What the encoder hands the model for one text: stacked hidden states (projected when it holds the LTX text
+    projection) and the attention mask."""
+    import torch
+
+    input_ids, mask = (t.to(text_encoder.device) for t in tokenize(text_encoder, text))
     with torch.no_grad():
         out = text_encoder.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
-    hidden = torch.stack(out.hidden_states, dim=-1).flatten(2, 3).to(text_encoder.dtype)
+        hidden = torch.stack(out.hidden_states, dim=-1).flatten(2, 3).to(text_encoder.dtype)
+        if text_encoder.projection is not None:
+            from .text_projection import project
+
+            hidden = project(text_encoder.projection, hidden, mask, text_encoder.caption_channels)
     return hidden, mask
+
+
+def encoded_by(text_encoder) -> EncodedBy:
+    return EncodedBy(Path(text_encoder.source).name, text_encoder.kind, text_encoder.version,
+                     text_encoder.projection is not None)
 
 
 def encode_text(text_encoder, prompt: str, negative_prompt: str | None = None, frame_rate: float = 24.0) -> Conditioning:
@@ -97,7 +133,8 @@ def encode_text(text_encoder, prompt: str, negative_prompt: str | None = None, f
     finally:
         if getattr(text_encoder, "release_after_encode", False):
             release_text_encoder(text_encoder)
-    return Conditioning(prompt, negative, embeds, mask, neg_embeds, neg_mask, float(frame_rate))
+    return Conditioning(prompt, negative, embeds, mask, neg_embeds, neg_mask, float(frame_rate),
+                        encoder=encoded_by(text_encoder))
 
 
 # ---- prompt-embedding cache --------------------------------------------------------------------------------------
@@ -124,7 +161,7 @@ def _encoder_identity(text_encoder) -> tuple | None:
         return None
     storage = "fp8" if _has_fp8_storage(text_encoder.model) else "full"
     return (str(path.resolve()), stat.st_size, stat.st_mtime_ns, str(text_encoder.dtype), storage,
-            int(text_encoder.max_sequence_length))
+            int(text_encoder.max_sequence_length), text_encoder.projection is not None)
 
 
 def _cached_hidden_states(text_encoder, text: str, identity: tuple | None):

@@ -24,7 +24,7 @@ from typing import Any
 
 from .errors import L2AError
 from .families import FAMILIES, Family, declared_by_name, with_camera_loras
-from .loading import inspect_checkpoint, inspect_text_encoder
+from .loading import PART_LABELS, inspect_checkpoint, inspect_part, inspect_text_encoder, part_of_file
 from .lora import check_lora, read_lora_header
 from .sampling import STAGE_2_OPTIONS
 from .upsampler import inspect_upsampler
@@ -44,7 +44,7 @@ FOLDER_LAYOUT = {
     "vae": ("vae",),
 }
 FOLDER_KEYS = tuple(FOLDER_LAYOUT)
-CHECKPOINT_KEYS = ("checkpoints", "diffusers")
+CHECKPOINT_KEYS = ("checkpoints", "diffusers", "diffusion_models")
 DIFFUSERS_PREFIX = "diffusers/"
 MUTED_MODES = (2, 4)  # "never" and "bypass": ComfyUI does not run these nodes
 # L2A_Sampler's appended stage_2 widget: its position in a UI-format workflow (after the seed's control widget).
@@ -52,15 +52,19 @@ SAMPLER_STAGE_2_INDEX = 17
 STAGE_2_WITHOUT = STAGE_2_OPTIONS[1]
 # Every official file of every family record, by each of its names.
 KNOWN_URLS = {name: file.url for fam in FAMILIES.values() for file in fam.files() for name in file.names}
+KNOWN_FOLDERS = {name.lower(): file.folder for fam in FAMILIES.values() for file in fam.files() for name in file.names}
 # Text encoders any one of which is the one a family needs (the transformers folder, ComfyUI's single files).
 TEXT_ENCODER_CHOICES = {fam.text_encoder.kind: tuple(f.name for f in fam.text_encoder.files)
                         for fam in FAMILIES.values()}
 # Loader widgets that name a model file: node type -> (input name, widget position, folder key).
+# A checkpoint widget's file lives in models/checkpoints unless the family keeps it elsewhere (LTX-2.5's transformer
+# in diffusion_models); "auto" VAE widgets name no file (the checkpoint's family says which: see _part_requirements).
 LOADER_WIDGETS = {
-    "L2A_ModelLoader": (("ckpt_name", 0, "checkpoints"),),
+    "L2A_ModelLoader": (("ckpt_name", 0, "checkpoints"), ("video_vae", 4, "vae"), ("audio_vae", 5, "vae")),
     "L2A_TextEncoderLoader": (("text_encoder_name", 0, "text_encoders"),),
     "L2A_UpsamplerLoader": (("upsampler_name", 0, "latent_upscale_models"),),
     "L2A_LoRA": (("lora_name", 0, "loras"),),
+    "L2A_ICLoRA": (("lora_name", 0, "loras"),),
     "L2A_LocalBackend": (
         ("ckpt_name", 0, "checkpoints"),
         ("text_encoder_name", 1, "text_encoders"),
@@ -136,9 +140,11 @@ def _widget_requirements(node_type: str, values: Any) -> list[tuple[str, str]]:
     found = []
     for name, index, key in LOADER_WIDGETS.get(node_type, ()):
         value = _text(values, name, index)
-        if key == "checkpoints" and value.startswith(DIFFUSERS_PREFIX):
+        if key in ("checkpoints", "text_encoders") and value.startswith(DIFFUSERS_PREFIX):
             found.append((value[len(DIFFUSERS_PREFIX):], "diffusers"))
-        elif value:
+        elif key == "checkpoints" and value:
+            found.append((value, KNOWN_FOLDERS.get(Path(value).name.lower(), key)))
+        elif value and value != "auto":
             found.append((value, key))
     return found
 
@@ -257,12 +263,20 @@ def _real(path: Path) -> str:
 
 
 def _check_checkpoint(_index: FolderIndex, path: Path, _checkpoint):
-    return inspect_checkpoint(path)
+    return inspect_checkpoint(path, with_parts=False)
 
 
-def _check_text_encoder(_index: FolderIndex, path: Path, _checkpoint) -> str:
+def _check_text_encoder(_index: FolderIndex, path: Path, _checkpoint):
     """What the Gemma is, from a single file's header or a folder's config.json (as the loader checks them)."""
     return inspect_text_encoder(path)
+
+
+def _check_vae(_index: FolderIndex, path: Path, checkpoint):
+    """(part, its family or None) of an LTX-2.5 VAE file, checked as the model loader checks it."""
+    part = part_of_file(path)
+    for_family = checkpoint.family if checkpoint is not None and checkpoint.family.split else next(
+        f for f in FAMILIES.values() if f.split)
+    return inspect_part(path, part, for_family)
 
 
 def _check_upsampler(_index: FolderIndex, path: Path, _checkpoint) -> tuple[Family, dict]:
@@ -281,13 +295,16 @@ def _check_lora(index: FolderIndex, path: Path, checkpoint):
 _CHECKS = {
     "checkpoint": _check_checkpoint,
     "text_encoder": _check_text_encoder,
+    "vae": _check_vae,
     "upsampler": _check_upsampler,
     "lora": _check_lora,
 }
 KINDS = {
     "checkpoints": "checkpoint",
     "diffusers": "checkpoint",
+    "diffusion_models": "checkpoint",
     "text_encoders": "text_encoder",
+    "vae": "vae",
     "latent_upscale_models": "upsampler",
     "loras": "lora",
 }
@@ -300,7 +317,7 @@ def _inspect(index: FolderIndex, req: Requirement, path: Path, checkpoint) -> tu
         f"replace it with an LTX-2 file in models/{req.directory}/")
     if kind is None:
         return "present", "found (no header check for this folder)", "", None
-    result, error = index.check(kind, path, checkpoint if kind == "lora" else None)
+    result, error = index.check(kind, path, checkpoint if kind in ("lora", "vae") else None)
     if error is not None and kind == "lora" and checkpoint is not None:
         if index.check("lora", path)[1] is None:  # an LTX-2 LoRA, for another model
             declared = declared_by_name(path.name)
@@ -319,15 +336,29 @@ def _inspect(index: FolderIndex, req: Requirement, path: Path, checkpoint) -> tu
         return "present", text, "", family
     if kind == "upsampler":
         found, config = result
-        if checkpoint is not None and (found.name != checkpoint.family.name or int(config["in_channels"]) != int(
+        other = found is not None and checkpoint is not None and found.name != checkpoint.family.name
+        if checkpoint is not None and (other or int(config["in_channels"]) != int(
                 checkpoint.config["transformer"]["in_channels"])):
             wanted = checkpoint.family.upsampler
+            whose = f"of {found.label}" if found is not None else f"for {config['in_channels']} latent channels"
             return "wrong_family", (
-                f"'{path.name}' is the latent upsampler of {found.label}, but the checkpoint "
+                f"'{path.name}' is the latent upsampler {whose}, but the checkpoint "
                 f"{checkpoint.path.name} is {checkpoint.family.label}"), (
                 f"use the latent upsampler made for {checkpoint.family.label}: {wanted.name} ({wanted.url})"), (
-                found.name)
-        return "present", f"LTX-2 latent upsampler ({found.label})", "", found.name
+                found and found.name)
+        label = found.label if found is not None else "its shapes fit LTX-2.3 and LTX-2.5"
+        return "present", f"LTX-2 latent upsampler ({label})", "", found and found.name
+    if kind == "text_encoder" and checkpoint is not None and (refusal := result.refusal(checkpoint)):
+        need = checkpoint.family.text_encoder
+        return "wrong_family", refusal, f"use {need.names()} in models/text_encoders", None
+    if kind == "vae":
+        what = f"{result.family.label}'s " if result.family is not None else ""
+        if checkpoint is not None and result.family is not None and result.family.name != checkpoint.family.name:
+            wanted = checkpoint.family.parts.get(result.part)
+            fix = f"use {wanted.name} ({wanted.url})" if wanted else "use the all-in-one checkpoint's own VAEs"
+            return "wrong_family", (f"'{path.name}' is {what}{PART_LABELS[result.part]}, but the checkpoint "
+                                    f"{checkpoint.path.name} is {checkpoint.family.label}"), fix, result.family.name
+        return "present", f"{what}{PART_LABELS[result.part]}", "", result.family and result.family.name
     if kind == "lora":
         declared = declared_by_name(path.name)
         if checkpoint is not None:
@@ -336,7 +367,7 @@ def _inspect(index: FolderIndex, req: Requirement, path: Path, checkpoint) -> tu
         said = f" for {declared.label} by its name" if declared else ""
         return "present", f"LTX-2 LoRA{said} (its fit is checked once the checkpoint is there)", "", (
             declared and declared.name)
-    return "present", result, "", None
+    return "present", result.description, "", None
 
 
 def _diagnose_one(index: FolderIndex, req: Requirement, checkpoint) -> Finding:
@@ -376,6 +407,26 @@ def _stage_two_requirement(requirements: list[Requirement], checkpoint) -> Requi
     return Requirement(lora.name, lora.folder, lora.url, upsampler.node_type, upsampler.node_id)
 
 
+def _part_requirements(index: FolderIndex, requirements: list[Requirement], checkpoint) -> list[Requirement]:
+    """A split family's checkpoint needs its VAE files, which a workflow's "auto" widgets do not name: the official
+    ones, unless the workflow names a file of that part already."""
+    if checkpoint is None or not checkpoint.family.split:
+        return []
+    named = [r for r in requirements if r.directory == "vae"]
+    covered = set()
+    for req in named:
+        path = index.find(req.name, req.directory)
+        try:
+            covered.add(part_of_file(path) if path is not None else None)
+        except (L2AError, OSError):
+            continue
+    names = {Path(r.name).name.lower() for r in named}
+    node = next(r for r in requirements if r.directory in CHECKPOINT_KEYS)
+    return [Requirement(file.name, file.folder, file.url, node.node_type, node.node_id)
+            for part, file in checkpoint.family.parts.items()
+            if part not in covered and not names & {name.lower() for name in file.names}]
+
+
 def diagnose(requirements: Iterable[Requirement],
              folders: Mapping[str, Iterable[str | os.PathLike]] | FolderIndex, multiscale: bool = False
              ) -> list[Finding]:
@@ -393,6 +444,7 @@ def diagnose(requirements: Iterable[Requirement],
     stage_two = _stage_two_requirement(requirements, checkpoint) if multiscale else None
     if stage_two is not None:
         requirements.append(stage_two)
+    requirements += _part_requirements(index, requirements, checkpoint)
     for i, req in enumerate(requirements):
         if i not in findings:
             findings[i] = _diagnose_one(index, req, checkpoint)
@@ -428,14 +480,15 @@ def diagnose_workflows(paths: Iterable[str | os.PathLike],
 
 def family_requirements(model_family: Family, folders: Mapping[str, Iterable[str | os.PathLike]] | FolderIndex
                         ) -> list[Requirement]:
-    """A family's full set from its record: both checkpoints, a text encoder (the first of its files that is there,
-    else the first), the latent upsampler, the distilled LoRA and any camera LoRAs."""
+    """A family's full set from its record: both checkpoints, its part files (LTX-2.5's VAEs), a text encoder (the
+    first of its files that is there, else the first), the latent upsampler, the distilled LoRA and any camera
+    LoRAs."""
     index = folders if isinstance(folders, FolderIndex) else FolderIndex(folders)
     node = f"family {model_family.name}"
     encoders = model_family.text_encoder.files
     encoder = next((f for f in encoders if index.find(f.name, f.folder)), encoders[0])
-    files = [*model_family.checkpoints.values(), encoder, model_family.upsampler, model_family.distilled_lora,
-             *model_family.camera_loras.values()]
+    files = [*model_family.checkpoints.values(), *model_family.parts.values(), encoder, model_family.upsampler,
+             model_family.distilled_lora, *model_family.camera_loras.values()]
     return [Requirement(f.name, f.folder, f.url, node, model_family.key) for f in files]
 
 

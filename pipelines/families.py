@@ -70,7 +70,7 @@ class ModelFile:
     """An official file (or folder) of a family: its name, the ComfyUI folder key it goes in, where to get it."""
 
     name: str
-    folder: str  # ComfyUI folder key: checkpoints, text_encoders, latent_upscale_models, loras
+    folder: str  # ComfyUI folder key: checkpoints, diffusion_models, text_encoders, vae, latent_upscale_models, loras
     repo: str  # Hugging Face repository
     path: str = ""  # where it is in the repository, when not at the root under its name
     aliases: tuple[str, ...] = ()  # other official names of the same component (earlier releases, fp8 files)
@@ -87,22 +87,48 @@ class ModelFile:
         return f"{HF}{self.repo}/resolve/main/{self.path or self.name}"
 
 
+# Text-encoder model types in words (transformers `model_type`; a Gemma 3 text-only config counts as Gemma 3).
+ENCODER_KINDS = {"gemma3": "Gemma 3", "gemma4_unified": "Gemma 4 unified", "gemma4": "Gemma 4 (dense)"}
+
+
 @dataclass(frozen=True)
 class TextEncoder:
-    """The text encoder a family was trained with, and its official files: any one of them will do."""
+    """The text encoder a family was trained with, and its official files: any one of them will do.
+
+    `version` is the `gemma_version` an encoder must declare (LTX-2.5's transformer names it in its
+    `gemma_source_checkpoint` metadata; "" for Gemma 3, which declares none); `projection` says that the encoder's
+    file also holds the LTX text projection (`text_embedding_projection.*`), which then travels with the encoder
+    instead of the model.
+    """
 
     kind: str  # the transformers model type the loaders expect
     label: str
     files: tuple[ModelFile, ...]
+    version: str = ""
+    projection: bool = False
 
     @property
-    def folder(self) -> ModelFile:
-        """The transformers folder among the files."""
-        return next(f for f in self.files if f.is_folder)
+    def folder(self) -> ModelFile | None:
+        """The transformers folder among the files (None when the encoder ships as a single file only)."""
+        return next((f for f in self.files if f.is_folder), None)
 
     @property
     def single_files(self) -> tuple[ModelFile, ...]:
         return tuple(f for f in self.files if not f.is_folder)
+
+    def names(self) -> str:
+        return " or ".join(f"{f.name} ({f.url})" for f in self.files)
+
+    def mismatch(self, kind: str, version: str, required: str = "") -> str:
+        """Why an encoder of model type `kind` declaring gemma_version `version` cannot serve this family ("" when
+        it can). `required` is the version a transformer file names: officially the encoder must declare exactly
+        that one; without it, a declared version must be the family's."""
+        if kind != self.kind:
+            return f"it is {ENCODER_KINDS.get(kind, kind)}, not {self.label}"
+        wanted = required or (self.version if version else "")
+        if wanted and version != wanted:
+            return f"it declares gemma_version {version or '(none)'}, but {wanted} is needed"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -111,12 +137,14 @@ class Recognition:
 
     `since_version`: the safetensors `model_version` from which a file belongs to this generation (compared
     numerically, as ltx-pipelines' `detect_params` does); `key_markers`: fragments of tensor names only its files
-    have; `config_markers`: (component, config key, value) of a diffusers folder only it has; `components`: diffusers
+    have; `absent_markers`: tensors its transformer lacks where a neighbour's has them; `config_markers`: (component, config key, value) of a diffusers folder only it has; `components`: diffusers
     sub-folders only it has; `file_name`: a pattern its official file names match.
     """
 
     since_version: tuple[int, ...] = ()
+    until_version: tuple[int, ...] = ()  # the first `model_version` no longer of this generation
     key_markers: tuple[str, ...] = ()
+    absent_markers: tuple[str, ...] = ()  # tensors a neighbour's transformer has and this one's lacks (2.5: FFN biases)
     config_markers: tuple[tuple[str, str, Any], ...] = ()
     components: tuple[str, ...] = ()
     file_name: str = ""
@@ -141,13 +169,17 @@ class Family:
     steps: int
     stg_blocks: tuple[int, ...]
     use_cross_timestep: bool
-    checkpoints: Mapping[str, ModelFile] = field(hash=False)  # variant -> all-in-one file
+    checkpoints: Mapping[str, ModelFile] = field(hash=False)  # variant -> all-in-one (or transformer) file
     text_encoder: TextEncoder
     upsampler: ModelFile  # the x2 spatial latent upsampler of multiscale
     distilled_lora: ModelFile  # stage 2 of multiscale on the dev model
     recognition: Recognition
     audio: AudioFormat
     camera_loras: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)  # preset -> file
+    ic_loras: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)  # control kind -> official IC-LoRA
+    # Older generations whose official IC-LoRAs Lightricks says this one runs (the 2.3 Union on 2.5): their files
+    # are accepted when their target keys fit, although their names state another generation.
+    ic_loras_from: tuple[str, ...] = ()
     guidance: Guidance = field(default_factory=Guidance)
     image_crf: int = 33
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
@@ -155,6 +187,12 @@ class Family:
     distilled_sampler: str = "euler"  # how distilled models sample stage 1: a key of sampling.SAMPLERS
     distilled_sigmas: tuple[float, ...] = DISTILLED_SIGMAS
     stage_2_sigmas: tuple[float, ...] = STAGE_2_DISTILLED_SIGMAS
+    # Components the checkpoint file does not hold, each in an official file of its own (diffusers component ->
+    # file; "vae" also names the video VAE, "audio_vae" the audio VAE with its vocoder). Empty: all-in-one files.
+    parts: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)
+    # Official files of capabilities this version does not run yet (duration head, diffusion decoder, temporal
+    # upscaler, ComfyUI-quantized files), so that a loader given one says what it is and what to use instead.
+    upcoming: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)
     tiny: bool = False  # a random-weight stand-in for tests and the demo
 
     def config(self) -> dict:
@@ -167,9 +205,14 @@ class Family:
         return f"tiny-{self.name}" if self.tiny else self.name
 
     def files(self) -> list[ModelFile]:
-        """The family's full set of official files: checkpoints, text encoders, upsampler, LoRAs."""
-        return [*self.checkpoints.values(), *self.text_encoder.files, self.upsampler, self.distilled_lora,
-                *self.camera_loras.values()]
+        """The family's full set of official files: checkpoints, parts, text encoders, upsampler, LoRAs."""
+        return [*self.checkpoints.values(), *self.parts.values(), *self.text_encoder.files, self.upsampler,
+                self.distilled_lora, *self.camera_loras.values(), *self.ic_loras.values()]
+
+    @property
+    def split(self) -> bool:
+        """Whether its checkpoints hold the transformer only (the other components are `parts`)."""
+        return bool(self.parts)
 
 
 @functools.lru_cache(maxsize=None)
@@ -224,8 +267,19 @@ LTX2_19B = Family(
             ("static", "Static", "static"),
         )
     },
+    # The IC-LoRA model pages (Lightricks/LTX-2-19b-IC-LoRA-*) and MODELS-LTX-2.3.md.
+    ic_loras={
+        kind: ModelFile(f"ltx-2-19b-ic-lora-{slug}.safetensors", "loras", f"Lightricks/LTX-2-19b-IC-LoRA-{title}")
+        for kind, title, slug in (
+            ("canny", "Canny-Control", "canny-control"),
+            ("depth", "Depth-Control", "depth-control"),
+            ("pose", "Pose-Control", "pose-control"),
+            ("detailer", "Detailer", "detailer"),
+        )
+    },
     # The base generation: a file with none of a newer generation's marks is 2.0 (as ltx-pipelines decides).
-    recognition=Recognition(key_markers=("text_embedding_projection.aggregate_embed.",), file_name=r"ltx-?2-19b"),
+    recognition=Recognition(until_version=(2, 3), key_markers=("text_embedding_projection.aggregate_embed.",),
+                            file_name=r"ltx-?2-19b"),
     audio=AudioFormat(24000),
 )
 LTX23_22B = Family(
@@ -244,8 +298,12 @@ LTX23_22B = Family(
     upsampler=_lightricks("ltx-2.3-spatial-upscaler-x2-1.1.safetensors", "latent_upscale_models", "Lightricks/LTX-2.3",
                           "ltx-2.3-spatial-upscaler-x2-1.0.safetensors"),
     distilled_lora=_lightricks("ltx-2.3-22b-distilled-lora-384-1.1.safetensors", "loras", "Lightricks/LTX-2.3"),
+    # One IC-LoRA for depth, canny and pose maps; "ref0.5": trained with references at half the output size.
+    ic_loras={"union": _lightricks("ltx-2.3-22b-ic-lora-union-control-ref0.5.safetensors", "loras",
+                                   "Lightricks/LTX-2.3-22b-IC-LoRA-Union-Control")},
     recognition=Recognition(
         since_version=(2, 3),
+        until_version=(2, 4),
         key_markers=("prompt_adaln_single.", "text_embedding_projection.video_aggregate_embed."),
         config_markers=(("transformer", "gated_attn", True), ("transformer", "cross_attn_mod", True),
                         ("transformer", "use_prompt_embeddings", False),
@@ -255,8 +313,65 @@ LTX23_22B = Family(
     ),
     audio=AudioFormat(48000),
 )
+def _ltx25(name: str, folder: str) -> ModelFile:
+    """A file of Lightricks/LTX-2.5, which keeps each ComfyUI folder's files in a folder of that name."""
+    return ModelFile(name, folder, "Lightricks/LTX-2.5", path=f"{folder}/{name}")
+
+
+# LTX-2.5's own text encoder: Lightricks' fine-tuned Gemma 4 12B "unified" with the LTX text projection in one file
+# (ltx-core gemma_assets.py; the transformer's `gemma_source_checkpoint` names its `gemma_version`). Stock Gemma 4
+# is no substitute, and Gemma 3 has the same feature shape but gives noise.
+GEMMA_4_LTX = TextEncoder(
+    kind="gemma4_unified",
+    label="Gemma 4 12B with the LTX-2.5 text projection",
+    files=(_ltx25("gemma4-12b-with-proj-ltx-2.5-bf16.safetensors", "text_encoders"),),
+    version="gemma4-12b-ltx-v1",
+    projection=True,
+)
+# Lightricks/LTX-2 README at 1.2.0 and the LTX-2.5 repository: a split release, one file per component.
+LTX25_22B = Family(
+    name="2.5",
+    label="LTX-2.5 22B",
+    config_file="ltx2.5-22b.json",
+    steps=30,
+    stg_blocks=(28,),
+    use_cross_timestep=True,
+    checkpoints={
+        "dev": _ltx25("ltx-2.5-22b-dev-transformer-bf16.safetensors", "diffusion_models"),
+        "distilled": _ltx25("ltx-2.5-22b-distilled-transformer-bf16.safetensors", "diffusion_models"),
+    },
+    text_encoder=GEMMA_4_LTX,
+    upsampler=_ltx25("ltx-2.5-latent-spatial-upscaler-x2-bf16-1.0.safetensors", "latent_upscale_models"),
+    distilled_lora=_ltx25("ltx-2.5-22b-distilled-lora-450-bf16.safetensors", "loras"),
+    parts={
+        "vae": _ltx25("ltx-2.5-video-vae-conv-bf16.safetensors", "vae"),
+        "audio_vae": _ltx25("ltx-2.5-audio-vae-bf16.safetensors", "vae"),
+    },
+    upcoming={
+        "diffusion_decoder": _ltx25("ltx-2.5-video-vae-bf16.safetensors", "vae"),
+        "duration_head": _ltx25("ltx-2.5-duration-head-bf16.safetensors", "model_patches"),
+        "temporal_upsampler": _ltx25("ltx-2.5-latent-temporal-upscaler-x2-bf16-1.0.safetensors",
+                                     "latent_upscale_models"),
+    },
+    # ltx-pipelines 1.2.0 switches to these rules at model_version 2.4 (its pre-releases) and to the ancestral
+    # distilled sampler at 2.5; released files are 2.5. The transformer has no video FFN biases and a keyframe
+    # embedding, which a diffusers folder says in its config.
+    recognition=Recognition(
+        since_version=(2, 5),
+        until_version=(2, 6),
+        key_markers=("keyframes_abs_pos_embedding",),
+        absent_markers=("transformer_blocks.0.ff.net.0.proj.bias",),
+        config_markers=(("transformer", "use_keyframes_abs_pos_embedding", True), ("transformer", "ff_bias", False)),
+        components=("duration_head", "transformer_full"),
+        file_name=r"ltx-?2\.5",
+    ),
+    audio=AudioFormat(48000),
+    image_crf=18,
+    distilled_sampler="euler_ancestral",
+    ic_loras_from=("2.3",),
+)
 # Newest first: a file belongs to the first generation it matches, else to the last (the base).
-GENERATIONS = (LTX23_22B, LTX2_19B)
+GENERATIONS = (LTX25_22B, LTX23_22B, LTX2_19B)
 FAMILIES = {family.name: family for family in GENERATIONS[::-1]}
 
 
@@ -269,21 +384,13 @@ def _tiny(real: Family, label: str, config_file: str) -> Family:
 TINY_FAMILIES = {
     "2.0": _tiny(LTX2_19B, "LTX-2 tiny (random weights)", "tiny.json"),
     "2.3": _tiny(LTX23_22B, "LTX-2.3 tiny (random weights)", "tiny-2.3.json"),
+    "2.5": _tiny(LTX25_22B, "LTX-2.5 tiny (random weights)", "tiny-2.5.json"),
 }
 ALL_FAMILIES = (*FAMILIES.values(), *TINY_FAMILIES.values())
 
-# Generations this version of the pack recognises but does not run (LTX-2.5 and later, or its pre-release 2.4).
-NEWER_GENERATIONS = Recognition(
-    since_version=(2, 4),
-    key_markers=("duration_head.", "keyframes_abs_pos_embedding"),
-    config_markers=(("transformer", "use_keyframes_abs_pos_embedding", True),),
-    components=("duration_head",),
-    file_name=r"ltx-?2\.5",
-)
-
 
 def family(name: str, tiny: bool = False) -> Family:
-    """A record by generation ("2.0", "2.3"), the real one or its tiny stand-in."""
+    """A record by generation ("2.0", "2.3", "2.5"), the real one or its tiny stand-in."""
     table = TINY_FAMILIES if tiny else FAMILIES
     if name not in table:
         raise L2AError(f"family = {name!r} is unknown: use one of {', '.join(table)}.")
@@ -301,35 +408,63 @@ def parse_version(text: str) -> tuple[int, ...]:
 
 
 def _marked(recognition: Recognition, keys, configs: Mapping[str, Mapping]) -> bool:
+    keys = list(keys)
     if any(marker in key for key in keys for marker in recognition.key_markers):
         return True
+    for marker in recognition.absent_markers:  # telling only where the file has the layer the tensor belongs to
+        layer = marker.rsplit(".", 1)[0] + ".weight"
+        if any(key.endswith(layer) for key in keys) and not any(key.endswith(marker) for key in keys):
+            return True
     if any(name in configs for name in recognition.components):
         return True
     return any(configs.get(component, {}).get(key, not value) == value
                for component, key, value in recognition.config_markers)
 
 
-def is_newer_generation(keys=(), metadata: Mapping[str, str] | None = None,
-                        configs: Mapping[str, Mapping] | None = None) -> bool:
-    """Whether files belong to a generation newer than any this version of the pack runs."""
-    version = parse_version((metadata or {}).get("model_version", ""))
-    if version and version >= NEWER_GENERATIONS.since_version:
-        return True
-    return _marked(NEWER_GENERATIONS, keys, configs or {})
+def _in_range(recognition: Recognition, version: tuple[int, ...]) -> bool:
+    return version >= recognition.since_version and (not recognition.until_version
+                                                     or version < recognition.until_version)
+
+
+def generation_of_version(model_version: str, source: str = "the file") -> Family | None:
+    """The generation a `model_version` belongs to (None without one); a version of no known generation (a newer
+    release, or a pre-release such as 2.4) is an L2AError that names it and what this pack runs."""
+    version = parse_version(model_version or "")
+    if not version:
+        return None
+    found = next((f for f in GENERATIONS if _in_range(f.recognition, version)), None)
+    if found is not None:
+        return found
+    known = ", ".join(f"{f.label} ({f.name})" for f in FAMILIES.values())
+    if version >= GENERATIONS[0].recognition.until_version:
+        why = "a generation newer than this version of LTX-2 Anywhere knows: update the pack"
+    else:
+        why = "not a released generation (a pre-release build?): use the released files"
+    raise L2AError(f"{source} says model_version {model_version!r}, {why}. This version runs {known}.")
 
 
 def recognise(keys=(), metadata: Mapping[str, str] | None = None,
-              configs: Mapping[str, Mapping] | None = None) -> Family:
+              configs: Mapping[str, Mapping] | None = None, source: str = "the file") -> Family:
     """The generation of a checkpoint from its tensor names and metadata (a file) or its configs (a folder).
 
-    A `model_version` decides when the file has one: the newest generation at or below it. Otherwise the first
-    generation (newest first) whose marks the files carry; files with none are the base generation.
+    A `model_version` decides when the file has one: the generation whose range holds it (a version of none is
+    an L2AError). Otherwise the first generation (newest first) whose marks the files carry; files with none are
+    the base generation.
     """
-    version = parse_version((metadata or {}).get("model_version", ""))
-    if version:
-        return next(f for f in GENERATIONS if version >= f.recognition.since_version)
+    by_version = generation_of_version((metadata or {}).get("model_version", ""), source)
+    return by_version if by_version is not None else recognise_by_marks(keys, configs)
+
+
+def marked_generation(keys=(), configs: Mapping[str, Mapping] | None = None) -> Family | None:
+    """The newest generation whose marks (tensor names, configs) the files carry; None when they carry none."""
+    keys = list(keys)
     configs = configs or {}
-    return next((f for f in GENERATIONS if _marked(f.recognition, keys, configs)), GENERATIONS[-1])
+    return next((f for f in GENERATIONS if _marked(f.recognition, keys, configs)), None)
+
+
+def recognise_by_marks(keys=(), configs: Mapping[str, Mapping] | None = None) -> Family:
+    """The generation whose marks the files carry, newest first; files with none are the base generation."""
+    return marked_generation(keys, configs) or GENERATIONS[-1]
 
 
 def declared_by_name(file_name: str) -> Family | None:

@@ -19,18 +19,27 @@ def _pixels(image):
 
 def condition_notes(model, conditioning, image_names=(None, None)) -> list[str]:
     """What besides the prompt shaped a clip, for its report: each LoRA (camera presets by name) with its strength,
-    each pinned image with its frame and strength, and the direction when it is backward. `image_names` are the
+    each IC-LoRA with its reference, each pinned image with its frame and strength, and the direction when it is
+    backward. `image_names` are the
     start and end image files' names where known."""
     from .families import with_camera_loras
 
     presets = {file.name.lower(): preset for family in with_camera_loras()
                for preset, file in family.camera_loras.items()}
+    controls = getattr(model, "controls", ())
+    controlled = {control.adapter for control in controls}
     notes = []
     for spec in getattr(model, "loras", ()):
+        if spec.adapter in controlled:
+            continue
         name = Path(spec.path).name
         preset = presets.get(name.lower())
         label = f"camera LoRA {preset} ({name})" if preset else f"LoRA {name}"
         notes.append(f"{label} x{spec.strength:g}")
+    if controls:
+        from .ic_lora import control_notes
+
+        notes += control_notes(model)
     direction = getattr(conditioning, "direction", "forward")
     start_name, end_name = image_names
     if direction == "backward":

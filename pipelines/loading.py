@@ -1,14 +1,22 @@
-"""Load LTX-2 checkpoints (official all-in-one safetensors or a diffusers folder) and the Gemma 3 text encoder.
+"""Load LTX-2 checkpoints (official all-in-one safetensors, LTX-2.5's split files, or a diffusers folder) and the
+text encoders (Gemma 3; LTX-2.5's Gemma 4 with the LTX text projection).
 
 Files are checked from their safetensors header alone before any tensor is read, so a wrong file fails in
 milliseconds with a message that names it and the fix. Modules are built from the family's configs (or the tiny
-config stored in the file) with parameters on the meta device, then filled with
-`load_state_dict(assign=True, strict=True)`: no random init, no second copy of the weights. Everything is offline.
+config stored in the file) with parameters on the meta device, the files' key sets are compared with the modules'
+(still before reading a tensor), then filled with `load_state_dict(assign=True, strict=True)`: no random init, no
+second copy of the weights. Everything is offline.
 
 Which family a checkpoint is comes from the family records (`families.recognise`): a file's `model_version` and
-tensor names, a diffusers folder's configs. A tiny model says so in its own metadata (`l2a_tiny`, its configs);
-a tiny diffusers folder has the configs of a tiny record. The variant is "distilled" when the metadata or the file
-(folder) name says so, or a folder's scheduler has dynamic shifting off, else "dev".
+tensor names (which must agree), a diffusers folder's configs. A tiny model says so in its own metadata
+(`l2a_tiny`, its configs); a tiny diffusers folder has the configs of a tiny record. The variant is "distilled" when
+the metadata or the file (folder) name says so, or a folder's scheduler has dynamic shifting off, else "dev".
+
+A family with `parts` (LTX-2.5) ships a transformer file (with the text connectors) and one file per other
+component: the video VAE and the audio VAE with its vocoder, found by their official names in the VAE folders
+("auto") or given. Every part must be of the transformer's family. The text projection is in the text encoder's file
+and travels with the text encoder. The LTX-2.5 diffusers folder holds the distilled transformer in `transformer/`
+and the dev one in `transformer_full/`: the path `<folder>/transformer_full` picks the dev model.
 
 The weights of the transformer and the connectors can be read again from the source (`reread_weights`): fusing a
 LoRA changes them in place, and re-reading the memory-mapped file restores them exactly without a copy in memory.
@@ -23,7 +31,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import convert
 from .components import LTX2Model, TextEncoder
@@ -33,11 +41,15 @@ from .families import (
     GEMMA_3_12B,
     TINY_FAMILIES,
     Family,
+    declared_by_name,
     family,
-    is_newer_generation,
+    generation_of_version,
+    marked_generation,
     recognise,
+    recognise_by_marks,
 )
 from .memory import MemoryPolicy, apply_scaled_fp8, quantize_fp8, track, with_policy
+from .text_projection import CONNECTOR_LAYERS, in_text_encoder, without_projection
 from .weights import (
     SAFETENSORS_SUFFIXES,
     file_stamp,
@@ -59,8 +71,14 @@ GEMMA_MODEL_TYPES = ("gemma3", "gemma3_text")
 # The distilled checkpoints sample a fixed sigma list: no dynamic or terminal shift (diffusers' conversion script).
 DISTILLED_SCHEDULER = {"use_dynamic_shifting": False, "shift_terminal": None}
 REREAD_COMPONENTS = ("transformer", "connectors")  # what LoRAs change
+# A split family's parts: the components each part file holds, its key prefix in the official layout.
+PART_COMPONENTS = {"vae": ("vae",), "audio_vae": ("audio_vae", "vocoder")}
+PART_LABELS = {"vae": "video VAE", "audio_vae": "audio VAE and vocoder"}
+DEV_TRANSFORMER_FOLDER = "transformer_full"  # LTX-2.5-Diffusers: the dev transformer beside the distilled one
 _WEIGHT_SCALE, _INPUT_SCALE = ".weight_scale", ".input_scale"  # pre-quantized fp8 files
 _DAMAGED = "the file is damaged or was not fully downloaded: download it again."
+_PLAIN_DTYPES = {"BF16", "F16", "F32"}
+_FP8_DTYPES = {"F8_E4M3", "F8_E5M2"}
 _PIPELINE_INDEX = {
     "transformer": ["diffusers", "LTX2VideoTransformer3DModel"],
     "vae": ["diffusers", "AutoencoderKLLTX2Video"],
@@ -86,6 +104,8 @@ class CheckpointInfo:
     fp8: bool  # official pre-quantized fp8 file (weight_scale keys)
     tiny: bool
     metadata: dict = field(default_factory=dict)
+    parts: dict = field(default_factory=dict)  # part ("vae", "audio_vae") -> file, for a split family's transformer
+    text_encoder_version: str = ""  # the gemma_version the transformer names (gemma_source_checkpoint)
 
 
 def with_official_stg(config: dict) -> dict:
@@ -114,8 +134,21 @@ def _variant_from(name: str, metadata: Mapping[str, str]) -> str:
     return "distilled" if any("distilled" in hint.lower() for hint in hints) else "dev"
 
 
-def _classify_foreign(path: Path, keys: list[str]) -> None:
-    """Raise a specific L2AError for files that are clearly something other than an LTX-2 all-in-one checkpoint."""
+def _component_file(keys: list[str], metadata: Mapping[str, str]) -> str | None:
+    """What LTX component file a non-transformer file is, by its keys: the text encoder, a part, or None."""
+    if "gemma_config" in metadata or any(k.endswith(("layer_scalar", "pre_feedforward_layernorm.weight"))
+                                         for k in keys):
+        return "text encoder"
+    if any(k.startswith(("audio_vae.", "vocoder.")) for k in keys):
+        return PART_LABELS["audio_vae"]
+    if any(k.startswith(("vae.", "per_channel_statistics.", "encoder.down_blocks.", "decoder.up_blocks."))
+           for k in keys):
+        return PART_LABELS["vae"]
+    return None
+
+
+def _classify_foreign(path: Path, keys: list[str], metadata: Mapping[str, str]) -> None:
+    """Raise a specific L2AError for files that are clearly something other than an LTX-2 checkpoint."""
     name = path.name
     if any(("lora_A" in k or "lora_B" in k or "lora_down" in k or "lora_up" in k) for k in keys):
         raise L2AError(
@@ -135,6 +168,13 @@ def _classify_foreign(path: Path, keys: list[str]) -> None:
             f"'{name}' is an LTX-Video 0.9 checkpoint (video only, no audio branch), not LTX-2. Load an LTX-2 "
             f"all-in-one checkpoint instead: {LTX2_FILES}."
         )
+    kind = _component_file(keys, metadata)
+    if kind is not None:
+        where = "LTX-2 Text Encoder Loader" if kind == "text encoder" else "the model loader's VAE inputs"
+        raise L2AError(
+            f"'{name}' is an LTX-2 {kind} file, not a model checkpoint: load it with {where}, and load the "
+            f"transformer (or all-in-one) checkpoint here: {LTX2_FILES}."
+        )
     sample = ", ".join(sorted(keys)[:3]) or "no tensors"
     raise L2AError(
         f"'{name}' is not an LTX-2 checkpoint (it has {len(keys)} tensors, e.g. {sample}). Load an LTX-2 "
@@ -152,7 +192,164 @@ def _tiny_config(path: Path, metadata: Mapping[str, str]) -> dict:
     return config
 
 
-def _inspect_file(path: Path) -> CheckpointInfo:
+def _refuse_quantized(path: Path, header: Mapping[str, dict], generation: Family) -> None:
+    """ComfyUI's int8 (ConvRot) and NVFP4 files keep integer weights with block scales, which run in ComfyUI's own
+    kernels only: refused with the family's bf16 files. (Official fp8 files with per-tensor scales load.)"""
+    odd = next(((k, e.get("dtype")) for k, e in header.items()
+                if str(e.get("dtype", "")) not in (_PLAIN_DTYPES | _FP8_DTYPES)), None)
+    if odd is not None:
+        files = " or ".join(f"{f.name} ({f.url})" for f in generation.checkpoints.values())
+        raise L2AError(
+            f"'{path.name}' stores weights as {odd[1]} (e.g. {odd[0]}): a ComfyUI-quantized file (e.g. int8-convrot "
+            f"or NVFP4) that only ComfyUI's own nodes run. Use the bf16 file: {files}; fp8_weights on the loader halves "
+            "its memory."
+        )
+
+
+def _generation_of_file(path: Path, keys: list[str], metadata: Mapping[str, str]) -> Family:
+    """The generation of a transformer file: its `model_version` and its tensors must say the same one."""
+    by_version = generation_of_version(metadata.get("model_version", ""), f"'{path.name}'")
+    by_marks = marked_generation(keys)
+    if by_version is not None and by_marks is not None and by_marks is not by_version:
+        raise L2AError(
+            f"'{path.name}' says model_version {metadata['model_version']!r} ({by_version.label}) but its tensors are "
+            f"{by_marks.label}'s: the file is mislabelled or damaged. Download it again."
+        )
+    return by_version or by_marks or recognise_by_marks(keys)
+
+
+def _gemma_source_version(metadata: Mapping[str, str], path: Path) -> str:
+    raw = metadata.get("gemma_source_checkpoint")
+    if not raw:
+        return ""
+    try:
+        return str(json.loads(raw).get("gemma_version") or "")
+    except (ValueError, AttributeError) as exc:
+        raise L2AError(f"'{path.name}' has damaged gemma_source_checkpoint metadata ({exc}): {_DAMAGED}") from exc
+
+
+_BARE_VAE_ROOTS = ("encoder.", "decoder.", "per_channel_statistics.")
+
+
+def _official_vae_key(key: str) -> str:
+    """A video VAE file's key in the all-in-one layout: official VAE files keep bare `encoder.*`, `decoder.*`,
+    `per_channel_statistics.*` keys (loaders also accept them `vae.`-prefixed)."""
+    return "vae." + key if key.startswith(_BARE_VAE_ROOTS) else key
+
+
+@dataclass
+class PartInfo:
+    """A split family's component file, from its header."""
+
+    path: Path
+    part: str  # "vae" or "audio_vae"
+    family: Family | None  # what its metadata or official name says (None: unknown)
+
+
+def _part_family(path: Path, metadata: Mapping[str, str]) -> Family | None:
+    return generation_of_version(metadata.get("model_version", ""), f"'{path.name}'") or declared_by_name(path.name)
+
+
+def inspect_part(path: str | os.PathLike, part: str, for_family: Family) -> PartInfo:
+    """Check a split family's component file from its header: the right component, safetensors, not quantized, not a
+    capability this version does not run (LTX-2.5's diffusion-decoder VAE)."""
+    path = Path(path)
+    label, wanted = PART_LABELS[part], for_family.parts[part]
+    if not path.is_file():
+        raise L2AError(f"The {label} '{path}' does not exist: put {wanted.name} ({wanted.url}) in models/"
+                       f"{wanted.folder}.")
+    if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
+        raise L2AError(f"'{path.name}' is not a .safetensors file: use {wanted.name} ({wanted.url}) as the {label}.")
+    header, metadata = read_safetensors_header(path)
+    keys = list(header)
+    holds = {convert.component_of(_official_vae_key(k) if part == "vae" else k) for k in keys}
+    if not set(PART_COMPONENTS[part]) <= holds or holds - set(PART_COMPONENTS[part]) - {None}:
+        what = _component_file(keys, metadata) or "not an LTX-2 component"
+        raise L2AError(f"'{path.name}' is the {what} file, not the {label}: pick {wanted.name} ({wanted.url}) as the "
+                       f"{label}.")
+    diffusion = for_family.upcoming.get("diffusion_decoder")
+    vae_class = ""
+    if part == "vae":
+        try:
+            vae_class = str(json.loads(metadata.get("config") or "{}").get("vae", {}).get("_class_name", ""))
+        except (ValueError, AttributeError):
+            vae_class = ""
+    if vae_class == "CausalDiffusionVAE" or (diffusion is not None and path.name.lower() == diffusion.name.lower()):
+        raise L2AError(f"'{path.name}' is the video VAE with the diffusion decoder, which this version does not run "
+                       f"yet: use {wanted.name} ({wanted.url}), the conv decoder of the same release.")
+    _refuse_quantized(path, header, for_family)
+    return PartInfo(path, part, _part_family(path, metadata))
+
+
+def part_of_file(path: str | os.PathLike) -> str:
+    """Which part ("vae", "audio_vae") a split family's VAE file holds, from its header."""
+    path = Path(path)
+    header, metadata = read_safetensors_header(path)
+    kind = _component_file(list(header), metadata)
+    for part, label in PART_LABELS.items():
+        if kind == label:
+            return part
+    raise L2AError(f"'{path.name}' is not an LTX-2 VAE file (it is {kind or 'no LTX-2 component'}): LTX-2.5 takes "
+                   "its video VAE and its audio VAE from models/vae.")
+
+
+def _resolve_parts(path: Path, generation: Family, given: Mapping[str, Any] | None,
+                   folders: Mapping[str, Iterable[str | os.PathLike]] | None) -> dict[str, Path]:
+    """Each part's file: the one given, else ("auto") the family's official file in the part's folders (by default
+    the ComfyUI folder beside the transformer's, e.g. models/vae)."""
+    from .model_files import require_file
+
+    found = {}
+    for part, official in generation.parts.items():
+        choice = (given or {}).get(part)
+        if choice not in (None, "", "auto"):
+            found[part] = Path(choice)
+            continue
+        where = (folders or {}).get(official.folder)
+        if where is None:
+            where = [Path(os.path.abspath(path)).parent.parent / official.folder]
+        found[part] = require_file(official, where, f"{generation.label} ('{path.name}') needs its "
+                                                    f"{PART_LABELS[part]}, and loading it")
+    return found
+
+
+def _check_parts(path: Path, generation: Family, parts: Mapping[str, Path]) -> None:
+    """Each part file checked from its header, and of the transformer's family where it says which it is."""
+    for part, file in parts.items():
+        info = inspect_part(file, part, generation)
+        if info.family is not None and info.family.name != generation.name:
+            wanted = generation.parts[info.part]
+            raise L2AError(
+                f"'{path.name}' is the {generation.label} transformer but '{info.path.name}' is {info.family.label}'s "
+                f"{PART_LABELS[info.part]}: {generation.label} needs {wanted.name} ({wanted.url})."
+            )
+
+
+def _refuse_parts_for_all_in_one(path: Path, generation: Family, given: Mapping[str, Any] | None) -> None:
+    """A family without parts takes no VAE files: a chosen one is refused, naming both files and what it needs."""
+    chosen = {part: Path(value) for part, value in (given or {}).items() if value not in (None, "", "auto")}
+    if not chosen:
+        return
+    owners = {part: _part_family(file, read_safetensors_header(file)[1]) if file.is_file() else None
+              for part, file in chosen.items()}
+
+    def chosen_as(part: str, file: Path) -> str:
+        whose = f" ({owners[part].label}'s)" if owners[part] is not None else ""
+        return f"'{file.name}'{whose} was chosen as the {PART_LABELS.get(part, part)}"
+
+    items = ", ".join(chosen_as(part, file) for part, file in chosen.items())
+    files = " or ".join(f.name for f in generation.checkpoints.values())
+    other = next((f for f in owners.values() if f is not None and f.name != generation.name), None)
+    hint = f"; for {other.label}, load its transformer file, e.g. {other.checkpoints['dev'].name}" if other else ""
+    raise L2AError(
+        f"'{path.name}' is an {generation.label} checkpoint, which takes no separate VAE files, but {items}: "
+        f"{generation.label} needs its all-in-one checkpoint ({files}) with the VAE inputs on auto{hint}."
+    )
+
+
+def _inspect_file(path: Path, parts: Mapping[str, Any] | None = None,
+                  folders: Mapping[str, Iterable[str | os.PathLike]] | None = None,
+                  with_parts: bool = True) -> CheckpointInfo:
     if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
         raise L2AError(
             f"'{path.name}' is a {path.suffix or 'suffix-less'} file: only safetensors are loaded (pickle formats such "
@@ -161,23 +358,30 @@ def _inspect_file(path: Path) -> CheckpointInfo:
     header, metadata = read_safetensors_header(path)
     keys = list(header)
     if not any(k.endswith(("audio_patchify_proj.weight", "audio_adaln_single.linear.weight")) for k in keys):
-        _classify_foreign(path, keys)
-    if is_newer_generation(keys, metadata):
-        raise L2AError(
-            f"'{path.name}' is an LTX-2.5 or newer checkpoint, which this version of the pack does not support. "
-            f"Use {LTX2_FILES}."
-        )
+        _classify_foreign(path, keys, metadata)
+    generation = _generation_of_file(path, keys, metadata)
+    _refuse_quantized(path, header, generation)
     present = {convert.component_of(k) for k in keys}
-    missing = [c for c in convert.COMPONENTS if c not in present]
-    if missing:
-        raise L2AError(
-            f"'{path.name}' is an LTX-2 file without the {', '.join(missing)} weights (a split or transformer-only "
-            f"file). Load the all-in-one checkpoint, which holds every component except Gemma: {LTX2_FILES}."
-        )
+    found_parts: dict[str, Path] = {}
+    if generation.split and not present & {"vae", "audio_vae", "vocoder"}:
+        missing = [c for c in ("transformer", "connectors") if c not in present]
+        if missing:
+            raise L2AError(f"'{path.name}' is an {generation.label} transformer file without the {', '.join(missing)} "
+                           f"weights: {_DAMAGED}")
+        if with_parts:
+            found_parts = _resolve_parts(path, generation, parts, folders)
+            _check_parts(path, generation, found_parts)
+    else:
+        _refuse_parts_for_all_in_one(path, generation, parts)
+        missing = [c for c in convert.COMPONENTS if c not in present]
+        if missing:
+            raise L2AError(
+                f"'{path.name}' is an LTX-2 file without the {', '.join(missing)} weights (a split or transformer-only "
+                f"file). Load the all-in-one checkpoint, which holds every component except Gemma: {LTX2_FILES}."
+            )
     fp8 = any(k.endswith(("weight_scale", "input_scale")) for k in keys) or any(
         str(entry.get("dtype", "")).startswith("F8") for entry in header.values()
     )
-    generation = recognise(keys, metadata)
     tiny = "l2a_tiny" in metadata
     found = family(generation.name, tiny=True) if tiny else generation
     return CheckpointInfo(
@@ -188,6 +392,8 @@ def _inspect_file(path: Path) -> CheckpointInfo:
         fp8=fp8,
         tiny=tiny,
         metadata=metadata,
+        parts=found_parts,
+        text_encoder_version=_gemma_source_version(metadata, path),
     )
 
 
@@ -216,52 +422,85 @@ def _tiny_family_of(configs: Mapping[str, Mapping]) -> Family | None:
     return None
 
 
+def folder_layout(path: str | os.PathLike) -> tuple[Path, dict[str, Path]]:
+    """(the diffusers folder, component -> sub-folder) of a folder path; `<folder>/transformer_full` is the folder
+    with its dev transformer."""
+    path = Path(path)
+    root, transformer = path, "transformer"
+    if path.name == DEV_TRANSFORMER_FOLDER and (path.parent / "model_index.json").is_file():
+        root, transformer = path.parent, DEV_TRANSFORMER_FOLDER
+    layout = {name: root / name for name in convert.COMPONENTS}
+    layout["transformer"] = root / transformer
+    return root, layout
+
+
 def _inspect_folder(path: Path) -> CheckpointInfo:
-    if not (path / "model_index.json").is_file():
+    root, layout = folder_layout(path)
+    if not (root / "model_index.json").is_file():
         raise L2AError(
             f"'{path}' is a folder without model_index.json: pass an LTX-2 all-in-one .safetensors file or a "
             "diffusers-format LTX-2 folder (with model_index.json and transformer/, vae/, audio_vae/, vocoder/, "
             "connectors/, scheduler/)."
         )
-    missing = [c for c in (*convert.COMPONENTS, "scheduler") if not (path / c).is_dir()]
+    missing = [layout[c].name for c in convert.COMPONENTS if not layout[c].is_dir()]
+    missing += [] if (root / "scheduler").is_dir() else ["scheduler"]
     if missing:
         raise L2AError(
-            f"The diffusers folder '{path}' lacks the subfolder(s) {', '.join(missing)}: copy the complete "
+            f"The diffusers folder '{root}' lacks the subfolder(s) {', '.join(missing)}: copy the complete "
             "LTX-2 diffusers repository (Lightricks/LTX-2 layout)."
         )
-    found = {c: _read_json(path / c / "config.json") for c in convert.COMPONENTS}
-    found["scheduler"] = _read_json(path / "scheduler" / "scheduler_config.json")
-    extra = {name: {} for name in ("duration_head",) if (path / name / "config.json").is_file()}
-    if is_newer_generation(configs={**found, **extra}):
-        raise L2AError(
-            f"'{path}' is an LTX-2.5 or newer folder, which this version of the pack does not support: use an LTX-2 "
-            "19B or LTX-2.3 22B diffusers folder."
-        )
-    tiny = _tiny_family_of(found)
-    found_family = tiny or recognise(configs=found)
+    found = {c: _read_json(layout[c] / "config.json") for c in convert.COMPONENTS}
+    found["scheduler"] = _read_json(root / "scheduler" / "scheduler_config.json")
+    extra = {name: {} for name in ("duration_head", DEV_TRANSFORMER_FOLDER) if (root / name).is_dir()}
+    marks = {**found, **extra}
+    tiny = _tiny_family_of(marks)
+    found_family = tiny or recognise(configs=marks)
     config = found_family.config()
+    scheduler = config["scheduler"]
     for name, cfg in found.items():
         config[name] = _public(cfg)
     config["vocoder_class"] = found["vocoder"].get("_class_name", "LTX2Vocoder")
-    distilled = "distilled" in path.name.lower() or found["scheduler"].get("use_dynamic_shifting") is False
+    if layout["transformer"].name == DEV_TRANSFORMER_FOLDER:
+        variant = "dev"
+        config["scheduler"] = scheduler  # the folder's scheduler is the distilled one's
+    elif DEV_TRANSFORMER_FOLDER in extra:
+        variant = "distilled"
+    else:
+        distilled = "distilled" in root.name.lower() or found["scheduler"].get("use_dynamic_shifting") is False
+        variant = "distilled" if distilled else "dev"
     return CheckpointInfo(
         path=path,
         family=found_family,
-        variant="distilled" if distilled else "dev",
+        variant=variant,
         config=with_official_stg(config),
         fp8=False,
         tiny=tiny is not None,
     )
 
 
-def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
-    """Identify an LTX-2 checkpoint (file: header only; folder: configs only) or raise an L2AError saying why not."""
+def inspect_checkpoint(path: str | os.PathLike, parts: Mapping[str, Any] | None = None,
+                       folders: Mapping[str, Iterable[str | os.PathLike]] | None = None,
+                       with_parts: bool = True) -> CheckpointInfo:
+    """Identify an LTX-2 checkpoint (file: headers only; folder: configs only) or raise an L2AError saying why not.
+
+    For a split family's transformer file, `parts` may name each part's file ("vae", "audio_vae"; "auto" or
+    absent: the official file in `folders[<its ComfyUI folder key>]`, by default the folder beside the
+    transformer's); `with_parts=False` checks the transformer file alone (the doctor checks each part itself)."""
     path = Path(path)
     if not path.exists():
         raise L2AError(f"Checkpoint '{path}' does not exist: check the path or put {LTX2_FILES} there.")
     if path.is_dir():
         return _inspect_folder(path)
-    return _inspect_file(path)
+    return _inspect_file(path, parts, folders, with_parts)
+
+
+def placement_note(info: CheckpointInfo, listed_in: str | None) -> str:
+    """A note when a file was found in another ComfyUI folder than its family keeps it in ("" otherwise)."""
+    official = info.family.checkpoints.get(info.variant)
+    if listed_in is None or info.path.is_dir() or official is None or official.folder == listed_in:
+        return ""
+    return (f"'{info.path.name}' is an {info.family.label} {official.folder.replace('_', ' ').rstrip('s')} file, kept "
+            f"in models/{listed_in}: it loads from there, but belongs in models/{official.folder}.")
 
 
 # ---- building and filling modules --------------------------------------------------------------------------------
@@ -283,22 +522,32 @@ def component_classes(vocoder_class: str = "LTX2Vocoder") -> dict[str, type]:
     }
 
 
-def build_empty(config: dict) -> dict:
-    """The five modules of a config with meta parameters, ready for load_state_dict(assign=True)."""
+def build_empty(config: dict, names: Iterable[str] = convert.COMPONENTS) -> dict:
+    """The modules of a config with meta parameters, ready for load_state_dict(assign=True). When the family's text
+    projection is the text encoder's (LTX-2.5), the connectors come without it."""
     classes = component_classes(config.get("vocoder_class", "LTX2Vocoder"))
     with parameters_on_meta():
-        return {name: cls.from_config(config[name]) for name, cls in classes.items()}
+        modules = {name: classes[name].from_config(config[name]) for name in names}
+    if "connectors" in modules and in_text_encoder(config):
+        without_projection(modules["connectors"])
+    return modules
+
+
+def _layout_problem(name: str, expected: set, given: set, source: str, label: str) -> L2AError | None:
+    missing, unexpected = sorted(expected - given), sorted(given - expected)
+    if not missing and not unexpected:
+        return None
+    return L2AError(
+        f"The {name} weights in {source} do not match the {label} layout: {len(missing)} missing (e.g. "
+        f"{', '.join(missing[:3]) or '-'}), {len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3]) or '-'}). "
+        f"The file is another model version or damaged: use {LTX2_FILES}."
+    )
 
 
 def _fill(module, state: dict, name: str, source: str, label: str) -> None:
-    expected = set(module.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        raise L2AError(
-            f"The {name} weights in '{source}' do not match the {label} layout: {len(missing)} missing "
-            f"(e.g. {', '.join(missing[:3]) or '-'}), {len(unexpected)} unexpected (e.g. "
-            f"{', '.join(unexpected[:3]) or '-'}). The file is another model version or damaged: use {LTX2_FILES}."
-        )
+    problem = _layout_problem(name, set(module.state_dict()), set(state), f"'{source}'", label)
+    if problem:
+        raise problem
     try:
         module.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
@@ -306,8 +555,51 @@ def _fill(module, state: dict, name: str, source: str, label: str) -> None:
     module.eval().requires_grad_(False)
 
 
-def _file_tensors(path: Path, prepare, wanted: Mapping[str, set] | None = None) -> Iterator[tuple[str, str, Any]]:
-    """(component, diffusers key, tensor) for every tensor (or the `wanted` ones), each passed through
+@dataclass(frozen=True)
+class _Source:
+    """One file the model's weights come from: its components, and how its keys map to diffusers keys."""
+
+    path: Path
+    rename: Callable[[str], str] | None = None  # file key -> official key (a split part's bare VAE keys)
+    folder_component: str = ""  # a diffusers folder's component file: its keys are diffusers keys already
+
+
+def _sources(info_path: Path, parts: Mapping[str, Path] | None = None, components=convert.COMPONENTS) -> list[_Source]:
+    """The files of a checkpoint (its own, then its parts; a folder's weight files per component)."""
+    if info_path.is_dir():
+        _root, layout = folder_layout(info_path)
+        return [_Source(file, folder_component=name) for name in components
+                for file in _folder_weight_files(layout[name])]
+    sources = [_Source(info_path)]
+    for part, file in (parts or {}).items():
+        if set(PART_COMPONENTS[part]) & set(components):
+            sources.append(_Source(file, _official_vae_key if part == "vae" else None))
+    return sources
+
+
+def _key_map(source: _Source, keys: Iterable[str], skip: Callable[[str, str], bool]) -> dict[str, tuple | None]:
+    """File key -> (component, diffusers key), None for keys diffusers does not use or the model does not hold."""
+    keys = list(keys)
+    if source.folder_component:
+        mapped = {k: (source.folder_component, k) for k in keys}
+    else:
+        renamed = {k: source.rename(k) if source.rename else k for k in keys}
+        official = convert.official_key_map(renamed.values())
+        mapped = {k: official[renamed[k]] for k in keys}
+    return {k: None if target is None or skip(*target) else target for k, target in mapped.items()}
+
+
+def _skipper(config: Mapping[str, Any]) -> Callable[[str, str], bool]:
+    """Which (component, key) a model leaves out: the text projection when the text encoder holds it (LTX-2.5's
+    diffusers folder has it in connectors/; its text encoder loads it from there)."""
+    prefixes = tuple(f"{layer}." for layer in CONNECTOR_LAYERS.values())
+    projection_elsewhere = in_text_encoder(config)
+    return lambda component, key: projection_elsewhere and component == "connectors" and key.startswith(prefixes)
+
+
+def _file_tensors(source: _Source, prepare, skip, wanted: Mapping[str, set] | None = None
+                  ) -> Iterator[tuple[str, str, Any]]:
+    """(component, diffusers key, tensor) for every tensor of one file (or the `wanted` ones), each passed through
     `prepare(component, key, tensor, scale)`, one at a time.
 
     Official pre-quantized files (`*-fp8.safetensors`, ltx-core's `fp8_scaled_mm` format) store a Linear as an fp8
@@ -318,9 +610,10 @@ def _file_tensors(path: Path, prepare, wanted: Mapping[str, set] | None = None) 
     import torch
     from safetensors import safe_open
 
+    path = source.path
     dropped = 0
     with safe_open(str(path), framework="pt", device="cpu") as f:
-        key_map = convert.official_key_map(f.keys())
+        key_map = _key_map(source, f.keys(), skip)
         for key, target in key_map.items():
             if target is None:
                 continue
@@ -345,6 +638,17 @@ def _file_tensors(path: Path, prepare, wanted: Mapping[str, set] | None = None) 
         logger.info("%s: ignored %d fp8 input scales (activations are computed in bf16/fp16/fp32).", path.name, dropped)
 
 
+def _header_keys(sources: list[_Source], skip) -> dict[str, set]:
+    """The diffusers keys each component would get from the files, from their headers alone."""
+    keys: dict[str, set] = {}
+    for source in sources:
+        header, _ = read_safetensors_header(source.path)
+        for key, target in _key_map(source, header, skip).items():
+            if target is not None and not key.endswith((_WEIGHT_SCALE, _INPUT_SCALE)):
+                keys.setdefault(target[0], set()).add(target[1])
+    return keys
+
+
 def _folder_weight_files(folder: Path) -> list[Path]:
     index = sorted(folder.glob("*.safetensors.index.json"))
     if index:
@@ -357,27 +661,12 @@ def _folder_weight_files(folder: Path) -> list[Path]:
     return files
 
 
-def _folder_tensors(path: Path, prepare, wanted: Mapping[str, set] | None = None) -> Iterator[tuple[str, str, Any]]:
-    from safetensors import safe_open
-
-    for name in convert.COMPONENTS if wanted is None else wanted:
-        for file in _folder_weight_files(path / name):
-            read_safetensors_header(file)
-            with safe_open(str(file), framework="pt", device="cpu") as f:
-                for key in f.keys():
-                    if wanted is None or key in wanted[name]:
-                        yield name, key, prepare(name, key, f.get_tensor(key), None)
-
-
-def _source_tensors(path: Path, prepare, wanted: Mapping[str, set] | None = None) -> Iterator[tuple[str, str, Any]]:
-    return (_folder_tensors if path.is_dir() else _file_tensors)(path, prepare, wanted)
-
-
-def _source_files(path: Path) -> list[Path]:
-    """The files the transformer and connectors are read from."""
-    if not path.is_dir():
-        return [path]
-    return [file for name in REREAD_COMPONENTS for file in _folder_weight_files(path / name)]
+def _source_tensors(sources: list[_Source], prepare, skip, wanted: Mapping[str, set] | None = None
+                    ) -> Iterator[tuple[str, str, Any]]:
+    for source in sources:
+        if source.folder_component:
+            read_safetensors_header(source.path)
+        yield from _file_tensors(source, prepare, skip, wanted)
 
 
 def _restore_cast(tensor, scale, dtype):
@@ -416,12 +705,17 @@ def reread_weights(model: LTX2Model, wanted: Mapping[str, Iterable[str]]) -> Ite
     def prepare(_name, _key, tensor, scale):
         return _restore_cast(tensor, scale, model.dtype)
 
-    return _source_tensors(Path(model.source), prepare, {name: set(keys) for name, keys in wanted.items()})
+    sources = _sources(Path(model.source), components=REREAD_COMPONENTS)
+    return _source_tensors(sources, prepare, _skipper(model.configs),
+                           {name: set(keys) for name, keys in wanted.items()})
 
 
 def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu", fp8: bool = False,
-               memory: MemoryPolicy | None = None) -> LTX2Model:
-    """Load an LTX-2 checkpoint (all-in-one .safetensors or diffusers folder) into diffusers modules.
+               memory: MemoryPolicy | None = None, parts: Mapping[str, Any] | None = None,
+               folders: Mapping[str, Iterable[str | os.PathLike]] | None = None,
+               listed_in: str | None = None) -> LTX2Model:
+    """Load an LTX-2 checkpoint (all-in-one .safetensors, a split family's transformer file with its parts, or a
+    diffusers folder) into diffusers modules.
 
     Transformer, connectors and video VAE use `dtype`; the audio VAE and vocoder stay fp32. `fp8=True` stores the
     transformer blocks' Linear weights as fp8 with a per-tensor scale (the official fp8 format) and computes in
@@ -429,6 +723,8 @@ def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu"
     quantized while reading, so the full-precision transformer never sits on the device. Without `fp8` a
     pre-quantized file is dequantized (`weight * weight_scale`) into `dtype`.
 
+    `parts` and `folders` choose a split family's part files (see `inspect_checkpoint`); `listed_in` is the ComfyUI
+    folder key the file was picked from, so a file kept in another folder than its family's gets a note.
     `memory` is applied before returning (see `memory.MemoryPolicy`); when it offloads, weights are read into system
     memory and only what the policy places on `device` goes there.
     """
@@ -438,9 +734,20 @@ def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu"
     device = resolve_device(device)
     if memory is not None:
         memory.check(device)
-    info = inspect_checkpoint(path)
+    info = inspect_checkpoint(path, parts, folders)
+    note = placement_note(info, listed_in)
+    if note:
+        logger.warning(note)
     dtypes = {name: torch.float32 if name in FP32_COMPONENTS else torch_dtype for name in convert.COMPONENTS}
     modules = build_empty(info.config)
+    sources = _sources(info.path, info.parts)
+    skip = _skipper(info.config)
+    given = _header_keys(sources, skip)
+    files = " and ".join(f"'{s.path.name}'" for s in sources if not s.folder_component) or f"'{info.path}'"
+    for name, module in modules.items():  # every file's key set against the modules, before reading a tensor
+        problem = _layout_problem(name, set(module.state_dict()), given.get(name, set()), files, info.family.label)
+        if problem:
+            raise problem
     read_device = torch.device("cpu") if memory is not None and memory.offloads else device
     fp8_layers = set()
     if fp8:  # what ltx-core's fp8 modes quantize: the Linear layers of the transformer blocks (98 % of the weights)
@@ -461,9 +768,9 @@ def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu"
             return tensor.to(read_device)
         return _restore_cast(tensor, None, dtypes[name]).to(read_device)
 
-    stamps = tuple(file_stamp(file) for file in _source_files(info.path))
+    stamps = tuple(file_stamp(s.path) for s in _sources(info.path, components=REREAD_COMPONENTS))
     states: dict[str, dict] = {name: {} for name in convert.COMPONENTS}
-    for name, key, tensor in _source_tensors(info.path, prepare):
+    for name, key, tensor in _source_tensors(sources, prepare, skip):
         states[name][key] = tensor
     for name, module in modules.items():
         _fill(module, states.pop(name), name, str(info.path), info.family.label)
@@ -479,6 +786,8 @@ def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu"
         source=str(info.path),
         configs=info.config,
         source_stamps=stamps,
+        text_encoder_version=info.text_encoder_version,
+        notes=(note,) if note else (),
     )
     model = model if memory is None else with_policy(model, memory)
     track(model)
@@ -488,17 +797,35 @@ def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu"
 # ---- writing -----------------------------------------------------------------------------------------------------
 
 
-def save_checkpoint(path: str | os.PathLike, components: Mapping[str, Any], metadata: Mapping[str, str]) -> Path:
-    """Write modules as one official-layout all-in-one safetensors file, atomically."""
-    missing = [c for c in convert.COMPONENTS if c not in components]
+def save_checkpoint(path: str | os.PathLike, components: Mapping[str, Any], metadata: Mapping[str, str],
+                    names: Iterable[str] = convert.COMPONENTS) -> Path:
+    """Write modules in the official layout, atomically: every component (an all-in-one file) or the `names` given
+    (a split family's transformer file: transformer and connectors, without the text projection it does not hold)."""
+    names = list(names)
+    missing = [c for c in names if c not in components]
     if missing:
-        raise L2AError(f"save_checkpoint needs all of {', '.join(convert.COMPONENTS)}; missing {', '.join(missing)}.")
-    states = {name: components[name].state_dict() for name in convert.COMPONENTS}
+        raise L2AError(f"save_checkpoint needs all of {', '.join(names)}; missing {', '.join(missing)}.")
+    states = {name: components[name].state_dict() for name in names}
+    if "connectors" in states and "vae" not in states:
+        prefixes = tuple(f"{layer}." for layer in CONNECTOR_LAYERS.values())
+        states["connectors"] = {k: v for k, v in states["connectors"].items() if not k.startswith(prefixes)}
     return write_safetensors(path, convert.diffusers_to_official(states), metadata)
 
 
-def save_diffusers_folder(path: str | os.PathLike, components: Mapping[str, Any], scheduler_config: dict) -> Path:
-    """Write modules as a diffusers-format folder (Lightricks/LTX-2 layout, without Gemma), atomically."""
+def save_part(path: str | os.PathLike, part: str, components: Mapping[str, Any], metadata: Mapping[str, str]) -> Path:
+    """Write a split family's part file in the official layout (the video VAE with bare `encoder.`/`decoder.` keys,
+    the audio VAE with its vocoder), atomically."""
+    official = convert.diffusers_to_official({name: components[name].state_dict() for name in PART_COMPONENTS[part]})
+    if part == "vae":
+        official = {k.removeprefix("vae."): v for k, v in official.items()}
+    return write_safetensors(path, official, metadata)
+
+
+def save_diffusers_folder(path: str | os.PathLike, components: Mapping[str, Any], scheduler_config: dict,
+                          dev_transformer: Any = None, extra: Callable[[Path], Mapping | None] | None = None) -> Path:
+    """Write modules as a diffusers-format folder (Lightricks/LTX-2 layout, without Gemma), atomically;
+    `dev_transformer` adds LTX-2.5-Diffusers' `transformer_full/`; `extra(folder)` writes more (a text encoder) and
+    returns its model_index.json entries."""
     import shutil
 
     import diffusers
@@ -512,9 +839,13 @@ def save_diffusers_folder(path: str | os.PathLike, components: Mapping[str, Any]
     try:
         for name in convert.COMPONENTS:
             components[name].save_pretrained(tmp / name, safe_serialization=True)
+        if dev_transformer is not None:
+            dev_transformer.save_pretrained(tmp / DEV_TRANSFORMER_FOLDER, safe_serialization=True)
         FlowMatchEulerDiscreteScheduler(**scheduler_config).save_pretrained(tmp / "scheduler")
         index = {"_class_name": "LTX2Pipeline", "_diffusers_version": diffusers.__version__, **_PIPELINE_INDEX}
         index["vocoder"] = ["ltx2", type(components["vocoder"]).__name__]
+        if extra is not None:
+            index.update(extra(tmp) or {})
         (tmp / "model_index.json").write_text(json.dumps(index, indent=2, sort_keys=True))
         if path.exists():
             path.rmdir()
@@ -525,7 +856,7 @@ def save_diffusers_folder(path: str | os.PathLike, components: Mapping[str, Any]
     return path
 
 
-# ---- Gemma 3 text encoder ----------------------------------------------------------------------------------------
+# ---- text encoders -----------------------------------------------------------------------------------------------
 
 
 def _gemma_error(folder: Path, problem: str) -> L2AError:
@@ -564,24 +895,73 @@ def inspect_gemma_folder(folder: str | os.PathLike) -> dict:
     return config
 
 
-def inspect_text_encoder(path: str | os.PathLike) -> str:
-    """Check a text encoder path from its headers and configs alone (no weights read): what it is, in words."""
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What a text encoder path is, from headers and configs alone."""
+
+    path: Path
+    kind: str  # "gemma3" or "gemma4_unified"
+    version: str  # the gemma_version it declares ("" for none)
+    description: str
+
+    def refusal(self, checkpoint: CheckpointInfo) -> str:
+        """Why this encoder cannot serve the checkpoint's family, naming both files ("" when it can)."""
+        need = checkpoint.family.text_encoder
+        why = need.mismatch(self.kind, self.version, checkpoint.text_encoder_version)
+        if not why:
+            return ""
+        return (f"'{self.path.name}' ({self.description}) cannot encode prompts for '{checkpoint.path.name}' "
+                f"({checkpoint.family.label}): {why}. {checkpoint.family.label} needs {need.names()}.")
+
+
+def _is_gemma4(path: Path) -> bool:
+    """Whether a text-encoder path is LTX-2.5's kind (a Gemma 4 file, or a diffusers folder with a Gemma 4 encoder)."""
+    from .gemma4_encoder import is_gemma4_header
+
+    if path.is_dir():
+        config = path / "text_encoder" / "config.json"
+        return (path / "model_index.json").is_file() and config.is_file() and "gemma4" in str(
+            _read_json(config).get("model_type", ""))
+    if path.suffix.lower() not in SAFETENSORS_SUFFIXES or not path.is_file():
+        return False
+    return is_gemma4_header(*read_safetensors_header(path))
+
+
+def inspect_text_encoder(path: str | os.PathLike) -> EncoderInfo:
+    """Check a text encoder path from its headers and configs alone (no weights read): what it is."""
     path = Path(path)
+    if _is_gemma4(path):
+        from .gemma4_encoder import inspect_gemma4
+
+        info = inspect_gemma4(path)
+        return EncoderInfo(path, info.config.get("model_type", ""), info.version, info.describe())
     if path.is_file() or path.suffix.lower() in SAFETENSORS_SUFFIXES:
         from .gemma_single_file import inspect_gemma_file
 
         info = inspect_gemma_file(path)
         quantized = "" if info.quantization == "none" else f", {info.quantization}"
-        return f"Gemma 3 single file ({info.weight_dtype.lower()}{quantized})"
+        return EncoderInfo(path, "gemma3", "", f"Gemma 3 single file ({info.weight_dtype.lower()}{quantized})")
     inspect_gemma_folder(path)
-    return "Gemma 3 transformers folder"
+    return EncoderInfo(path, "gemma3", "", "Gemma 3 transformers folder")
+
+
+def check_text_encoder_for(checkpoint: CheckpointInfo, encoder: EncoderInfo) -> None:
+    """Refuse, from headers alone, a text encoder the checkpoint's family cannot use (Gemma 3 for LTX-2.5 has the
+    same feature shape and would give noise; LTX-2.5's Gemma 4 for LTX-2.3; another gemma_version)."""
+    refusal = encoder.refusal(checkpoint)
+    if refusal:
+        raise L2AError(refusal)
 
 
 def load_text_encoder(folder: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu") -> TextEncoder:
-    """Load a local Gemma 3 folder (multimodal or text-only) and its tokenizer, offline; config checked first.
-
-    A file (or a path ending in .safetensors) is ComfyUI's single-file Gemma, read by `gemma_single_file`.
+    """Load a text encoder, offline, headers and configs checked first: a local Gemma 3 folder (multimodal or
+    text-only) with its tokenizer; ComfyUI's single-file Gemma 3 (`gemma_single_file`); or LTX-2.5's Gemma 4 with the
+    LTX text projection, a single file or a diffusers folder (`gemma4_encoder`).
     """
+    if _is_gemma4(Path(folder)):
+        from .gemma4_encoder import load_gemma4
+
+        return load_gemma4(folder, dtype=dtype, device=device)
     # ---- single file: ComfyUI's gemma_3_12B_it*.safetensors, tokenizer embedded ----
     if Path(folder).is_file() or Path(folder).suffix.lower() in SAFETENSORS_SUFFIXES:
         from .gemma_single_file import load_gemma_file

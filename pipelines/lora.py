@@ -18,7 +18,14 @@ base model again on exit, exactly:
 Files are the official trainer format (PEFT `lora_A`/`lora_B` keys under `diffusion_model.`, connector LoRAs
 under `text_embedding_projection.`); diffusers-format keys (`transformer.`, `connectors.`) and kohya-style
 `lora_down`/`lora_up`/`alpha` names are read too. Whether a LoRA fits is decided from its safetensors header alone,
-by target module names and shapes against the loaded modules, before any tensor is read.
+by target module names and shapes against the loaded modules, before any tensor is read: a LoRA whose layers fit is
+accepted whatever family its name states (Lightricks says LTX-2.3 LoRAs work on LTX-2.5), with a note in the report.
+On LTX-2.5 the text projection belongs to the text encoder, so a LoRA's layers there are left out, as the official
+pipelines (which put LoRAs on the transformer only) leave them.
+
+IC-LoRAs (in-context control: canny, depth, pose, detailer, union) are LoRAs trained next to a reference video; they
+are told apart from plain LoRAs by `ic_lora_mark` (metadata, official names, the name's "ic-lora") and run with their
+reference through `ic_lora.add_ic_lora`, never through `add_lora`.
 """
 
 from __future__ import annotations
@@ -41,9 +48,10 @@ from .checks import check_number
 from .components import LTX2Model
 from .errors import L2AError
 from .families import ALL_FAMILIES, FAMILIES, Family, declared_by_name, with_camera_loras
-from .loading import component_classes, reread_problem, reread_weights
+from .loading import build_empty, reread_problem, reread_weights
 from .model_files import require_file
-from .weights import SAFETENSORS_SUFFIXES, parameters_on_meta, read_safetensors_header, write_safetensors
+from .text_projection import CONNECTOR_LAYERS
+from .weights import SAFETENSORS_SUFFIXES, read_safetensors_header, write_safetensors
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +85,18 @@ class LoraFile:
     shapes: dict[str, tuple[int, ...]]  # e.g. "transformer.transformer_blocks.0.attn1.to_q.lora_A.weight"
     sources: dict[str, str]  # diffusers key -> key in the file
     alphas: dict[str, str] = field(default_factory=dict)  # "transformer.<module>" -> key of its alpha in the file
+    metadata: dict[str, str] = field(default_factory=dict)  # the safetensors metadata
 
     @property
     def layers(self) -> list[str]:
         """The layers it changes, "transformer.<module>" / "connectors.<module>"."""
         return sorted({key.rsplit(".lora_", 1)[0] for key in self.shapes})
+
+    def without(self, prefixes: tuple[str, ...]) -> LoraFile:
+        """The LoRA without its layers whose diffusers name starts with one of `prefixes`."""
+        return replace(self, shapes={k: v for k, v in self.shapes.items() if not k.startswith(prefixes)},
+                       sources={k: v for k, v in self.sources.items() if not k.startswith(prefixes)},
+                       alphas={k: v for k, v in self.alphas.items() if not k.startswith(prefixes)})
 
 
 # ---- official files ----------------------------------------------------------------------------------------------
@@ -128,11 +143,11 @@ def _adapter_name(path: Path, raw_header: bytes) -> str:
     return f"l2a_{stem}_{digest.hexdigest()[:10]}"
 
 
-def _read_header(path: Path) -> tuple[dict[str, dict], bytes]:
-    header, _ = read_safetensors_header(path)
+def _read_header(path: Path) -> tuple[dict[str, dict], dict[str, str], bytes]:
+    header, metadata = read_safetensors_header(path)
     with open(path, "rb") as f:
         raw = f.read(int.from_bytes(f.read(8), "little"))
-    return header, raw
+    return header, metadata, raw
 
 
 def _not_a_lora(path: Path, keys: list[str]) -> L2AError:
@@ -183,7 +198,7 @@ def read_lora_header(path: str | os.PathLike) -> LoraFile:
             f"'{path.name}' is a {path.suffix or 'suffix-less'} file: only .safetensors LoRAs are loaded (pickle "
             "formats such as .ckpt/.pt/.bin can run code). Use the .safetensors release of this LoRA."
         )
-    header, raw = _read_header(path)
+    header, metadata, raw = _read_header(path)
     keys = list(header)
     if not any(marker in k for k in keys for marker in _LORA_MARKERS):
         raise _not_a_lora(path, keys)
@@ -214,7 +229,81 @@ def read_lora_header(path: str | os.PathLike) -> LoraFile:
         shapes=shapes,
         sources={names[k]: src for k, src in renamed.items()},
         alphas={names[k]: src for k, src in alphas.items()},
+        metadata=dict(metadata),
     )
+
+
+# ---- IC-LoRAs ----------------------------------------------------------------------------------------------------
+
+# Metadata ltx-trainer writes into reference-conditioned LoRAs (video_to_video always; the flexible strategy only for
+# scales other than 1); the inference pipelines read the reference size from it.
+SPATIAL_SCALE_KEYS = ("reference_downscale_factor", "reference_spatial_scale_factor")
+TEMPORAL_SCALE_KEY = "reference_temporal_scale_factor"
+_IC_LORA_NAME = re.compile(r"ic[-_ ]?lora", re.IGNORECASE)
+_HALF_SIZE_NAME = re.compile(r"[-_]ref0?\.5(?![0-9])", re.IGNORECASE)  # Lightricks' "-ref0.5": half-size references
+
+
+@dataclass(frozen=True)
+class ReferenceScale:
+    """The reference video an IC-LoRA was trained with: `spatial` = output size / reference size, `temporal` = output
+    frame rate / reference frame rate; `source` says where the values come from."""
+
+    spatial: int = 1
+    temporal: int = 1
+    source: str = "the default"
+
+
+def official_ic_lora(name: str) -> tuple[Family, str] | None:
+    """(generation, control kind) of an official IC-LoRA file name, e.g. ltx-2-19b-ic-lora-canny-control."""
+    lowered = name.lower()
+    return next(((f, kind) for f in FAMILIES.values() for kind, file in f.ic_loras.items()
+                 if lowered in (n.lower() for n in file.names)), None)
+
+
+def ic_lora_mark(info: LoraFile) -> str | None:
+    """Why a LoRA is an IC-LoRA, or None for a plain LoRA.
+
+    An IC-LoRA is a LoRA whose metadata gives a reference scale (ltx-trainer writes one), an official IC-LoRA file
+    (by name), or a file whose name says "ic-lora" / "ic_lora" / "iclora" (Lightricks names every IC-LoRA so; files
+    trained at reference scale 1 by the trainer's flexible strategy carry no metadata and are known by name only).
+    """
+    for key in (*SPATIAL_SCALE_KEYS, TEMPORAL_SCALE_KEY):
+        if key in info.metadata:
+            return f"its metadata has {key} = {info.metadata[key]}"
+    official = official_ic_lora(info.path.name)
+    if official is not None:
+        return f"the official {official[1]} IC-LoRA of {official[0].label}"
+    if _IC_LORA_NAME.search(info.path.stem):
+        return "its name says IC-LoRA"
+    return None
+
+
+def _scale_value(info: LoraFile, key: str) -> int:
+    text = info.metadata[key]
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 1 and value == int(value)):
+        raise L2AError(
+            f"'{info.path.name}' has {key} = {text!r} in its metadata, which is not a whole number of at least 1: "
+            "the file is damaged or was written by another tool; fix the metadata or use the original file."
+        )
+    return int(value)
+
+
+def reference_scale(info: LoraFile) -> ReferenceScale:
+    """The reference scales of an IC-LoRA: from its metadata, as the official ICLoraPipeline reads them; without
+    metadata, 2 when its name has Lightricks' "-ref0.5" (references at half size) and 1 otherwise (the official
+    default)."""
+    spatial_key = next((k for k in SPATIAL_SCALE_KEYS if k in info.metadata), None)
+    temporal = _scale_value(info, TEMPORAL_SCALE_KEY) if TEMPORAL_SCALE_KEY in info.metadata else 1
+    if spatial_key is not None:
+        return ReferenceScale(_scale_value(info, spatial_key), temporal, f"{spatial_key} in the file's metadata")
+    if _HALF_SIZE_NAME.search(info.path.stem):
+        return ReferenceScale(2, temporal, "'ref0.5' in the file name (no metadata)")
+    source = "the file's metadata" if TEMPORAL_SCALE_KEY in info.metadata else "no metadata: the official default"
+    return ReferenceScale(1, temporal, source)
 
 
 # ---- does it fit? ------------------------------------------------------------------------------------------------
@@ -258,9 +347,7 @@ def fit_problems(info: LoraFile, modules: Mapping[str, Any]) -> tuple[list[str],
 
 def meta_modules(config: dict) -> dict[str, Any]:
     """Transformer and connectors of a config with parameters on the meta device: shapes without memory."""
-    classes = component_classes(config.get("vocoder_class", "LTX2Vocoder"))
-    with parameters_on_meta():
-        return {name: classes[name].from_config(config[name]) for name in ("transformer", "connectors")}
+    return build_empty(config, ("transformer", "connectors"))
 
 
 @functools.lru_cache(maxsize=None)
@@ -281,16 +368,36 @@ def _wrong_family(info: LoraFile, fits: list[Family], model: LTX2Model) -> L2AEr
     return L2AError(text)
 
 
+def _text_projection_layers(modules: Mapping[str, Any]) -> tuple[str, ...]:
+    """LoRA name prefixes of the text projection when the modules lack it (LTX-2.5: the text encoder holds it)."""
+    connectors = modules["connectors"]
+    if any(hasattr(connectors, layer) for layer in (*CONNECTOR_LAYERS.values(), "text_proj_in")):
+        return ()
+    return tuple(f"connectors.{layer}." for layer in CONNECTOR_LAYERS.values())
+
+
+def applicable(info: LoraFile, modules: Mapping[str, Any]) -> LoraFile:
+    """The part of a LoRA that applies to the modules: all of it, except text-projection layers where the text
+    encoder holds the projection."""
+    prefixes = _text_projection_layers(modules)
+    return info.without(prefixes) if prefixes else info
+
+
 def check_lora(path: str | os.PathLike, model: LTX2Model) -> LoraFile:
-    """Read a LoRA's header and make sure it fits the loaded model, or raise an L2AError that says for what it is."""
+    """Read a LoRA's header and make sure its layers fit the loaded model (names and shapes), or raise an L2AError
+    that says what it is for. A LoRA that fits is accepted whatever family its file name states."""
     info = read_lora_header(path)
-    declared = declared_by_name(info.path.name)
-    missing, mismatched = fit_problems(info, {"transformer": model.transformer, "connectors": model.connectors})
+    modules = {"transformer": model.transformer, "connectors": model.connectors}
+    fitting = applicable(info, modules)
+    if not fitting.shapes:
+        raise L2AError(f"'{info.path.name}' changes only the text projection, which {model.family.label} keeps in its "
+                       "text encoder: it has nothing to apply to the model.")
+    missing, mismatched = fit_problems(fitting, modules)
     if not missing and not mismatched:
-        if declared is not None and declared.name != model.family.name:
-            raise _wrong_family(info, [declared], model)
         return info
-    fits = [f for f in ALL_FAMILIES if fit_problems(info, reference_modules(f.key)) == ([], [])]
+    declared = declared_by_name(info.path.name)
+    fits = [f for f in ALL_FAMILIES if fit_problems(applicable(info, reference_modules(f.key)),
+                                                    reference_modules(f.key)) == ([], [])]
     if declared is not None and any(f.name == declared.name for f in fits):
         fits = [f for f in fits if f.name == declared.name]
     if fits:
@@ -304,6 +411,20 @@ def check_lora(path: str | os.PathLike, model: LTX2Model) -> LoraFile:
         f"'{info.path.name}' does not fit the loaded {model.family.label}: {' and '.join(problems)}. It was made for "
         f"another model (it fits none of {', '.join(f.label for f in FAMILIES.values())}) or the file is damaged."
     )
+
+
+def fit_notes(model: LTX2Model, infos: Iterable[LoraFile]) -> list[str]:
+    """What the report says about LoRAs applied to a family other than their name states, or partly applied."""
+    notes = []
+    for info in infos:
+        declared = declared_by_name(info.path.name)
+        if declared is not None and declared.name != model.family.name:
+            notes.append(f"{info.path.name} is named for {declared.label}; its layers fit {model.family.label}")
+        left = len(info.layers) - len(applicable(info, _components(model)).layers)
+        if left:
+            notes.append(f"{info.path.name}: {left} text-projection layers left out ({model.family.label}'s text "
+                         "encoder holds the projection)")
+    return notes
 
 
 def _has_fp8_storage(module) -> bool:
@@ -321,9 +442,21 @@ def unfused_reason(model: LTX2Model) -> str | None:
 
 
 def add_lora(model: LTX2Model, path: str | os.PathLike, strength: float = 1.0, fuse: bool = False) -> LTX2Model:
-    """A shallow copy of `model` with one more LoRA in its chain; `model` itself is left as it is."""
+    """A shallow copy of `model` with one more LoRA in its chain; `model` itself is left as it is. IC-LoRAs are
+    refused: without their reference video they do not do what they were trained for."""
     check_number("LoRA strength", strength, hint="1 = as trained, 0 = off")
     info = check_lora(path, model)
+    mark = ic_lora_mark(info)
+    if mark is not None:
+        raise L2AError(
+            f"'{info.path.name}' is an IC-LoRA ({mark}): it steers the video with a reference video, so load it "
+            "with LTX-2 IC-LoRA (L2A_ICLoRA) and connect the control video there, not with LTX-2 LoRA."
+        )
+    return chained(model, info, strength, fuse)
+
+
+def chained(model: LTX2Model, info: LoraFile, strength: float = 1.0, fuse: bool = False) -> LTX2Model:
+    """A shallow copy of `model` with a checked LoRA file appended to its chain."""
     reason = unfused_reason(model) if fuse else None
     if reason is not None:
         raise L2AError(
@@ -373,14 +506,15 @@ def _plan(loras: Iterable[LoraSpec]) -> tuple[tuple[tuple[LoraSpec, float], ...]
     return target, any(fuse for spec, weight, fuse in merged.values() if weight != 0.0)
 
 
-def _checked_header(spec: LoraSpec) -> LoraFile:
+def _checked_header(spec: LoraSpec, model: LTX2Model) -> LoraFile:
+    """The LoRA's header, unchanged since the node checked it, restricted to the layers that apply to the model."""
     info = read_lora_header(spec.path)
     if info.adapter != spec.adapter:
         raise L2AError(
             f"'{spec.name}' changed on disk after the LoRA node checked it: queue the workflow again so the new file "
             "is checked."
         )
-    return info
+    return applicable(info, _components(model))
 
 
 def _bias_without_base(model: LTX2Model, infos: Iterable[LoraFile]) -> str | None:
@@ -509,7 +643,7 @@ def _unfused_reason(model: LTX2Model, infos: Iterable[LoraFile]) -> str | None:
 
 
 def _activate(model: LTX2Model, slot: _Slot, target: tuple[tuple[LoraSpec, float], ...], require_fused: bool) -> None:
-    infos = [(_checked_header(spec), weight) for spec, weight in target]
+    infos = [(_checked_header(spec, model), weight) for spec, weight in target]
     reason = _unfused_reason(model, [info for info, _ in infos])
     if reason is not None and require_fused:
         names = ", ".join(spec.name for spec, _ in target if spec.fuse)
@@ -536,8 +670,10 @@ def lora_note(model: LTX2Model) -> str:
     if not target:
         return ""
     names = ", ".join(f"{spec.name} {weight:g}" for spec, weight in target)
-    reason = _unfused_reason(model, [_checked_header(spec) for spec, _ in target])
-    return f"LoRA {names} (" + ("fused" if reason is None else f"unfused: {reason}") + ")"
+    infos = [_checked_header(spec, model) for spec, _ in target]
+    reason = _unfused_reason(model, infos)
+    notes = "".join(f"; {note}" for note in fit_notes(model, [read_lora_header(spec.path) for spec, _ in target]))
+    return f"LoRA {names} (" + ("fused" if reason is None else f"unfused: {reason}") + notes + ")"
 
 
 @contextmanager
@@ -591,7 +727,7 @@ def random_lora(modules: Mapping[str, Any], pattern: str, rank: int, seed: int, 
     return state
 
 
-def save_lora(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
+def save_lora(path: str | os.PathLike, state: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> Path:
     """Write a LoRA state dict as safetensors, atomically."""
-    return write_safetensors(path, state)
+    return write_safetensors(path, state, metadata)
 

@@ -64,11 +64,11 @@ def audio_sample_rate(audio: dict) -> int:
 def _check_sample_rate(sample_rate, aac: bool) -> int:
     valid = isinstance(sample_rate, (int, float)) and not isinstance(sample_rate, bool) and math.isfinite(sample_rate)
     if not valid or int(sample_rate) != sample_rate or int(sample_rate) <= 0:
-        raise L2AError(f"Audio sample rate must be a positive integer (24000 for LTX-2); got {sample_rate!r}. The "
-                       "audio input is damaged: load it again.")
+        raise L2AError(f"the audio's sample rate is {sample_rate!r}, not a positive whole number of Hz (LTX-2 makes "
+                       "24000 or 48000): the audio input is damaged, load it again.")
     rate = int(sample_rate)
     if aac and rate not in AAC_SAMPLE_RATES:
-        raise L2AError(f"AAC cannot store audio at {rate} Hz; resample to one of {AAC_SAMPLE_RATES} (LTX-2: 24000).")
+        raise L2AError(f"AAC cannot store audio at {rate} Hz; resample to one of {AAC_SAMPLE_RATES} (LTX-2 makes 24000 or 48000).")
     return rate
 
 
@@ -819,6 +819,17 @@ def load_image(path) -> torch.Tensor:
     if pixels.shape[0] < 2 or pixels.shape[1] < 2:
         raise L2AError(f"'{path}' is {pixels.shape[1]}x{pixels.shape[0]} pixels: give an image of at least 2x2.")
     return torch.from_numpy(np.ascontiguousarray(pixels))
+
+
+def cover_frames(pixels: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """Float images [N, C, H, W] scaled to cover width x height and centre-cropped to it, the official way (ltx-pipelines
+    `resize_and_center_crop`): bilinear without anti-aliasing, the scaled size rounded up."""
+    src_h, src_w = pixels.shape[-2:]
+    scale = max(height / src_h, width / src_w)
+    new_h, new_w = math.ceil(src_h * scale), math.ceil(src_w * scale)
+    pixels = torch.nn.functional.interpolate(pixels, size=(new_h, new_w), mode="bilinear", align_corners=False)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    return pixels[:, :, top : top + height, left : left + width]
 
 
 def to_uint8_rgb(image) -> np.ndarray:

@@ -27,13 +27,17 @@ def find_file(names: str | Iterable[str], folders: Iterable[str | os.PathLike]) 
     return None
 
 
+class MissingModelFile(L2AError):
+    """An official file is not where it belongs (a backend can fall back to another)."""
+
+
 def require_file(model_file: ModelFile, folders: Iterable[str | os.PathLike], purpose: str) -> Path:
-    """find_file, or an L2AError that says which file to download from where, and where to put it."""
+    """find_file, or a MissingModelFile that says which file to download from where, and where to put it."""
     folders = [Path(f) for f in folders]
     path = find_file(model_file.names, folders)
     if path is None:
         where = " or ".join(str(f) for f in folders) or f"models/{model_file.folder}"
-        raise L2AError(
+        raise MissingModelFile(
             f"{purpose} needs '{model_file.name}', which is not in {where}. Download it from {model_file.url} and "
             f"put it in {folders[0] if folders else f'models/{model_file.folder}'} (a sub-folder is fine)."
         )

@@ -218,6 +218,12 @@ def expand_prompt(
 
     ensure_on_device(text_encoder)
     model, tokenizer = text_encoder.model, text_encoder.tokenizer
+    if getattr(text_encoder, "projection", None) is not None:
+        raise L2AError(
+            f"{text_encoder.describe()} encodes prompts only: LTX-2.5 expands prompts with its own enhancer (Gemma 4 "
+            "E2B), which comes in a later version of LTX-2 Anywhere. Turn prompt expansion off for LTX-2.5, or "
+            "expand with a Gemma 3 text encoder."
+        )
     if not hasattr(model, "generate"):
         raise L2AError(
             f"The loaded text encoder ({type(model).__name__}) cannot generate text: load Gemma 3 from a "

@@ -78,6 +78,10 @@ class CleanContext:
     # The kept audio is what the video follows (audio-to-video): as in the official A2Vid pipeline, the audio
     # guider is off and the unconditional pass keeps the positive audio prompt.
     audio_is_condition: bool = False
+    # Where IC-LoRA reference videos go: their frame `control_from` at output frame `control_at` (extend: the first
+    # new frame); 0 and 0 officially.
+    control_at: int = 0
+    control_from: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ class Plan:
         steps = len(self.sigmas) - 1
         parts = [
             f"seed {self.seed}",
-            f"{steps} steps ({self.schedule} schedule)",
+            f"{steps} steps ({', '.join(filter(None, (f'{self.schedule} schedule', SAMPLERS[self.sampler].label)))})",
             f"guidance video cfg {g.video_cfg:g} / audio cfg {g.audio_cfg:g}, stg {g.stg_scale:g}/{g.audio_stg_scale:g}"
             f" on blocks {list(self.stg_blocks)}, modality {g.modality_scale:g}/{g.audio_modality_scale:g},"
             f" rescale {g.rescale:g}/{g.audio_rescale:g}",
@@ -239,6 +243,37 @@ def _accelerate(steps: int, guidance: Guidance, preset: str, notes: list[str]) -
     return faster, guidance
 
 
+def check_conditioning(model, conditioning) -> None:
+    """Refuse, before any work, a conditioning whose text encoder the model cannot use: another Gemma (Gemma 3
+    features have the shape of LTX-2.5's and would only give noise), another gemma_version than the transformer
+    names, or embeddings of another width."""
+    from pathlib import Path
+
+    from .text_projection import in_text_encoder
+
+    need = model.family.text_encoder
+    model_name = f"{model.family.label} ('{Path(model.source).name}')"
+    encoder = conditioning.encoder
+    if encoder is not None:
+        why = need.mismatch(encoder.kind, encoder.version, model.text_encoder_version)
+        if why:
+            raise L2AError(
+                f"the prompt was encoded by {encoder.describe()}, but {model_name} needs {need.label}: {why}. Load "
+                f"{need.names()} with LTX-2 Text Encoder Loader and encode the prompt with it."
+            )
+    config = model.connectors.config
+    if in_text_encoder(model.configs):
+        width, what = config.video_hidden_dim + config.audio_hidden_dim, "projected features"
+    else:
+        width, what = config.caption_channels * config.text_proj_in_factor, "stacked Gemma hidden states"
+    for name, embeds in (("prompt", conditioning.prompt_embeds), ("negative prompt", conditioning.negative_embeds)):
+        if embeds.shape[-1] != width:
+            raise L2AError(
+                f"the {name} embeddings have {embeds.shape[-1]} features per token, but {model_name} takes {width} "
+                f"({what}): encode the prompt with its text encoder, {need.names()}."
+            )
+
+
 def audio_conditioned(p: Plan) -> Plan:
     """The plan for video that follows given audio: the official A2Vid pipeline's audio guider is off (no terms, no
     rescale) and has no negative prompt, so the unconditional pass keeps the positive audio prompt."""
@@ -292,17 +327,11 @@ def denormalize_audio_tokens(tokens, audio_vae):
 def resize_cover(pixels, width: int, height: int):
     """uint8 [H, W, 3] -> float [1, 3, height, width] in 0..255, the official way: bilinear scale to cover the
     target (no anti-aliasing), then a centre crop."""
-    import math
-
     import torch
 
-    image = torch.from_numpy(pixels).permute(2, 0, 1)[None].to(torch.float32)
-    src_h, src_w = image.shape[-2:]
-    scale = max(height / src_h, width / src_w)
-    new_h, new_w = math.ceil(src_h * scale), math.ceil(src_w * scale)
-    image = torch.nn.functional.interpolate(image, size=(new_h, new_w), mode="bilinear", align_corners=False)
-    top, left = (new_h - height) // 2, (new_w - width) // 2
-    return image[:, :, top : top + height, left : left + width]
+    from .media import cover_frames
+
+    return cover_frames(torch.from_numpy(pixels).permute(2, 0, 1)[None].to(torch.float32), width, height)
 
 
 def encode_image_latent(model, pixels, width: int, height: int):
@@ -349,13 +378,62 @@ def blend_clean(denoised, keep, clean):
     return denoised * (1 - keep) + clean * keep
 
 
-def euler_step(latents, denoised, sigma, sigma_next):
+def euler_step(latents, denoised, sigma, sigma_next, noise=None):
     """One Euler step of the flow ODE from `sigma` to `sigma_next` (official EulerDiffusionStep, diffusers'
     FlowMatchEulerDiscreteScheduler)."""
     return latents + (sigma_next - sigma) * ((latents - denoised) / sigma)
 
 
-SAMPLERS = {"euler": euler_step}
+def euler_ancestral_step(latents, denoised, sigma, sigma_next, noise, eta: float = 1.0, s_noise: float = 1.0):
+    """One ancestral Euler step for rectified flow (official EulerAncestralDiffusionStep, ltx-core
+    diffusion_steps.py; diffusers' LTXEulerAncestralRFScheduler): a deterministic step to
+    sigma_down = sigma_next * (1 + (sigma_next / sigma - 1) * eta), then renoised back up to sigma_next with the
+    signal rescaled by alpha_next / alpha_down (alpha = 1 - sigma). A step to sigma 0 returns the denoised latent and
+    draws no noise; `noise()` draws the fresh noise of a step."""
+    if float(sigma_next) == 0.0:
+        return denoised
+    sigma_down = sigma_next * (1.0 + (sigma_next / sigma - 1.0) * eta)
+    ratio = sigma_down / sigma
+    stepped = ratio * latents + (1.0 - ratio) * denoised
+    alpha_next, alpha_down = 1.0 - sigma_next, 1.0 - sigma_down
+    renoise = (sigma_next**2 - sigma_down**2 * alpha_next**2 / alpha_down**2).clamp(min=0) ** 0.5
+    return (alpha_next / alpha_down) * stepped + noise() * (s_noise * renoise)
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """How a step moves latents from one sigma to the next. A sampler that `draws_noise` gets fresh noise every step
+    from its own generator (official: seeded with seed + 10000, video drawn before audio) and puts kept tokens back
+    to their clean values after the step, as the official ancestral loop does."""
+
+    step: Callable
+    draws_noise: bool = False
+    label: str = ""  # how the report names it ("" for plain Euler)
+
+
+SAMPLERS = {"euler": Sampler(euler_step),
+            "euler_ancestral": Sampler(euler_ancestral_step, draws_noise=True, label="ancestral Euler")}
+# ltx-pipelines distilled.py: the ancestral loop's noise seed is the pipeline seed plus this, so its first draw is
+# not the initial noise again.
+NOISE_SEED_OFFSET = 10000
+
+
+@contextmanager
+def _pre_hooks(hooks):
+    """Forward pre-hooks (with kwargs) on (transformer block, attention module, hook) for the duration of the block.
+    A compiled block would not see hooks added after compilation (dynamo skips hook guards): it runs eagerly."""
+    handles, compiled = [], {}
+    try:
+        for block, attention, hook in hooks:
+            if getattr(block, "_compiled_call_impl", None) is not None:
+                compiled[block], block._compiled_call_impl = block._compiled_call_impl, None
+            handles.append(attention.register_forward_pre_hook(hook, with_kwargs=True))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        for block, call in compiled.items():
+            block._compiled_call_impl = call
 
 
 @contextmanager
@@ -366,22 +444,41 @@ def _stg_on(transformer, blocks, video: bool, audio: bool):
     def unperturbed(module, args, kwargs):
         return args, {**kwargs, "perturbation_mask": None, "all_perturbed": False}
 
-    handles, compiled = [], {}
+    hooks = []
     for index in blocks if not (video and audio) else ():
         block = transformer.transformer_blocks[index]
-        # A compiled block would not see hooks added after compilation (dynamo skips hook guards): run it eagerly.
-        if getattr(block, "_compiled_call_impl", None) is not None:
-            compiled[block], block._compiled_call_impl = block._compiled_call_impl, None
-        for attention, perturbed in ((block.attn1, video), (block.audio_attn1, audio)):
-            if not perturbed:
-                handles.append(attention.register_forward_pre_hook(unperturbed, with_kwargs=True))
-    try:
+        hooks += [(block, attention, unperturbed)
+                  for attention, perturbed in ((block.attn1, video), (block.audio_attn1, audio)) if not perturbed]
+    with _pre_hooks(hooks):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
-        for block, call in compiled.items():
-            block._compiled_call_impl = call
+
+
+def attention_bias(mask, dtype):
+    """Attention weights in [0, 1] as the additive bias ltx-core's `_prepare_self_attention_mask` makes of them:
+    log(w), and the dtype's minimum where w <= 0 (diffusers' IC-LoRA pipeline uses (1 - w) * -10000 instead, which
+    equals it only for weights 0 and 1)."""
+    import torch
+
+    finfo = torch.finfo(dtype)
+    bias = torch.full_like(mask, finfo.min, dtype=dtype)
+    positive = mask > 0
+    bias[positive] = torch.log(mask[positive].clamp(min=finfo.tiny)).to(dtype)
+    return bias
+
+
+@contextmanager
+def _self_attention_bias(transformer, bias):
+    """The video self-attention of every block attends with the additive `bias` ([1, T, T], `attention_bias`; None:
+    no mask), as the official transformer does with a conditioning item's attention mask."""
+    if bias is None:
+        yield
+        return
+
+    def masked(module, args, kwargs):
+        return args, {**kwargs, "attention_mask": bias.expand(kwargs["hidden_states"].shape[0], -1, -1)}
+
+    with _pre_hooks([(block, block.attn1, masked) for block in transformer.transformer_blocks]):
+        yield
 
 
 StepCallback = Callable[[int, int, Callable[[], Any]], None]
@@ -389,13 +486,119 @@ StepCallback = Callable[[int, int, Callable[[], Any]], None]
 
 @dataclass
 class _VideoTokens:
-    """The video sequence the transformer sees: the main grid, then appended keyframe tokens."""
+    """The video sequence the transformer sees: the main grid, then appended keyframe and reference tokens."""
 
-    latents: Any  # [1, S + K, C] normalized
-    mask: Any  # [1, S + K] strength of each token's clean value
-    clean: Any  # [1, S + K, C]
-    coords: Any  # [1, 3, S + K, 2]
+    latents: Any  # [1, S + K + R, C] normalized
+    mask: Any  # [1, S + K + R] strength of each token's clean value
+    clean: Any  # [1, S + K + R, C]
+    coords: Any  # [1, 3, S + K + R, 2]
     main_count: int  # S
+    attention: Any = None  # [1, T, T] self-attention weights in [0, 1] (IC-LoRA attention strength), None: full
+
+
+@dataclass
+class _Reference:
+    """An IC-LoRA reference video appended to the video sequence (official `VideoConditionByReferenceLatent`)."""
+
+    tokens: Any  # [1, M, C] normalized
+    coords: Any  # [1, 3, M, 2]
+    strength: float  # 1: kept clean
+    cross: Any  # [1, M] attention weight between each reference token and the generated ones; None: full attention
+
+
+def reference_conditions(model, geo: Geometry, context: CleanContext | None = None):
+    """The model's IC-LoRA references prepared for this generation (pixels, no VAE yet) and what was changed to fit
+    them (trimmed, scaled, cropped), each said."""
+    controls = getattr(model, "controls", None)
+    if not controls:
+        return [], []
+    from .ic_lora import check_reference_size, reference_pixels
+
+    check_reference_size(model, geo.width, geo.height)
+    at, start = (context.control_at, context.control_from) if context is not None else (0, 0)
+    prepared, notes = [], []
+    for control in controls:
+        reference = reference_pixels(control, geo.width, geo.height, geo.num_frames, at, start, geo.fps)
+        if reference is None:
+            notes.append(f"reference of {control.name}: no frame of it falls in this generation")
+            continue
+        prepared.append(reference)
+        notes += reference.notes
+    return prepared, notes
+
+
+def with_appended_tokens(p: Plan, model, conditioning, prepared) -> Plan:
+    """The diffusers schedule's shift from the whole video sequence: diffusers' condition and IC-LoRA pipelines count
+    the appended keyframe and reference tokens too. The other schedules do not depend on the token count."""
+    geo = p.geometry
+    pinned = {c.frame_index + geo.num_frames if c.frame_index < 0 else c.frame_index for c in conditioning.images}
+    keyframes = sum(1 for frame in pinned if 0 < frame < geo.num_frames)
+    if p.schedule != "diffusers" or not (prepared or keyframes):
+        return p
+    vae = model.vae
+    tokens = (geo.latent_frames + keyframes) * geo.latent_height * geo.latent_width
+    for reference in prepared:
+        frames, height, width = reference.pixels.shape[2:]
+        tokens += ((frames - 1) // vae.temporal_compression_ratio + 1) * (height // vae.spatial_compression_ratio) \
+            * (width // vae.spatial_compression_ratio)
+    return replace(p, sigmas=diffusers_sigmas(len(p.sigmas) - 1, tokens, model.scheduler_config))
+
+
+def encode_references(model, prepared, fps: float, at: int = 0) -> list[_Reference]:
+    """Encode prepared references into tokens placed on the output's grid, as the official IC-LoRA pipeline does:
+    the reference's own RoPE grid (causal first frame), time over fps / temporal scale (shifted back so its last
+    patch ends with the output's, and by `at` frames), height and width times the spatial scale; the attention
+    weight of each token is the pixel mask averaged onto the latent grid, times the attention strength."""
+    import torch
+
+    from .ic_lora import latent_mask
+
+    vae, rope = model.vae, model.transformer.rope
+    references = []
+    for reference in prepared:
+        control = reference.control
+        spatial, temporal = control.scale.spatial, control.scale.temporal
+        with torch.no_grad():
+            latent = vae.encode(reference.pixels.to(model.device, vae.dtype)).latent_dist.mode()
+        latent = normalize_video(latent.to(torch.float32), vae)
+        _, _, frames, height, width = latent.shape
+        coords = rope.prepare_video_coords(1, frames, height, width, model.device, fps=fps / temporal)
+        if temporal != 1:
+            coords[:, 0] = (coords[:, 0] - (temporal - 1) / fps).clamp(min=0)
+        if at:
+            coords[:, 0] = coords[:, 0] + at / fps
+        if spatial != 1:
+            coords[:, 1] = coords[:, 1] * spatial
+            coords[:, 2] = coords[:, 2] * spatial
+        cross = None
+        if reference.mask is not None:
+            cross = latent_mask(reference.mask.to(model.device), frames, height, width) * control.attention
+        elif control.attention < 1.0:
+            cross = torch.full((1, frames * height * width), control.attention, device=model.device)
+        references.append(_Reference(pack_video(latent), coords, control.strength, cross))
+    return references
+
+
+def reference_attention(references, main_count: int, count: int):
+    """The self-attention weights [1, T, T] of a sequence with `references` appended after `count` tokens, built one
+    reference at a time as ltx-core's `update_attention_mask`: the tokens before keep what they had (all 1 at
+    first), a reference attends fully to itself, to and from the `main_count` generated tokens with its weights, and
+    not at all to earlier appended tokens (keyframes, other references). None when no reference asks for less than
+    full attention."""
+    mask = None
+    for reference in references:
+        size = reference.tokens.shape[1]
+        if reference.cross is None and mask is None:
+            count += size
+            continue
+        cross = reference.cross if reference.cross is not None else reference.tokens.new_ones((1, size))
+        grown = reference.tokens.new_zeros((1, count + size, count + size))
+        grown[:, :count, :count] = 1.0 if mask is None else mask
+        grown[:, count:, count:] = 1.0
+        grown[:, :main_count, count:] = cross[:, None, :]
+        grown[:, count:, :main_count] = cross[:, :, None]
+        mask, count = grown, count + size
+    return mask
 
 
 def keyframe_coords(model, latent_height: int, latent_width: int, pixel_frame: int, fps: float):
@@ -424,13 +627,15 @@ def _image_conditions(model, conditioning, geo: Geometry):
 
 
 def prepare_video_tokens(model, conditioning, geo: Geometry, generator, init_video=None, noise_scale: float = 1.0,
-                         context: CleanContext | None = None):
-    """Noisy video tokens with the image conditions applied.
+                         context: CleanContext | None = None, references=()):
+    """Noisy video tokens with the image conditions and IC-LoRA references applied.
 
     An image at frame 0 replaces the first latent frame; an image at any other pixel frame is appended as
-    keyframe tokens placed at that frame's time (official keyframe semantics). A fresh start draws its noise in
-    [B, C, F, H, W] order (as diffusers' text/image-to-video pipelines do); a refine pass from `init_video` (raw
-    latents) draws it over the packed sequence and mixes it in at `noise_scale` (as diffusers' condition pipeline).
+    keyframe tokens placed at that frame's time (official keyframe semantics); `references` (`encode_references`)
+    come last, with their attention weights. A fresh start draws its noise in [B, C, F, H, W] order (as diffusers'
+    text/image-to-video pipelines do), or, with references, once over the whole packed sequence (as ltx-core's
+    noiser and diffusers' IC-LoRA pipeline do); a refine pass from `init_video` (raw latents) draws it over the
+    packed sequence and mixes it in at `noise_scale` (as diffusers' condition pipeline).
     """
     import torch
     from diffusers.utils.torch_utils import randn_tensor
@@ -453,13 +658,20 @@ def prepare_video_tokens(model, conditioning, geo: Geometry, generator, init_vid
         else:
             keyframes.append((pack_video(latent), strength, keyframe_coords(model, h, w, frame, fps)))
     coords = model.transformer.rope.prepare_video_coords(1, f, h, w, device, fps=fps)
+    keyframes += [(r.tokens, r.strength, r.coords) for r in references]
     kf_tokens = [k[0] for k in keyframes]
     kf_mask = [torch.full(k[0].shape[:2], float(k[1]), device=device) for k in keyframes]
     mask_tokens = torch.cat([pack_video(mask).squeeze(-1), *kf_mask], dim=1)
     clean_tokens = torch.cat([pack_video(clean), *kf_tokens], dim=1)
     coords = torch.cat([coords, *[k[2] for k in keyframes]], dim=2)
     main_count = f * h * w
-    if init_video is None:
+    appended = sum(r.tokens.shape[1] for r in references)
+    attention = reference_attention(references, main_count, clean_tokens.shape[1] - appended)
+    if init_video is None and references:
+        noise = randn_tensor(clean_tokens.shape, generator=generator, device=device, dtype=torch.float32)
+        keep = mask_tokens.unsqueeze(-1)
+        latents = noise * (1 - keep) + clean_tokens * keep
+    elif init_video is None:
         noise = pack_video(randn_tensor((1, channels, f, h, w), generator=generator, device=device,
                                         dtype=torch.float32))
         main = pack_video(clean * mask + unpack_video(noise, f, h, w) * (1 - mask))
@@ -479,7 +691,7 @@ def prepare_video_tokens(model, conditioning, geo: Geometry, generator, init_vid
         noise = randn_tensor(latents.shape, generator=generator, device=device, dtype=torch.float32)
         scaled = (1.0 - mask_tokens.unsqueeze(-1)) * noise_scale
         latents = noise * scaled + latents * (1 - scaled)
-    return _VideoTokens(latents, mask_tokens, clean_tokens, coords, main_count)
+    return _VideoTokens(latents, mask_tokens, clean_tokens, coords, main_count, attention)
 
 
 @dataclass
@@ -491,9 +703,10 @@ class _AudioTokens:
 
 
 def prepare_audio_tokens(model, geo: Geometry, generator, init_audio=None, noise_scale: float = 1.0,
-                         context: CleanContext | None = None) -> _AudioTokens:
+                         context: CleanContext | None = None, packed_noise: bool = False) -> _AudioTokens:
     """Noisy audio tokens [1, L, C*M] sized to the video's duration, or a re-noised `init_audio` (raw); audio in
-    `context` is kept clean where its keep mask says so."""
+    `context` is kept clean where its keep mask says so. Fresh noise is drawn in [B, C, L, M] order (diffusers'
+    text/image-to-video), or `packed_noise` in [B, L, C*M] order (ltx-core, diffusers' IC-LoRA pipeline)."""
     import torch
     from diffusers.utils.torch_utils import randn_tensor
 
@@ -511,7 +724,11 @@ def prepare_audio_tokens(model, geo: Geometry, generator, init_audio=None, noise
         audio_vae.temporal_compression_ratio,
     )
     shape = (1, audio_vae.config.latent_channels, frames, mel_bins)
-    noise = pack_audio(randn_tensor(shape, generator=generator, device=device, dtype=torch.float32))
+    if packed_noise:
+        noise = randn_tensor((1, frames, shape[1] * mel_bins), generator=generator, device=device,
+                             dtype=torch.float32)
+    else:
+        noise = pack_audio(randn_tensor(shape, generator=generator, device=device, dtype=torch.float32))
     mask = torch.zeros(noise.shape[:2], device=device)
     clean = torch.zeros_like(noise)
     if context is not None and context.audio is not None:
@@ -533,9 +750,13 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
     Passes per step: the conditional one, plus one per enabled term, each enabled as the official guiders do
     (CFG and modality when their scale is not 1, STG when not 0); the unconditional pass is batched with the
     conditional one, as in diffusers. A token kept with strength s sees sigma * (1 - s) and its x0 uses that
-    sigma, so fully kept tokens are exactly their clean value before guidance rescale, as officially.
+    sigma, so fully kept tokens are exactly their clean value before guidance rescale, as officially. A sampler that
+    draws noise (the ancestral one of LTX-2.5's distilled stage 1) draws it for video, then audio, each step.
     """
     import torch
+    from diffusers.utils.torch_utils import randn_tensor
+
+    from .text_projection import connect, in_text_encoder
 
     g = p.guidance
     geo = p.geometry
@@ -550,9 +771,11 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
         mask = torch.cat([conditioning.negative_mask, conditioning.prompt_mask])
     else:
         embeds, mask = conditioning.prompt_embeds, conditioning.prompt_mask
-    video_ctx, audio_ctx, ctx_mask = model.connectors(
-        embeds.to(device, connector_dtype), mask.to(device), padding_side="left"
-    )
+    embeds, mask = embeds.to(device, connector_dtype), mask.to(device)
+    if in_text_encoder(model.configs):  # the conditioning holds projected features (LTX-2.5)
+        video_ctx, audio_ctx, ctx_mask = connect(model.connectors, embeds, mask)
+    else:
+        video_ctx, audio_ctx, ctx_mask = model.connectors(embeds, mask, padding_side="left")
     pos_video_ctx = v_pos(video_ctx, do_cfg)
     pos_audio_ctx = v_pos(audio_ctx, do_cfg)
     pos_ctx_mask = v_pos(ctx_mask, do_cfg)
@@ -574,7 +797,12 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
     video_frozen = bool((video_mask == 1).all())
     audio_frozen = bool((audio_mask == 1).all())
     latents = video.latents
-    step = SAMPLERS[p.sampler]
+    sampler = SAMPLERS[p.sampler]
+    bias = None if video.attention is None else attention_bias(video.attention, dtype)
+    noise_source = torch.Generator("cpu").manual_seed((p.seed + NOISE_SEED_OFFSET) % 2**64)
+
+    def noise_like(x):
+        return lambda: randn_tensor(x.shape, generator=noise_source, device=x.device, dtype=torch.float32)
 
     sigmas = p.sigmas.to(device)
     timesteps = sigmas[:-1] * 1000.0
@@ -583,7 +811,7 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
     def forward(x, ax, vctx, actx, vmask, amask, t, coords, acoords, isolate=False, stg_blocks=None):
         video_t = t.unsqueeze(-1) * (1 - video_mask) if has_video_mask else t
         audio_t = t.unsqueeze(-1) * (1 - audio_mask) if has_audio_mask else (t if per_token else None)
-        with _stg_on(transformer, stg_blocks or (), stg_video, stg_audio):
+        with _stg_on(transformer, stg_blocks or (), stg_video, stg_audio), _self_attention_bias(transformer, bias):
             out_v, out_a = transformer(
                 hidden_states=x.to(dtype),
                 audio_hidden_states=ax.to(dtype),
@@ -640,8 +868,12 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
             guided_v = blend_clean(guided_v, video_mask, video.clean)
         if has_audio_mask:
             guided_a = blend_clean(guided_a, audio_mask, audio.clean)
-        latents = step(latents, guided_v, sigma, sigma_next)
-        audio_latents = step(audio_latents, guided_a, sigma, sigma_next)
+        latents = sampler.step(latents, guided_v, sigma, sigma_next, noise_like(latents))
+        audio_latents = sampler.step(audio_latents, guided_a, sigma, sigma_next, noise_like(audio_latents))
+        if sampler.draws_noise and has_video_mask:
+            latents = blend_clean(latents, video_mask, video.clean)
+        if sampler.draws_noise and has_audio_mask:
+            audio_latents = blend_clean(audio_latents, audio_mask, audio.clean)
         if on_step is not None:
             on_step(i + 1, total, lambda x0=guided_v: unpack_video(x0[:, :video.main_count], f, h, w))
     return latents, audio_latents
@@ -683,14 +915,20 @@ def sample(
     from .memory import apply_policy
 
     p = plan(model, settings)
+    check_conditioning(model, conditioning)
     if context is not None and context.audio_is_condition:
         p = audio_conditioned(p)
-    report = " | ".join(part for part in (p.report(), lora_note(model)) if part)
+    prepared, reference_notes = reference_conditions(model, p.geometry, context)
+    p = with_appended_tokens(p, model, conditioning, prepared)
+    report = " | ".join(part for part in (p.report(), lora_note(model), *model.notes, *reference_notes) if part)
     apply_policy(model)
     generator = torch.Generator("cpu").manual_seed(p.seed)
     with torch.no_grad(), active_loras(model):
-        video = prepare_video_tokens(model, conditioning, p.geometry, generator, context=context)
-        audio = prepare_audio_tokens(model, p.geometry, generator, context=context)
+        at = context.control_at if context is not None else 0
+        references = encode_references(model, prepared, conditioning.frame_rate, at)
+        video = prepare_video_tokens(model, conditioning, p.geometry, generator, context=context,
+                                     references=references)
+        audio = prepare_audio_tokens(model, p.geometry, generator, context=context, packed_noise=bool(references))
         video_out, audio_out = _denoise(model, conditioning, p, video, audio, on_step, check_interrupt)
         return _finish(model, p, video_out, audio_out, audio.mel_bins, video.main_count, report)
 
@@ -736,10 +974,12 @@ def sample_multiscale(
     size over the family's distilled refinement sigmas without guidance, video and stage-1 audio re-noised to the
     first of them, image conditions re-encoded at full size. `refine_model` runs stage 2: officially the dev model
     with its family's distilled LoRA (`lora.with_distilled_lora`), or the distilled model itself; anything else is
-    the caller's explicit choice, and the report says what it was.
+    the caller's explicit choice, and the report says what it was. IC-LoRA references guide stage 1 only: stage 2
+    runs without the IC-LoRAs, as the official IC-LoRA pipeline's does.
     """
     import torch
 
+    from .ic_lora import without_controls
     from .lora import active_loras, lora_note
     from .memory import apply_policy
     from .upsampler import check_upsampler, upsample
@@ -747,28 +987,37 @@ def sample_multiscale(
     final = make_geometry(settings.width, settings.height, settings.num_frames, settings.fps, MULTISCALE_MULTIPLE)
     half = replace(settings, width=final.width // 2, height=final.height // 2, num_frames=final.num_frames)
     p1 = plan(model, half)
+    check_conditioning(model, conditioning)
     if refine_model.family.name != model.family.name:
         raise L2AError(
             f"the stage-2 model is {refine_model.family.label} but stage 1 runs {model.family.label}: refine with the "
             "same family."
         )
     check_upsampler(upsampler, model)
+    prepared, reference_notes = reference_conditions(model, p1.geometry)
+    p1 = with_appended_tokens(p1, model, conditioning, prepared)
+    controlled = refine_model.controls
+    refine_model = without_controls(refine_model)
+    if controlled:
+        reference_notes.append("stage 2 without " + ", ".join(c.name for c in controlled)
+                               + " (as the official IC-LoRA pipeline)")
     sigmas = fixed_sigmas(refine_model.family.stage_2_sigmas)
     p2 = replace(p1, geometry=final, sigmas=sigmas, schedule="distilled refinement", guidance=Guidance.off(),
                  sampler="euler")  # stage 2 is plain Euler in every family (official)
     steps_one = len(p1.sigmas) - 1
     total = steps_one + len(sigmas) - 1
     report = " | ".join(part for part in (
-        f"multiscale: stage 1 {p1.geometry.width}x{p1.geometry.height}", p1.report(), lora_note(model),
+        f"multiscale: stage 1 {p1.geometry.width}x{p1.geometry.height}", p1.report(), lora_note(model), *model.notes,
         f"stage 2 {final.width}x{final.height}, {len(sigmas) - 1} distilled refinement steps, no guidance, "
-        f"{stage_two_note(model, refine_model)}") if part)
+        f"{stage_two_note(model, refine_model)}", *reference_notes) if part)
 
     generator = torch.Generator("cpu").manual_seed(p1.seed)
     with torch.no_grad():
         apply_policy(model)
         with active_loras(model):
-            video = prepare_video_tokens(model, conditioning, p1.geometry, generator)
-            audio = prepare_audio_tokens(model, p1.geometry, generator)
+            references = encode_references(model, prepared, conditioning.frame_rate)
+            video = prepare_video_tokens(model, conditioning, p1.geometry, generator, references=references)
+            audio = prepare_audio_tokens(model, p1.geometry, generator, packed_noise=bool(references))
             first = _denoise(model, conditioning, p1, video, audio, _progress_from(on_step, 0, total),
                              check_interrupt)
             low = _finish(model, p1, *first, audio.mel_bins, video.main_count, "")

@@ -1,10 +1,12 @@
 """Deterministic tiny random-weight stand-ins of the LTX-2 families, built from the real diffusers classes.
 
 They stand in for the 19B / 22B weights in tests, the demo and CI: same classes, same behaviour flags (2.3: gated
-attention, cross-attention modulation, prompt AdaLN, per-modality text projections, the BWE vocoder at 48 kHz),
-same on-disk layouts under the official file names and ComfyUI folders of their family record (all-in-one
-checkpoints, a Gemma 3 transformers folder and ComfyUI's single file, the latent upsampler, the distilled and camera
-LoRAs), real geometry. Nothing is downloaded; the files are cached in the user cache folder keyed by the configs.
+attention, cross-attention modulation, prompt AdaLN, per-modality text projections, the BWE vocoder at 48 kHz; 2.5:
+no video FFN biases, the keyframe embedding, a Gemma 4 "unified" encoder holding the text projection), same on-disk
+layouts under the official file names and ComfyUI folders of their family record (all-in-one checkpoints, a Gemma 3
+transformers folder and ComfyUI's single file; for 2.5 the split release: transformer files, the video VAE and
+audio VAE files, the Gemma 4 encoder file; the latent upsampler, the distilled, camera and IC-LoRAs), real geometry.
+Nothing is downloaded; the files are cached in the user cache folder keyed by the configs.
 
 This module stands above loading, LoRAs, upsampler and the Gemma writer: it uses them, nothing below imports it.
 A tiny file says what it is in its own metadata (`l2a_tiny`: its configs; `model_version`: its generation).
@@ -20,9 +22,10 @@ import tempfile
 from pathlib import Path
 
 from .families import Family, family, recognise
+from .text_projection import in_text_encoder
 
 # Part of the cache key: bump it whenever write_models_dir writes other files, so old caches are not reused.
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
 
 
 def tiny_family(name: str = "2.0") -> Family:
@@ -35,6 +38,15 @@ def tiny_config(name: str = "2.0") -> dict:
 
 def _metadata(tiny: Family, config: dict) -> dict[str, str]:
     return {"l2a_tiny": json.dumps(config), "model_version": f"{tiny.name}.0-tiny"}
+
+
+def _transformer_metadata(tiny: Family, config: dict, variant: str) -> dict[str, str]:
+    """A checkpoint's metadata; a family whose encoder declares a version gets it named as the official transformer
+    files name it (`gemma_source_checkpoint`)."""
+    metadata = {**_metadata(tiny, config), "l2a_variant": variant}
+    if tiny.text_encoder.version:
+        metadata["gemma_source_checkpoint"] = json.dumps({"gemma_version": tiny.text_encoder.version})
+    return metadata
 
 
 def config_hash(tiny: Family, config: dict | None = None) -> str:
@@ -83,17 +95,27 @@ def build_upsampler(config: dict):
 
 
 def build_text_encoder(config: dict, max_length: int):
-    """A tiny Gemma 3 (the real class) and an offline tokenizer; returns (model, tokenizer)."""
+    """A tiny Gemma (the real class: Gemma 3, or Gemma 4 unified for 2.5) and an offline tokenizer; returns (model,
+    tokenizer)."""
     import torch
-    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+    from transformers import (
+        Gemma3Config,
+        Gemma3ForConditionalGeneration,
+        Gemma4UnifiedConfig,
+        Gemma4UnifiedForConditionalGeneration,
+    )
 
     torch.manual_seed(0)
+    if in_text_encoder(config):
+        model = Gemma4UnifiedForConditionalGeneration(Gemma4UnifiedConfig(**config["text_encoder"])).eval()
+        return model, build_tokenizer(config, max_length, bos=False)
     model = Gemma3ForConditionalGeneration(Gemma3Config(**config["text_encoder"])).eval()
     return model, build_tokenizer(config, max_length)
 
 
-def build_tokenizer(config: dict, max_length: int):
-    """A Gemma tokenizer over a small word vocabulary plus single letters, so any text tokenizes offline."""
+def build_tokenizer(config: dict, max_length: int, bos: bool = True):
+    """A Gemma tokenizer over a small word vocabulary plus single letters, so any text tokenizes offline. Like the
+    real ones, Gemma 3's adds a BOS and Gemma 4's (`bos=False`) does not."""
     from transformers import GemmaTokenizer
 
     vocab: dict[str, int] = {}
@@ -104,9 +126,20 @@ def build_tokenizer(config: dict, max_length: int):
     for letter in "abcdefghijklmnopqrstuvwxyz":
         vocab.setdefault(letter, len(vocab))
         vocab.setdefault("\u2581" + letter, len(vocab))
-    tokenizer = GemmaTokenizer(vocab=vocab, merges=[])
+    tokenizer = GemmaTokenizer(vocab=vocab, merges=[], add_bos_token=bos)
     tokenizer.model_max_length = int(max_length)
     return tokenizer
+
+
+def gemma4_tokenizer(config: dict, max_length: int):
+    """(tokenizer.json bytes, tokenizer_config) of the tiny Gemma 4 tokenizer, as LTX-2.5's encoder file embeds them:
+    no BOS post-processor, like Gemma 4's."""
+    tokenizer = build_tokenizer(config, max_length, bos=False)
+    data = json.loads(tokenizer.backend_tokenizer.to_str())
+    data["post_processor"] = None
+    specials = {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>", "unk_token": "<unk>",
+                "mask_token": "<mask>", "padding_side": "left", "model_max_length": int(max_length)}
+    return json.dumps(data).encode(), specials
 
 
 def _check_flags(tiny: Family, config: dict) -> None:
@@ -120,13 +153,15 @@ def _check_flags(tiny: Family, config: dict) -> None:
                if view.get(component, {}).get(key) != value]
     if missing or recognise(configs=view).name != tiny.name:
         raise ValueError(f"{tiny.label}: its configs lack {', '.join(missing) or 'the marks'} of {tiny.name}")
+    if in_text_encoder(config) != tiny.text_encoder.projection:
+        raise ValueError(f"{tiny.label}: its configs disagree with its record on where the text projection lives")
 
 
 def write_models_dir(models_dir: str | os.PathLike, name: str = "2.0", config: dict | None = None) -> dict[str, Path]:
     """Write a tiny family's full set into a ComfyUI models-folder layout under the official file names and folders
-    of its record; returns the paths by role (checkpoint_dev, text_encoder, upsampler, lora_distilled, ...)."""
-    from .gemma_single_file import save_gemma_file
-    from .loading import save_checkpoint
+    of its record; returns the paths by role (checkpoint_dev, text_encoder, upsampler, lora_distilled, ...; a split
+    family adds part_vae, part_audio_vae)."""
+    from .loading import PART_COMPONENTS, save_checkpoint, save_part
     from .upsampler import save_upsampler
 
     tiny = tiny_family(name)
@@ -135,31 +170,100 @@ def write_models_dir(models_dir: str | os.PathLike, name: str = "2.0", config: d
     models_dir = Path(models_dir)
     written: dict[str, Path] = {}
     components = build_components(config)
+    names = ("transformer", "connectors") if tiny.split else tuple(components)
     for variant, file in tiny.checkpoints.items():
         path = models_dir / file.folder / file.name
-        save_checkpoint(path, components, {**_metadata(tiny, config), "l2a_variant": variant})
+        save_checkpoint(path, components, _transformer_metadata(tiny, config, variant), names)
         written[f"checkpoint_{variant}"] = path
-    folder = tiny.text_encoder.folder
-    model, tokenizer = build_text_encoder(config, tiny.max_sequence_length)
-    _atomic_dir_write(models_dir / folder.folder / folder.name,
-                      lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
-    written["text_encoder"] = models_dir / folder.folder / folder.name
-    single = tiny.text_encoder.single_files[0]
-    written["text_encoder_file"] = save_gemma_file(
-        models_dir / single.folder / single.name, model, build_spiece_model(config), _gemma_metadata(tiny))
+    for part, file in tiny.parts.items():
+        metadata = _metadata(tiny, config)
+        if "vae" in PART_COMPONENTS[part]:
+            metadata["config"] = json.dumps({"vae": {"_class_name": "CausalVideoAutoencoder"}})
+        written[f"part_{part}"] = save_part(models_dir / file.folder / file.name, part, components, metadata)
+    written.update(_write_text_encoder(models_dir, tiny, config, components))
     upsampler = tiny.upsampler
     written["upsampler"] = save_upsampler(models_dir / upsampler.folder / upsampler.name, build_upsampler(config),
-                                          _metadata(tiny, config))
+                                          {**_metadata(tiny, config), "config": json.dumps(_upsampler_metadata(config))})
     written.update(write_tiny_loras(models_dir, name, config))
     return written
+
+
+def _upsampler_metadata(config: dict) -> dict:
+    """The official upsampler file's `config` metadata (ltx-core LatentUpsamplerConfigurator) of a diffusers config."""
+    ups = config["latent_upsampler"]
+    return {"in_channels": ups["in_channels"], "mid_channels": ups["mid_channels"],
+            "num_blocks_per_stage": ups["num_blocks_per_stage"], "dims": ups["dims"],
+            "spatial_upsample": ups["spatial_upsample"], "temporal_upsample": ups["temporal_upsample"],
+            "spatial_scale": ups["rational_spatial_scale"], "rational_resampler": ups["use_rational_resampler"]}
+
+
+def _write_text_encoder(models_dir: Path, tiny: Family, config: dict, components: dict) -> dict[str, Path]:
+    """The family's text encoder files: Gemma 3 as a transformers folder and ComfyUI's single file, or LTX-2.5's
+    Gemma 4 single file with the text projection of `components`' connectors."""
+    from .gemma4_encoder import save_gemma4_file
+    from .gemma_single_file import save_gemma_file
+
+    model, tokenizer = build_text_encoder(config, tiny.max_sequence_length)
+    if tiny.text_encoder.projection:
+        file = tiny.text_encoder.single_files[0]
+        tokenizer_json, tokenizer_config = gemma4_tokenizer(config, tiny.max_sequence_length)
+        path = save_gemma4_file(models_dir / file.folder / file.name, model, projection_of(components["connectors"]),
+                                tokenizer_json, tokenizer_config, _gemma_metadata(tiny))
+        return {"text_encoder": path}
+    folder = tiny.text_encoder.folder
+    _atomic_dir_write(models_dir / folder.folder / folder.name,
+                      lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+    single = tiny.text_encoder.single_files[0]
+    return {
+        "text_encoder": models_dir / folder.folder / folder.name,
+        "text_encoder_file": save_gemma_file(models_dir / single.folder / single.name, model, build_spiece_model(config),
+                                             _gemma_metadata(tiny)),
+    }
+
+
+def projection_of(connectors) -> dict:
+    """The text projection layers of a full LTX2TextConnectors, by modality."""
+    from .text_projection import CONNECTOR_LAYERS
+
+    return {modality: getattr(connectors, layer) for modality, layer in CONNECTOR_LAYERS.items()}
+
+
+def write_diffusers_folder(path: str | os.PathLike, name: str = "2.5") -> Path:
+    """A tiny family in its diffusers layout; for 2.5 the LTX-2.5-Diffusers one: the distilled transformer in
+    transformer/, the dev one in transformer_full/ (the same tiny weights), the Gemma 4 encoder in text_encoder/ and
+    tokenizer/, the text projection inside connectors/."""
+    from transformers import PreTrainedTokenizerFast
+
+    from .loading import save_diffusers_folder
+
+    tiny = tiny_family(name)
+    config = tiny.config()
+    components = build_components(config)
+    model, _ = build_text_encoder(config, tiny.max_sequence_length)
+    scheduler = {**config["scheduler"], "use_dynamic_shifting": False, "shift_terminal": None}
+
+    def text_encoder(folder: Path) -> dict:
+        from tokenizers import Tokenizer
+
+        model.save_pretrained(folder / "text_encoder")
+        tokenizer_json, tokenizer_config = gemma4_tokenizer(config, tiny.max_sequence_length)
+        PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(tokenizer_json.decode()),
+                                **tokenizer_config).save_pretrained(folder / "tokenizer")
+        return {"text_encoder": ["transformers", type(model).__name__],
+                "tokenizer": ["transformers", "PreTrainedTokenizerFast"]}
+
+    return save_diffusers_folder(path, components, scheduler, dev_transformer=components["transformer"],
+                                 extra=text_encoder)
 
 
 def write_tiny_loras(models_dir: str | os.PathLike, name: str = "2.0", config: dict | None = None) -> dict[str, Path]:
     """Random LoRAs that fit a tiny family, under its record's official file names and folder.
 
-    One per camera preset of the family (attention q/k/v/out, rank 4) and the distilled LoRA (also the
-    feed-forwards and the connectors' text projections, rank 8), each with its own seed, in the official trainer
-    key format.
+    One per camera preset of the family (attention q/k/v/out, rank 4), one per official IC-LoRA (the same layers,
+    with the `reference_downscale_factor` metadata ltx-trainer writes: 2 for "-ref0.5" files, else 1; and the tiny
+    marker, as their metadata's order is not fixed from one write to the next) and the
+    distilled LoRA (also the feed-forwards and the connectors' text projections, rank 8), each with its own seed, in
+    the official trainer key format.
     """
     from .lora import meta_modules, random_lora, save_lora
 
@@ -172,6 +276,11 @@ def write_tiny_loras(models_dir: str | os.PathLike, name: str = "2.0", config: d
     for seed, (preset, file) in enumerate(tiny.camera_loras.items(), start=1000):
         written[f"lora_{preset}"] = save_lora(models_dir / file.folder / file.name, random_lora(modules, attention, 4,
                                                                                                  seed))
+    for seed, (kind, file) in enumerate(tiny.ic_loras.items(), start=3000):
+        scale = "2" if "ref0.5" in file.name else "1"
+        written[f"ic_lora_{kind}"] = save_lora(models_dir / file.folder / file.name,
+                                               random_lora(modules, attention, 4, seed),
+                                               {**_metadata(tiny, config), "reference_downscale_factor": scale})
     distilled = (r"^transformer\..*\.(to_q|to_k|to_v|to_out\.0|net\.0\.proj|net\.2)$"
                  r"|^connectors\.(video_|audio_)?text_proj_in$")
     file = tiny.distilled_lora

@@ -131,12 +131,14 @@ def test_sizes_that_are_not_multiples_of_32_are_cropped_or_resized():
     assert fit_clip(clip(), "crop")[1] == ""
 
 
-def test_extend_audio_to_video_and_retake_on_ltx23(tiny_models_23):
-    """The edits on the tiny LTX-2.3 as on 2.0: what must stay, stays, with its 48 kHz audio."""
+@pytest.mark.parametrize("family", ["2.3", "2.5"])
+def test_extend_audio_to_video_and_retake_on_ltx23_and_ltx25(family, request):
+    """The edits on the tiny LTX-2.3 and LTX-2.5 as on 2.0: what must stay, stays, with their 48 kHz audio."""
     from ltx2_anywhere.pipelines.loading import load_model, load_text_encoder
 
-    model = load_model(tiny_models_23.checkpoint_dev, dtype="fp32")
-    encoder = load_text_encoder(tiny_models_23.text_encoder, dtype="fp32")
+    files = request.getfixturevalue("tiny_models_23" if family == "2.3" else "tiny_models_25")
+    model = load_model(files.checkpoint_dev, dtype="fp32")
+    encoder = load_text_encoder(files.text_encoder, dtype="fp32")
     conditioning = cond_mod.encode_text(encoder, "a man speaks hello, music plays", "blurry", 24.0)
     source = clip()
     extended = extend(model, conditioning, source, 8, 9, FAST)

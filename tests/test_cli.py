@@ -18,7 +18,7 @@ def check_mp4(path, frames, fps=24.0):
     return info
 
 
-@pytest.mark.parametrize("name", ["2.0", "2.3"])
+@pytest.mark.parametrize("name", ["2.0", "2.3", "2.5"])
 def test_tiny_writes_the_familys_full_set_under_its_official_names(name, tmp_path, capsys):
     assert cli.main(["tiny", "--family", name, "--models-dir", str(tmp_path)]) == 0
     record = FAMILIES[name]
@@ -26,9 +26,11 @@ def test_tiny_writes_the_familys_full_set_under_its_official_names(name, tmp_pat
         if file in record.text_encoder.files[2:]:
             continue  # one single-file Gemma is enough (the fp8 one is an alternative)
         assert (tmp_path / file.folder / file.name).exists(), file.name
-    assert (tmp_path / "text_encoders" / record.text_encoder.folder.name / "config.json").is_file()
+    if record.text_encoder.folder is not None:
+        assert (tmp_path / "text_encoders" / record.text_encoder.folder.name / "config.json").is_file()
     assert "checkpoint_dev" in capsys.readouterr().out
     assert cli.main(["doctor", "--family", name, "--models-dir", str(tmp_path)]) == 0
+    assert "0 missing" in capsys.readouterr().out
 
 
 def test_demo_writes_text_and_image_to_video(tmp_path, capsys):
@@ -108,12 +110,12 @@ def test_generate_multiscale_refines_with_the_familys_distilled_lora(family_mode
     """Without the family's distilled LoRA, --multiscale fails before anything is loaded, naming the file and the
     folder; with it, the report names the LoRA stage 2 ran with."""
     root = tmp_path / "models"
-    for folder in ("checkpoints", "text_encoders", "latent_upscale_models"):
-        shutil.copytree(family_models.root / folder, root / folder)
+    shutil.copytree(family_models.root, root, ignore=lambda folder, _names: ["loras"] if folder == str(
+        family_models.root) else [])
     (root / "loras").mkdir()
     record = family_models.family
-    model = root / "checkpoints" / record.checkpoints["dev"].name
-    encoder = root / "text_encoders" / record.text_encoder.folder.name
+    model = root / family_models.checkpoint_dev.relative_to(family_models.root)
+    encoder = root / family_models.text_encoder.relative_to(family_models.root)
     argv = ["generate", "--prompt", "a dog", "--out", str(tmp_path / "x.mp4"), "--model", str(model),
             "--text-encoder", str(encoder), "--width", "128", "--height", "128", "--frames", "9", "--steps", "2",
             "--guidance", "off", "--seed", "1", "--multiscale"]

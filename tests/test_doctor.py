@@ -12,12 +12,13 @@ from ltx2_anywhere import cli
 from ltx2_anywhere.nodes import NODE_CLASS_MAPPINGS, _comfy
 from ltx2_anywhere.pipelines import doctor
 from ltx2_anywhere.pipelines.errors import L2AError
-from ltx2_anywhere.pipelines.families import LTX2_19B, LTX23_22B
+from ltx2_anywhere.pipelines.families import LTX2_19B, LTX23_22B, LTX25_22B
 from ltx2_anywhere.pipelines.gemma_single_file import COMFY_FILE
 from ltx2_anywhere.pipelines.loading import inspect_checkpoint
 
 CHECKPOINT = LTX2_19B.checkpoints["dev"].name
 DOLLY_IN = LTX2_19B.camera_loras["dolly_in"].name
+CANNY_IC_LORA = LTX2_19B.ic_loras["canny"].name
 DISTILLED_LORA = LTX2_19B.distilled_lora.name
 UPSAMPLER_FILE = LTX2_19B.upsampler.name
 TEXT_ENCODER_NAME = LTX2_19B.text_encoder.folder.name
@@ -44,32 +45,58 @@ def loader(node_type, *values, node_id=1, mode=0):
     return {"id": node_id, "type": node_type, "mode": mode, "widgets_values": list(values), "properties": {}}
 
 
-def test_every_shipped_workflow_is_right_on_the_tiny_model(tiny_models):
-    results = doctor.diagnose_workflows(doctor.shipped_workflows(), doctor.folders_under(tiny_models.root))
+def test_every_shipped_workflow_is_right_on_the_tiny_model(tiny_models_20_25):
+    results = doctor.diagnose_workflows(doctor.shipped_workflows(), doctor.folders_under(tiny_models_20_25))
     assert set(results) == {p.stem for p in doctor.WORKFLOWS_DIR.glob("*.json")}
-    needs_25 = results.pop(LOCAL_25)
-    assert [(f.requirement.directory, f.status) for f in needs_25] == [("checkpoints", "missing"),
-                                                                       ("text_encoders", "missing")]
-    assert all("Lightricks/LTX-2.5" in f.fix for f in needs_25)
     for name, findings in results.items():
         if name in HOSTED:
             assert findings == []
             continue
         kinds = {f.requirement.directory: f for f in findings}
-        assert kinds["checkpoints"].requirement.name == CHECKPOINT
-        assert kinds["text_encoders"].requirement.name == TEXT_ENCODER_NAME
         for finding in findings:
             assert finding.status == "present", (name, finding)
             assert finding.fix == ""
+        if name.startswith("ltx25") or name == LOCAL_25:  # the split release: transformer, VAE files, Gemma 4 encoder
+            variant = "distilled" if "distilled" in name or name == LOCAL_25 else "dev"
+            assert kinds["diffusion_models"].requirement.name == LTX25_22B.checkpoints[variant].name
+            assert kinds["diffusion_models"].family == "2.5"
+            assert {f.requirement.name for f in findings if f.requirement.directory == "vae"} == {
+                f.name for f in LTX25_22B.parts.values()}
+            assert kinds["text_encoders"].requirement.name == LTX25_22B.text_encoder.files[0].name
+            continue
+        assert kinds["checkpoints"].requirement.name == CHECKPOINT
+        assert kinds["text_encoders"].requirement.name == TEXT_ENCODER_NAME
         assert kinds["checkpoints"].family == "2.0"
     multiscale = {f.requirement.name: f for f in results["ltx2_multiscale"]}
     assert multiscale[UPSAMPLER_FILE].family == multiscale[DISTILLED_LORA].family == "2.0"
     camera = {f.requirement.name: f for f in results["ltx2_camera_lora"]}
     assert camera[DOLLY_IN].family == "2.0" and CHECKPOINT in camera[DOLLY_IN].message
+    canny = {f.requirement.name: f for f in results["ltx2_ic_lora_canny"]}
+    assert canny[CANNY_IC_LORA].family == "2.0" and canny[CANNY_IC_LORA].requirement.url.endswith(CANNY_IC_LORA)
     assert doctor.all_right(results)
     report = doctor.report_text(results)
     assert "(no local model files: hosted backends only)" in report and "✗" not in report
-    assert report.splitlines()[-1] == "5 present, 0 missing, 0 in the wrong folder"
+    assert report.splitlines()[-1] == "14 present, 0 missing, 0 in the wrong folder"
+
+
+def test_the_doctor_knows_ltx25s_wrong_encoder_and_a_missing_vae(tiny_models_20_25, tmp_path):
+    """Gemma 3 picked for LTX-2.5 (same feature shape: noise) is the wrong family's encoder; a VAE file the "auto"
+    widget needs is named with its folder and download."""
+    workflow = json.loads((doctor.WORKFLOWS_DIR / "ltx25_text_to_video.json").read_text())
+    encoder = next(n for n in workflow["nodes"] if n["type"] == "L2A_TextEncoderLoader")
+    encoder["widgets_values"][0], encoder["properties"]["models"] = COMFY_FILE, []
+    path = tmp_path / "gemma3_for_25.json"
+    path.write_text(json.dumps(workflow))
+    root = tmp_path / "models"
+    shutil.copytree(tiny_models_20_25, root, symlinks=True)
+    (root / "vae" / LTX25_22B.parts["audio_vae"].name).unlink()
+    findings = {f.requirement.name: f for f in doctor.diagnose_workflows([path], doctor.folders_under(root))[path.stem]}
+    wrong = findings[COMFY_FILE]
+    assert wrong.status == "wrong_family" and "cannot encode prompts for 'ltx-2.5-22b-dev-transformer-bf16" in (
+        wrong.message) and "gemma4-12b-with-proj-ltx-2.5-bf16.safetensors" in wrong.fix
+    missing = findings[LTX25_22B.parts["audio_vae"].name]
+    assert missing.status == "missing" and missing.fix == (
+        f"download {missing.requirement.name} from {LTX25_22B.parts['audio_vae'].url} into models/vae/")
 
 
 def test_requirements_come_from_properties_and_widgets():
@@ -202,12 +229,9 @@ def test_node_reports_on_the_comfy_model_folders(models, monkeypatch):
     assert "ltx2_camera_lora" in node().check(doctor.ALL_WORKFLOWS)["result"][0]
 
 
-def test_cli_exit_codes(models, tiny_models, tmp_path, monkeypatch, capsys):
-    assert cli.main(["doctor", "--models-dir", str(tiny_models.root)]) == 1  # the LTX-2.5 files are not there
-    assert capsys.readouterr().out.rstrip().endswith("5 present, 2 missing, 0 in the wrong folder")
-    tiny_only = [str(p) for p in doctor.shipped_workflows() if p.stem != LOCAL_25]
-    assert cli.main(["doctor", "--models-dir", str(tiny_models.root), "--workflow", *tiny_only]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("5 present, 0 missing, 0 in the wrong folder")
+def test_cli_exit_codes(models, tiny_models_20_25, tmp_path, monkeypatch, capsys):
+    assert cli.main(["doctor", "--models-dir", str(tiny_models_20_25)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("14 present, 0 missing, 0 in the wrong folder")
     (models / "loras" / DOLLY_IN).unlink()
     monkeypatch.setenv("LTX2_ANYWHERE_MODELS_DIR", str(models))
     assert cli.main(["doctor"]) == 1

@@ -22,7 +22,7 @@ from ltx2_anywhere.pipelines.weights import read_safetensors_header
 
 SINGLE = gsf.COMFY_FILE
 TEXT_ENCODER_NAME = LTX2_19B.text_encoder.folder.name
-DTYPE_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "U8": 1, "F8_E4M3": 1}
+DTYPE_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "U8": 1, "I8": 1, "F8_E4M3": 1}
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +282,8 @@ def _small_gemma(hidden=32, extra=None, drop=()):
          r"holds Gemma 3 weights but no embedded tokenizer: the 'spiece_model' tensor .*SentencePiece tokenizer\.model"
          r".*Comfy-Org/ltx-2.*gemma-3-12b-it-qat-q4_0-unquantized"),
         ("gemma4-12b.safetensors", _small_gemma(extra={"model.layers.0.layer_scalar": ("BF16", (1,))}),
-         r"'gemma4-12b.safetensors' is a Gemma 4 text encoder \(LTX-2.5's\)"),
+         r"'gemma4-12b.safetensors' is a Gemma 4 without its config .*LTX-2.5 needs its own text encoder, "
+         r"gemma4-12b-with-proj-ltx-2.5-bf16.safetensors"),
         ("ltx-2.3_text_projection_bf16.safetensors",
          {"text_embedding_projection.video_aggregate_embed.weight": ("BF16", (4, 4))},
          r"is the LTX text projection, not Gemma"),

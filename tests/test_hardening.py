@@ -446,11 +446,12 @@ def test_nodes_refuse_nan_lengths_rates_and_windows(tiny_model, tiny_encoder, ti
     with pytest.raises(L2AError, match="seconds to add = 0"):
         L2A_Extend().extend(0.0, 0, 9, "crop", 24.0, model=tiny_model, conditioning=conditioning, images=images,
                             **fast)
-    with pytest.raises(L2AError, match="sample rate is 0"):
-        L2A_AudioToVideo().generate(tiny_model, conditioning, {"waveform": torch.zeros(1, 2, 48000),
-                                                               "sample_rate": 0}, 96, 64, 24.0, **fast)
+    with pytest.raises(L2AError, match="sample rate is 0, not a positive"):
+        L2A_AudioToVideo().generate({"waveform": torch.zeros(1, 2, 48000), "sample_rate": 0}, 96, 64, 24.0,
+                                    model=tiny_model, conditioning=conditioning, **fast)
     with pytest.raises(L2AError, match="not after its start"):
-        L2A_Retake().retake(tiny_model, conditioning, 0.5, 0.1, "both", "crop", 24.0, images=images, **fast)
+        L2A_Retake().retake(0.5, 0.1, "both", "crop", 24.0, model=tiny_model, conditioning=conditioning,
+                            images=images, **fast)
     with pytest.raises(L2AError, match="video_cfg = nan"):
         L2A_Sampler().sample(tiny_model, conditioning, 96, 64, 9, 24.0, 1, 1, "custom", math.nan, 7.0, 1.0, "",
                              3.0, 0.7, True, "official")

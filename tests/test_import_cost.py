@@ -32,13 +32,15 @@ PROBE = textwrap.dedent(
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
+    # As ComfyUI does right after the import: the mappings (which load the node modules) and the web folder.
+    mappings = getattr(module, "NODE_CLASS_MAPPINGS", None), getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", None)
     elapsed = time.perf_counter() - started
     web = getattr(module, "WEB_DIRECTORY", None)
     print(json.dumps({
         "seconds": elapsed,
         "modules": sorted(sys.modules),
-        "has_class_mappings": isinstance(getattr(module, "NODE_CLASS_MAPPINGS", None), dict),
-        "has_display_names": isinstance(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", None), dict),
+        "has_class_mappings": isinstance(mappings[0], dict),
+        "has_display_names": isinstance(mappings[1], dict),
         "web_directory": web,
         "web_directory_exists": isinstance(web, str)
         and os.path.isdir(os.path.join(os.path.dirname(module.__file__), web)),
@@ -94,3 +96,14 @@ def test_folder_import_uses_only_relative_imports(reports):
     """In ComfyUI the pack is not installed: an absolute ``ltx2_anywhere`` import works here but fails there."""
     modules = reports["comfyui_folder"]["modules"]
     assert [m for m in modules if m.split(".")[0] == "ltx2_anywhere"] == []
+
+
+def test_the_command_line_starts_without_the_nodes(tmp_path):
+    """`ltx2-anywhere` imports the package, then its cli module: neither loads the node modules (ComfyUI's door, the
+    routes), so start-up stays short and a Ctrl-C during it ends cleanly in the command's own handler."""
+    probe = "import sys, ltx2_anywhere.cli; print(sorted(m for m in sys.modules if m.startswith('ltx2_anywhere')))"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            check=True)
+    loaded = eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 - our own probe's repr of a list of names
+    assert set(loaded) <= {"ltx2_anywhere", "ltx2_anywhere.cli", "ltx2_anywhere.pipelines",
+                           "ltx2_anywhere.pipelines.errors"}, loaded

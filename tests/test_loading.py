@@ -1,6 +1,7 @@
 """Checkpoint loading: official layout <-> diffusers, detection, refusal messages, dtype/fp8 policy, Gemma."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -64,6 +65,8 @@ LTX2_KEYS = [
     "audio_vae.per_channel_statistics.mean-of-means",
     "vocoder.conv_pre.weight",
 ]
+# The same with LTX-2.3's per-modality text projection.
+LTX23_KEYS = [k.replace("aggregate_embed", "video_aggregate_embed") for k in LTX2_KEYS]
 
 
 # ---- key conversion ----------------------------------------------------------------------------------------------
@@ -261,8 +264,8 @@ def test_a_tiny_23_checkpoint_and_folder_are_its_family(tiny_models_23, tmp_path
     [
         ("ltx-2-19b-dev.safetensors", [], None, LTX2_19B, "dev"),
         ("ltx-2-19b-distilled.safetensors", [], None, LTX2_19B, "distilled"),
-        ("my-model.safetensors", [], {"model_version": "2.3.0"}, LTX23_22B, "dev"),
-        ("my-model.safetensors", [], {"model_version": "2.3.0-distilled"}, LTX23_22B, "distilled"),
+        ("my-model.safetensors", None, {"model_version": "2.3.0"}, LTX23_22B, "dev"),
+        ("my-model.safetensors", None, {"model_version": "2.3.0-distilled"}, LTX23_22B, "distilled"),
         (
             "ltx-2.3-22b-dev.safetensors",
             ["model.diffusion_model.prompt_adaln_single.linear.weight"],
@@ -273,7 +276,8 @@ def test_a_tiny_23_checkpoint_and_folder_are_its_family(tiny_models_23, tmp_path
     ],
 )
 def test_inspect_official_headers(tmp_path, name, extra_keys, metadata, family, variant):
-    info = loading.inspect_checkpoint(_write(tmp_path / name, LTX2_KEYS + extra_keys, metadata))
+    keys = LTX23_KEYS if extra_keys is None else LTX2_KEYS + extra_keys
+    info = loading.inspect_checkpoint(_write(tmp_path / name, keys, metadata))
     assert (info.family, info.variant, info.tiny, info.fp8) == (family, variant, False, False)
     assert info.config == family.config()
 
@@ -426,15 +430,22 @@ def test_gemma_folder_validation(tmp_path):
         loading.load_text_encoder(empty)
 
 
-@pytest.mark.parametrize(("keys", "metadata"), [
-    ([], {"model_version": "2.5.0"}),
-    ([], {"model_version": "2.4-rc2"}),  # pre-release 2.4 builds are the 2.5 lineage (ltx-pipelines' detect_params)
-    (["duration_head.mlp_out.weight"], None),
-    (["model.diffusion_model.keyframes_abs_pos_embedding"], None),
+@pytest.mark.parametrize(("version", "words"), [
+    ("2.6.0", "a generation newer than this version of LTX-2 Anywhere knows: update the pack"),
+    ("3.0", "a generation newer than this version of LTX-2 Anywhere knows: update the pack"),
+    ("2.4-rc2", "not a released generation (a pre-release build?): use the released files"),  # ltx-pipelines' 2.4 = pre-release 2.5 builds
 ])
-def test_newer_generations_are_refused_by_version_or_tensors(tmp_path, keys, metadata):
-    path = _write(tmp_path / "model.safetensors", LTX2_KEYS + keys, metadata)
-    with pytest.raises(L2AError, match="LTX-2.5 or newer checkpoint, which this version of the pack does not support"):
+def test_unknown_model_versions_are_refused_from_the_header(tmp_path, version, words):
+    path = _write(tmp_path / "model.safetensors", LTX23_KEYS, {"model_version": version})
+    with pytest.raises(L2AError, match=rf"'model.safetensors' says model_version '{version}', {re.escape(words)}\. "
+                                       r"This version runs LTX-2 19B \(2.0\), LTX-2.3 22B \(2.3\), LTX-2.5 22B"):
+        loading.inspect_checkpoint(path)
+
+
+def test_a_version_that_contradicts_the_tensors_is_refused(tmp_path):
+    keys = [*LTX23_KEYS, "model.diffusion_model.keyframes_abs_pos_embedding"]
+    path = _write(tmp_path / "model.safetensors", keys, {"model_version": "2.3.0"})
+    with pytest.raises(L2AError, match="says model_version '2.3.0' .LTX-2.3 22B. but its tensors are LTX-2.5 22B's"):
         loading.inspect_checkpoint(path)
 
 

@@ -234,11 +234,11 @@ def test_x0_and_the_post_rescale_blend_equal_the_official_formula(model, conditi
     assert torch.equal(video.mask[0], video_strength) and torch.equal(audio.mask[0], audio_strength)
     denoised = []
 
-    def recording_step(latents, blended, sigma, sigma_next):
+    def recording_step(latents, blended, sigma, sigma_next, noise):
         denoised.append(blended)
         return sampling.euler_step(latents, blended, sigma, sigma_next)
 
-    monkeypatch.setitem(sampling.SAMPLERS, "euler", recording_step)
+    monkeypatch.setitem(sampling.SAMPLERS, "euler", sampling.Sampler(recording_step))
     with Recorder(model.transformer) as rec:
         sample(model, conditioning, settings, context=context)
     calls_per_step = len(rec.calls) // 3

@@ -46,9 +46,12 @@ SMALL = {
                      "steps": 2},
     "L2A_LocalBackend": {"allow_cpu": True},
 }
-LOCAL_25 = "ltx2_local_25_with_hosted_25_fallback"  # its local LTX-2.5 has no tiny stand-in yet: hosted runs
+LOCAL_25 = "ltx2_local_25_with_hosted_25_fallback"
 OVERRIDES = {
     "ltx2_multiscale": {**SMALL, "L2A_Sampler": {**SMALL["L2A_Sampler"], "width": 128, "height": 128}},
+    # a distilled model samples its own 8 + 3 sigmas: steps stay 0
+    "ltx25_distilled_multiscale": {**SMALL, "L2A_Sampler": {**SMALL["L2A_Sampler"], "width": 128, "height": 128,
+                                                            "steps": 0}},
     # its own 720p / auto aspect, smaller: auto without an image reads 16:9 locally, as hosted and the badge read it
     "ltx2_local_with_hosted_fallback": {**SMALL, "L2A_Generate": {"resolution": "480p", "duration_seconds": 0.0,
                                                                   "frames": 9, "steps": 1}},
@@ -56,14 +59,16 @@ OVERRIDES = {
     "ltx2_hosted_wavespeed_extend": {},
     "ltx2_hosted_ltx_audio_to_video": {},
     "ltx2_hosted_ltx_retake": {},
-    LOCAL_25: {"L2A_LocalBackend": {"allow_cpu": True}},
+    # a distilled model samples its own 8 sigmas: steps stay 0
+    LOCAL_25: {**SMALL, "L2A_Generate": {**SMALL["L2A_Generate"], "steps": 0}},
 }
 FALLBACK = "ltx2_local_with_hosted_fallback"
 NO_GPU = {**SMALL, "L2A_LocalBackend": {"allow_cpu": False}}
 
 CASES = [pytest.param(path, OVERRIDES.get(path.stem, SMALL), id=path.stem) for path in WORKFLOW_FILES]
-CASES.append(pytest.param(ROOT / "workflows" / f"{FALLBACK}.json", NO_GPU, id=f"{FALLBACK}-no-gpu",
-                          marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")))
+CASES += [pytest.param(ROOT / "workflows" / f"{stem}.json", overrides, id=f"{stem}-no-gpu",
+                       marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"))
+          for stem, overrides in ((FALLBACK, NO_GPU), (LOCAL_25, {"L2A_LocalBackend": {"allow_cpu": False}}))]
 
 
 def test_the_workflow_folder_has_every_example_with_a_thumbnail():
@@ -115,6 +120,12 @@ def input_dir(tmp_path_factory):
     seconds = torch.arange(round(24000 * 97 / 24)) / 24000
     write_video(folder / "ltx2_take.mp4", take, 24.0, audio=0.3 * torch.sin(2 * math.pi * 220 * seconds)[None],
                 sample_rate=24000)  # 4 s: the LTX API retakes clips of 73 frames or more
+    depth = torch.linspace(0, 1, 64)[None, :, None, None].expand(25, 64, 96, 3)
+    write_video(folder / "ltx2_depth_maps.mp4", depth, 24.0)
+    long_frames = (torch.linspace(0, 1, 96)[None, None, :, None] + torch.arange(49)[:, None, None, None] / 49)
+    seconds = torch.arange(round(24000 * 49 / 24)) / 24000
+    write_video(folder / "ltx2_to_refine.mp4", long_frames.remainder(1.0).expand(49, 64, 96, 3), 24.0,
+                audio=0.3 * torch.sin(2 * math.pi * 220 * seconds)[None], sample_rate=24000)
     rate = 44100
     tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(int(2.5 * rate)) / rate)
     with wave.open(str(folder / "ltx2_song.wav"), "wb") as song:
@@ -126,12 +137,13 @@ def input_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def env(tiny_models, input_dir, tmp_path, monkeypatch):
-    """The tiny models folder, fresh output/temp/user folders, provider keys and the two fake providers."""
+def env(tiny_models_20_25, input_dir, tmp_path, monkeypatch):
+    """The tiny models folder (2.0 and 2.5), fresh output/temp/user folders, provider keys and the two fake
+    providers."""
     for key in ("models_dir", "output_dir", "user_dir", "status"):
         monkeypatch.setitem(_comfy._settings, key, _comfy._settings[key])
     status = []
-    _comfy.configure(models_dir=tiny_models.root, output_dir=tmp_path / "output", user_dir=tmp_path / "user",
+    _comfy.configure(models_dir=tiny_models_20_25, output_dir=tmp_path / "output", user_dir=tmp_path / "user",
                      status=status.append)
     monkeypatch.setenv("FAL_KEY", FAL_KEY)
     monkeypatch.setenv("WAVESPEED_API_KEY", WS_KEY)
@@ -183,9 +195,28 @@ def test_workflow_runs_on_the_tiny_model(path, overrides, env):
                 info = probe_video(file)
                 assert info["video_streams"] == 1, f"{file.name}: {info}"
                 assert info["audio_streams"] == (1 if has_audio else 0), f"{file.name}: {info}"
+                if path.stem.startswith("ltx25"):  # LTX-2.5: 48 kHz stereo, as long as the video
+                    assert (info["sample_rate"], info["channels"]) == (48000, 2), info
+                    assert abs(info["audio_duration"] - info["video_duration"]) < 1 / 24 + 1024 / 48000, info
                 assert json.loads(info["tags"]["workflow"]) == workflow, "the workflow is not in the file's metadata"
     assert not list(env["output"].rglob("*.part")), "a half-written file was left in the output folder"
     _check_backends(path.stem, overrides, run, executed, env)
+    _check_controls(path.stem, run, executed)
+
+
+def _check_controls(stem, run, executed):
+    """IC-LoRA workflows report their IC-LoRA; the detailer's output audio is the source clip's, sample for sample."""
+    if not stem.startswith("ltx2_ic_lora"):
+        return
+    reports = [run.outputs[node_id][-1] for node_id, node_type in executed.items()
+               if node_type in ("L2A_Sampler", "L2A_AudioToVideo")]
+    assert reports and all("-ic-lora-" in report for report in reports), reports
+    if stem == "ltx2_ic_lora_detailer":
+        (a2v,) = [node_id for node_id, node_type in executed.items() if node_type == "L2A_AudioToVideo"]
+        (parts,) = [node_id for node_id, node_type in executed.items() if node_type == "GetVideoComponents"]
+        source, output = run.outputs[parts][1], run.outputs[a2v][1]
+        assert output["sample_rate"] == source["sample_rate"]
+        assert torch.equal(output["waveform"], source["waveform"].float())
 
 
 def _check_backends(stem, overrides, run, executed, env):
@@ -211,10 +242,12 @@ def _check_backends(stem, overrides, run, executed, env):
     elif stem == "ltx2_hosted_ltx_retake":
         assert submits == {"fal": 0, "wavespeed": 0, "ltx": 1} and env["ltx"].submits()[0].path == "/v1/retake"
         assert any("cannot be resumed" in text for text in env["status"])
+    elif stem == LOCAL_25 and overrides["L2A_LocalBackend"]["allow_cpu"]:
+        assert submits == {"fal": 0, "wavespeed": 0, "ltx": 0} and "local LTX-2.5 tiny" in reports[0]
     elif stem == LOCAL_25:
         assert submits == {"fal": 0, "wavespeed": 0, "ltx": 1}
         assert env["ltx"].submits()[0].json["model"] == "ltx-2-5-fast"
-        assert "unavailable: the local model file is missing" in reports[0]
+        assert "unavailable: local generation needs a GPU" in reports[0]
         assert "ltx ltx-2-5-fast/text-to-video (matched the local LTX-2.5 22B model)" in reports[0]
     elif stem == FALLBACK and overrides["L2A_LocalBackend"]["allow_cpu"]:
         assert submits == {"fal": 0, "wavespeed": 0, "ltx": 0} and "local LTX-2 tiny" in reports[0]
@@ -239,7 +272,7 @@ def test_conversion_follows_the_frontend():
                 "inputs": [{"name": name, "type": kind, "link": link, **extra} for name, kind, link, extra in inputs]}
 
     workflow = {"links": link_rows, "nodes": [
-        node(1, "L2A_ModelLoader", ["ltx-2-19b-dev.safetensors", "fp32", False, "auto"]),
+        node(1, "L2A_ModelLoader", ["ltx-2-19b-dev.safetensors", "fp32", False, "auto", "auto", "auto"]),
         node(2, "Reroute", inputs=[("", "*", 1, {})]),
         node(3, "L2A_LoRA", ["x.safetensors", 1.0, False], [("model", "L2A_MODEL", 2, {})], mode=4),
         node(4, "L2A_DecodeAudio", [], [("model", "L2A_MODEL", 3, {}), ("latent", "L2A_LATENT", 4, {})]),
@@ -275,9 +308,7 @@ def test_a_workflow_saved_before_the_backend_inputs_loads_with_its_links_and_val
     the earlier definitions keeps every link and widget value, the new prompt widget takes its default, and it runs."""
     workflow = json.loads((ROOT / "tests" / "saved_workflows" / f"{stem}.json").read_text(encoding="utf-8"))
     node_type, values, links = SAVED_BEFORE[stem]
-    strict = wv.validate_workflow(workflow, env["defs"])
-    assert len(strict) == 1 and "widgets_values has" in strict[0] and "prompt)" in strict[0]  # only the new widget
-    assert wv.validate_workflow(workflow, env["defs"]) == []
+    assert wv.validate_workflow(workflow, env["defs"]) == []  # the frontend loads fewer values: defaults after them
     prompt = runner.to_prompt(workflow, env["defs"])
     (node,) = [entry for entry in prompt.values() if entry["class_type"] == node_type]
     assert node["inputs"] == {**values, **links}

@@ -260,11 +260,11 @@ def test_missing_core_data_fails_loudly(tmp_path):
 
 
 def test_a_core_node_without_a_copied_definition_is_named_with_its_source():
-    messages = wv.missing_core_definitions({"GetVideoComponents", "LoadImage", "L2A_Sampler", "Note"}, NEW)
+    messages = wv.missing_core_definitions({"ImageScale", "LoadImage", "L2A_Sampler", "Note"}, NEW)
     assert messages == [
-        "core node 'GetVideoComponents' (ComfyUI 0.33.0) has no definition in tests/data/object_info-core-0.33.0.json: "
+        "core node 'ImageScale' (ComfyUI 0.33.0) has no definition in tests/data/object_info-core-0.33.0.json: "
         "copy its entry from shared/comfyui/object_info-core-0.33.0.json with `python tests/workflow_validator.py "
-        "copy --source <path to shared/comfyui> GetVideoComponents`"
+        "copy --source <path to shared/comfyui> ImageScale`"
     ]
 
 
