@@ -221,8 +221,8 @@ def expand_prompt(
     if getattr(text_encoder, "projection", None) is not None:
         raise L2AError(
             f"{text_encoder.describe()} encodes prompts only: LTX-2.5 expands prompts with its own enhancer (Gemma 4 "
-            "E2B), which comes in a later version of LTX-2 Anywhere. Turn prompt expansion off for LTX-2.5, or "
-            "expand with a Gemma 3 text encoder."
+            f"E2B, {ENHANCER_REPO}): load it with LTX-2 Prompt Enhancer Loader and connect it to "
+            "LTX-2 Prompt Expand's enhancer input, or leave the prompt as it is."
         )
     if not hasattr(model, "generate"):
         raise L2AError(

@@ -25,7 +25,7 @@ from .families import Family, family, recognise
 from .text_projection import in_text_encoder
 
 # Part of the cache key: bump it whenever write_models_dir writes other files, so old caches are not reused.
-LAYOUT_VERSION = 5
+LAYOUT_VERSION = 6
 
 
 def tiny_family(name: str = "2.0") -> Family:
@@ -160,7 +160,7 @@ def _check_flags(tiny: Family, config: dict) -> None:
 def write_models_dir(models_dir: str | os.PathLike, name: str = "2.0", config: dict | None = None) -> dict[str, Path]:
     """Write a tiny family's full set into a ComfyUI models-folder layout under the official file names and folders
     of its record; returns the paths by role (checkpoint_dev, text_encoder, upsampler, lora_distilled, ...; a split
-    family adds part_vae, part_audio_vae)."""
+    family adds part_vae, part_audio_vae; LTX-2.5 its extras: duration_head, diffusion_decoder, prompt_enhancer)."""
     from .loading import PART_COMPONENTS, save_checkpoint, save_part
     from .upsampler import save_upsampler
 
@@ -180,12 +180,36 @@ def write_models_dir(models_dir: str | os.PathLike, name: str = "2.0", config: d
         if "vae" in PART_COMPONENTS[part]:
             metadata["config"] = json.dumps({"vae": {"_class_name": "CausalVideoAutoencoder"}})
         written[f"part_{part}"] = save_part(models_dir / file.folder / file.name, part, components, metadata)
+    written.update(_write_extras(models_dir, tiny, components))
     written.update(_write_text_encoder(models_dir, tiny, config, components))
     upsampler = tiny.upsampler
     written["upsampler"] = save_upsampler(models_dir / upsampler.folder / upsampler.name, build_upsampler(config),
                                           {**_metadata(tiny, config), "config": json.dumps(_upsampler_metadata(config))})
     written.update(write_tiny_loras(models_dir, name, config))
     return written
+
+
+def _write_extras(models_dir: Path, tiny: Family, components: dict) -> dict[str, Path]:
+    """A family's optional files (LTX-2.5): the duration head, the diffusion-decoder video VAE (the tiny VAE's
+    encoder and latent statistics, as the official file shares them with the conv one) and the Gemma 4 E2B prompt
+    enhancer's transformers folder."""
+    if not tiny.extras:
+        return {}
+    from . import convert
+    from .prompt_expansion import ENHANCER_FOLDER
+    from .tiny_extras import write_diffusion_vae, write_duration_head, write_enhancer
+
+    head, decoder = tiny.extras["duration_head"], tiny.extras["diffusion_decoder"]
+    vae = components["vae"]
+    official = convert.diffusers_to_official({"vae": vae.state_dict()})
+    encoder = {key.removeprefix("vae."): tensor for key, tensor in official.items()
+               if key.startswith("vae.encoder.")}
+    return {
+        "duration_head": write_duration_head(models_dir / head.folder / head.name),
+        "diffusion_decoder": write_diffusion_vae(models_dir / decoder.folder / decoder.name, encoder,
+                                                 statistics=(vae.latents_mean, vae.latents_std)),
+        "prompt_enhancer": write_enhancer(models_dir / "text_encoders" / ENHANCER_FOLDER),
+    }
 
 
 def _upsampler_metadata(config: dict) -> dict:

@@ -112,13 +112,20 @@ def write_duration_head(path: str | os.PathLike) -> Path:
 
 
 def write_diffusion_vae(path: str | os.PathLike, encoder_state: dict | None = None,
-                        encoder_config: dict | None = None) -> Path:
+                        encoder_config: dict | None = None, statistics: tuple | None = None) -> Path:
     """The official diffusion video VAE file: `encoder_state` (official `encoder.*` keys, when given), the diffusion
-    decoder and the latent statistics, with its `config.vae` metadata."""
+    decoder and the latent statistics (`statistics` = (mean, std) when given, e.g. the conv VAE's), with its
+    `config.vae` metadata."""
+    import torch
+
     from .diffusion_decoder import official_config, to_official
     from .weights import write_safetensors
 
     module = build_diffusion_decoder()
+    if statistics is not None:
+        with torch.no_grad():
+            module.latents_mean.copy_(statistics[0])
+            module.latents_std.copy_(statistics[1])
     tensors = {**(encoder_state or {}), **to_official(module.state_dict())}
     config = {"vae": official_config(dict(module.config), encoder_config)}
     return write_safetensors(path, tensors, {"config": json.dumps(config)})
