@@ -208,9 +208,9 @@ class Family:
         return f"tiny-{self.name}" if self.tiny else self.name
 
     def files(self) -> list[ModelFile]:
-        """The family's full set of official files: checkpoints, parts, text encoders, upsampler, LoRAs."""
+        """The family's full set of official files: checkpoints, parts, text encoders, upsampler, LoRAs, extras."""
         return [*self.checkpoints.values(), *self.parts.values(), *self.text_encoder.files, self.upsampler,
-                self.distilled_lora, *self.camera_loras.values(), *self.ic_loras.values()]
+                self.distilled_lora, *self.camera_loras.values(), *self.ic_loras.values(), *self.extras.values()]
 
     @property
     def split(self) -> bool:

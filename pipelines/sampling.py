@@ -210,11 +210,11 @@ def resolve_duration(model, conditioning, settings: SamplerSettings) -> tuple[Sa
     from .extras import duration_head_of
     from .memory import apply_policy
 
-    check_settings(settings)
-    check_conditioning(model, conditioning)
     if "duration_head" not in model.family.extras:
         raise L2AError(f"frames = 0 (auto duration) needs LTX-2.5's duration head, and {model.family.label} has none: "
                        "give a frame count (e.g. 121 = 5 s at 24 fps).")
+    check_settings(settings)
+    check_conditioning(model, conditioning)
     head = duration_head_of(model)
     apply_policy(model)
     dtype = next(model.connectors.parameters()).dtype
