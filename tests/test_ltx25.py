@@ -108,7 +108,8 @@ def test_the_model_loader_lists_diffusion_models_and_vae_files_and_loads_2_5(fil
         assert LTX25_22B.checkpoints["dev"].name in _model_choices()
         assert LTX25_22B.text_encoder.files[0].name in _text_encoder_choices()
         inputs = L2A_ModelLoader.INPUT_TYPES()["required"]
-        assert inputs["video_vae"][0] == ["auto", LTX25_22B.parts["audio_vae"].name, LTX25_22B.parts["vae"].name]
+        assert inputs["video_vae"][0] == ["auto", *sorted([*(p.name for p in LTX25_22B.parts.values()),
+                                                          LTX25_22B.extras["diffusion_decoder"].name])]
         model = L2A_ModelLoader().load(LTX25_22B.checkpoints["distilled"].name, "fp32", False, "none", "auto",
                                        LTX25_22B.parts["audio_vae"].name)[0]
         assert model.variant == "distilled" and model.family.name == "2.5"
