@@ -119,6 +119,33 @@ def test_without_the_head_file_auto_duration_names_it_and_other_families_refuse_
         _run_sampler(older, conditioning, 0)
 
 
+def test_multiscale_predicts_the_length_once_for_both_stages(files, model, conditioning):
+    from ltx2_anywhere.pipelines.extras import duration_head_of
+    from ltx2_anywhere.pipelines.sampling import sample_multiscale
+    from ltx2_anywhere.pipelines.upsampler import load_upsampler
+
+    calls = []
+    hook = duration_head_of(model).module.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        latent = sample_multiscale(model, conditioning, SamplerSettings(width=128, height=128, num_frames=0, seed=4),
+                                   load_upsampler(files.upsampler, dtype="fp32"), model)
+    finally:
+        hook.remove()
+    assert len(calls) == 1 and latent.num_frames == _reference_frames(model, conditioning, 24.0)
+    assert latent.video.shape[2] == (latent.num_frames - 1) // 8 + 1 and "auto duration" in latent.report
+
+
+def test_a_local_backend_without_the_head_is_unavailable_before_loading(files, tmp_path):
+    from ltx2_anywhere.pipelines.backend import BackendUnavailable
+
+    local = LocalBackend(checkpoint=files.checkpoint_distilled, text_encoder_path=files.text_encoder, allow_cpu=True,
+                         folders={"vae": [files.root / "vae"], "model_patches": [tmp_path]})
+    request = GenerationRequest(mode="t2v", prompt=PROMPT, seed=1, width=96, height=64, auto_duration=True)
+    with pytest.raises(BackendUnavailable, match=f"duration 'auto' needs '{HEAD.name}'"):
+        local.generate(request, tmp_path, None)
+    assert local.model is None  # refused before the model loaded
+
+
 def test_generate_auto_runs_locally_and_is_refused_on_hosted_before_anything_is_sent(model, encoder, tmp_path,
                                                                                    monkeypatch):
     monkeypatch.setattr(_comfy, "temp_directory", lambda: tmp_path)
