@@ -13,8 +13,8 @@ from pathlib import Path
 
 from .errors import L2AError
 
+# Each extra by its record key, which is also its sub-folder in LTX-2.5-Diffusers.
 LABELS = {"duration_head": "duration head", "diffusion_decoder": "diffusion video decoder"}
-_DIFFUSERS_FOLDERS = {"duration_head": "duration_head", "diffusion_decoder": "diffusion_decoder"}
 
 
 def extra_file(model, name: str, purpose: str) -> Path:
@@ -38,7 +38,7 @@ def find_extra(family, source, folders, name: str, purpose: str) -> Path:
     where = [Path(f) for f in (folders or {}).get(official.folder, [])]
     if source.is_dir():
         root, _ = folder_layout(source)
-        own = root / _DIFFUSERS_FOLDERS[name]
+        own = root / name
         if (own / "config.json").is_file():
             return own
         purpose = f"{purpose} (the diffusers folder '{root.name}' has no {own.name}/)"

@@ -255,7 +255,7 @@ def projection_of(connectors) -> dict:
 def write_diffusers_folder(path: str | os.PathLike, name: str = "2.5") -> Path:
     """A tiny family in its diffusers layout; for 2.5 the LTX-2.5-Diffusers one: the distilled transformer in
     transformer/, the dev one in transformer_full/ (the same tiny weights), the Gemma 4 encoder in text_encoder/ and
-    tokenizer/, the text projection inside connectors/."""
+    tokenizer/, the text projection inside connectors/, and the duration_head/ and diffusion_decoder/ folders."""
     from transformers import PreTrainedTokenizerFast
 
     from .loading import save_diffusers_folder
@@ -273,6 +273,11 @@ def write_diffusers_folder(path: str | os.PathLike, name: str = "2.5") -> Path:
         tokenizer_json, tokenizer_config = gemma4_tokenizer(config, tiny.max_sequence_length)
         PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(tokenizer_json.decode()),
                                 **tokenizer_config).save_pretrained(folder / "tokenizer")
+        if tiny.extras:
+            from .tiny_extras import build_diffusion_decoder, build_duration_head
+
+            build_duration_head().save_pretrained(folder / "duration_head")
+            build_diffusion_decoder().save_pretrained(folder / "diffusion_decoder")
         return {"text_encoder": ["transformers", type(model).__name__],
                 "tokenizer": ["transformers", "PreTrainedTokenizerFast"]}
 

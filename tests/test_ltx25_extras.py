@@ -230,7 +230,26 @@ def test_diffusion_decode_without_its_file_names_it_and_other_families_refuse_it
         _decode(model, latent, "vq")
 
 
-# ---- files: the doctor, the enhancer folder ----------------------------------------------------------------------
+# ---- files: the diffusers layout, the doctor, the enhancer folder ---------------------------------------------------
+
+
+def test_a_diffusers_folder_brings_its_own_head_and_decoder(tmp_path, conditioning):
+    from ltx2_anywhere.pipelines import tiny
+
+    folder = tiny.write_diffusers_folder(tmp_path / "LTX-2.5-Diffusers")
+    model = loading.load_model(folder, dtype="fp32")
+    out = _run_sampler(model, conditioning, 0)["result"]
+    assert out[0].num_frames == _reference_frames(model, conditioning, 24.0)
+    assert model.extras["duration_head"].source == str(folder / "duration_head")
+    assert _decode(model, out[0], "diffusion").shape[0] == out[0].num_frames
+    assert model.extras["diffusion_decoder"].source == str(folder / "diffusion_decoder")
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for entry in folder.iterdir():
+        if entry.name != "duration_head":
+            (bare / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    with pytest.raises(MissingModelFile, match=f"the diffusers folder 'bare' has no duration_head/.*{HEAD.name}"):
+        _run_sampler(loading.load_model(bare, dtype="fp32"), conditioning, 0)
 
 
 def test_the_doctor_asks_for_the_extras_a_workflow_uses(files, tmp_path):
