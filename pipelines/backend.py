@@ -290,7 +290,7 @@ class LocalBackend:
                                    steps=request.num_inference_steps or 0, seed=request.seed, guidance=guidance,
                                    generate_audio=request.generate_audio,
                                    acceleration=request.acceleration or "none")
-        check_settings(settings)
+        check_settings(settings, auto_frames=request.auto_duration)
         return settings, images, notes, multiscale
 
     def generate(self, request: GenerationRequest, out_dir: Path, hooks: Hooks) -> Outcome:

@@ -122,10 +122,11 @@ def resolve_seed(seed: int) -> int:
     return secrets.randbelow(2**53) if seed == -1 else int(seed)
 
 
-def check_settings(settings: SamplerSettings) -> Geometry:
-    """The checks that need no model, so a caller can run them before loading one (with auto frames, everything
-    but the length: the geometry returned then has the shortest one)."""
-    frames = MIN_FRAMES if settings.num_frames == AUTO_FRAMES else settings.num_frames
+def check_settings(settings: SamplerSettings, auto_frames: bool = False) -> Geometry:
+    """The checks that need no model, so a caller can run them before loading one. With `auto_frames`, frames = 0
+    (the duration head's length) passes: everything but the length is checked, and the geometry returned then has
+    the shortest one."""
+    frames = MIN_FRAMES if auto_frames and settings.num_frames == AUTO_FRAMES else settings.num_frames
     geometry = make_geometry(settings.width, settings.height, frames, settings.fps)
     if settings.schedule not in SCHEDULES:
         raise L2AError(f"schedule = {settings.schedule!r} is unknown: use one of {', '.join(SCHEDULES)}.")
@@ -144,9 +145,6 @@ def check_settings(settings: SamplerSettings) -> Geometry:
 
 def plan(model, settings: SamplerSettings) -> Plan:
     """Check every setting against the loaded model and decide the schedule, before any heavy work."""
-    if settings.num_frames == AUTO_FRAMES:
-        raise L2AError("frames = 0 (auto duration) is for LTX-2 Sampler and LTX-2 Generate on LTX-2.5: give a frame "
-                       "count here.")
     geometry = check_settings(settings)
     num_layers = model.transformer.config.num_layers
     stg_blocks = model.family.stg_blocks if settings.stg_blocks is None else tuple(settings.stg_blocks)
@@ -213,7 +211,7 @@ def resolve_duration(model, conditioning, settings: SamplerSettings) -> tuple[Sa
     if "duration_head" not in model.family.extras:
         raise L2AError(f"frames = 0 (auto duration) needs LTX-2.5's duration head, and {model.family.label} has none: "
                        "give a frame count (e.g. 121 = 5 s at 24 fps).")
-    check_settings(settings)
+    check_settings(settings, auto_frames=True)
     check_conditioning(model, conditioning)
     head = duration_head_of(model)
     apply_policy(model)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from .families import Family, family, recognise
@@ -226,6 +224,7 @@ def _write_text_encoder(models_dir: Path, tiny: Family, config: dict, components
     Gemma 4 single file with the text projection of `components`' connectors."""
     from .gemma4_encoder import save_gemma4_file
     from .gemma_single_file import save_gemma_file
+    from .tiny_extras import atomic_dir_write
 
     model, tokenizer = build_text_encoder(config, tiny.max_sequence_length)
     if tiny.text_encoder.projection:
@@ -235,8 +234,8 @@ def _write_text_encoder(models_dir: Path, tiny: Family, config: dict, components
                                 tokenizer_json, tokenizer_config, _gemma_metadata(tiny))
         return {"text_encoder": path}
     folder = tiny.text_encoder.folder
-    _atomic_dir_write(models_dir / folder.folder / folder.name,
-                      lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+    atomic_dir_write(models_dir / folder.folder / folder.name,
+                     lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
     single = tiny.text_encoder.single_files[0]
     return {
         "text_encoder": models_dir / folder.folder / folder.name,
@@ -315,19 +314,6 @@ def write_tiny_loras(models_dir: str | os.PathLike, name: str = "2.0", config: d
     file = tiny.distilled_lora
     written["lora_distilled"] = save_lora(models_dir / file.folder / file.name, random_lora(modules, distilled, 8, 2000))
     return written
-
-
-def _atomic_dir_write(target: Path, write) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        write(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def ensure_cached(name: str = "2.0") -> Path:

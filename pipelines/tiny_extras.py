@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import string
+import tempfile
 from pathlib import Path
 
 from .prompt_expansion import SYSTEM_PROMPTS_PATH
@@ -134,9 +136,21 @@ def write_diffusion_vae(path: str | os.PathLike, encoder_state: dict | None = No
 def write_enhancer(folder: str | os.PathLike) -> Path:
     """The enhancer as a transformers folder (config.json, model.safetensors, tokenizer, chat template), written
     whole or not at all."""
-    from .tiny import _atomic_dir_write
-
     model, tokenizer = build_enhancer()
     folder = Path(folder)
-    _atomic_dir_write(folder, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+    atomic_dir_write(folder, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
     return folder
+
+
+def atomic_dir_write(target: Path, write) -> None:
+    """`write(folder)` into a hidden folder beside `target`, then moved into its place: whole or not at all."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        write(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
