@@ -177,9 +177,6 @@ class Family:
     audio: AudioFormat
     camera_loras: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)  # preset -> file
     ic_loras: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)  # control kind -> official IC-LoRA
-    # Older generations whose official IC-LoRAs Lightricks says this one runs (the 2.3 Union on 2.5): their files
-    # are accepted when their target keys fit, although their names state another generation.
-    ic_loras_from: tuple[str, ...] = ()
     guidance: Guidance = field(default_factory=Guidance)
     image_crf: int = 33
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
@@ -373,7 +370,6 @@ LTX25_22B = Family(
     audio=AudioFormat(48000),
     image_crf=18,
     distilled_sampler="euler_ancestral",
-    ic_loras_from=("2.3",),
 )
 # Newest first: a file belongs to the first generation it matches, else to the last (the base).
 GENERATIONS = (LTX25_22B, LTX23_22B, LTX2_19B)

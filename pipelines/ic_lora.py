@@ -19,16 +19,13 @@ from typing import Any
 from .checks import check_number
 from .components import LTX2Model
 from .errors import L2AError
-from .families import declared_by_name
 from .geometry import SPATIAL, TEMPORAL
 from .lora import (
     LoraFile,
     ReferenceScale,
     chained,
     check_lora,
-    fit_problems,
     ic_lora_mark,
-    official_ic_lora,
     read_lora_header,
     reference_scale,
 )
@@ -61,7 +58,8 @@ class ReferencePixels:
 
 
 def check_ic_lora(path: str | os.PathLike, model: LTX2Model) -> LoraFile:
-    """Read an IC-LoRA's header and make sure it is one and that its target keys fit the loaded model."""
+    """Read an IC-LoRA's header and make sure it is one and that its target keys fit the loaded model (as for any
+    LoRA, whatever generation its name states: Lightricks runs the 2.3 Union on 2.5)."""
     info = read_lora_header(path)
     if ic_lora_mark(info) is None:
         raise L2AError(
@@ -69,12 +67,6 @@ def check_ic_lora(path: str | os.PathLike, model: LTX2Model) -> LoraFile:
             "its name does not say IC-LoRA. Load it with LTX-2 LoRA. (An IC-LoRA trained without that metadata is "
             "recognised by 'ic-lora' in its file name: rename it so, e.g. my-ic-lora-canny.safetensors.)"
         )
-    official = official_ic_lora(info.path.name)
-    stated = official[0] if official is not None else declared_by_name(info.path.name)
-    if stated is not None and stated.name in model.family.ic_loras_from:
-        modules = {"transformer": model.transformer, "connectors": model.connectors}
-        if fit_problems(info, modules) == ([], []):
-            return info
     check_lora(info.path, model)
     return info
 

@@ -9,6 +9,7 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from ltx2_anywhere.nodes import _comfy
 from ltx2_anywhere.nodes.control import L2A_Canny, L2A_ICLoRA
@@ -324,17 +325,23 @@ def test_without_metadata_the_name_decides(env):
         lora.reference_scale(broken)
 
 
-def test_target_keys_decide_and_a_newer_generation_may_take_an_older_ic_lora(env, tiny_models_23):
+def test_target_keys_decide_whatever_generation_the_name_states(env, tiny_models_23, tiny_models_25):
+    """The 2.3 Union runs where its layers fit: on 2.3, and on 2.5 (Lightricks runs it there) with a note saying so;
+    a file whose layers have other shapes is refused from its header."""
     union = tiny_models_23.root / "loras" / LTX23_22B.ic_loras["union"].name
-    with pytest.raises(L2AError, match="LTX-2.3"):
-        ic_lora.add_ic_lora(env.model, union, env.frames)
     model_23 = loading.load_model(tiny_models_23.checkpoint_dev, dtype="fp32")
     assert ic_lora.add_ic_lora(model_23, union, env.frames).controls[0].scale.spatial == 2
-    newer = replace(model_23, family=replace(model_23.family, name="2.5", label="LTX-2.5 tiny"))
-    with pytest.raises(L2AError, match="LoRA for LTX-2.3"):
-        ic_lora.add_ic_lora(newer, union, env.frames)
-    runs_union = replace(newer, family=replace(newer.family, ic_loras_from=("2.3",)))
-    assert ic_lora.add_ic_lora(runs_union, union, env.frames).controls[0].name == union.name
+    model_25 = loading.load_model(tiny_models_25.checkpoint_dev, dtype="fp32")
+    on_25 = ic_lora.add_ic_lora(model_25, union, env.frames)
+    assert on_25.controls[0].name == union.name
+    assert f"{union.name} is named for LTX-2.3" in lora.lora_note(on_25)
+    state = load_file(union)
+    key = next(k for k in state if k.endswith("lora_A.weight"))
+    state[key] = torch.zeros(state[key].shape[0], state[key].shape[1] + 1)
+    wider = env.folder / "wider-ic-lora-union.safetensors"
+    save_file(state, wider, metadata={"reference_downscale_factor": "2"})
+    with pytest.raises(L2AError, match="wider-ic-lora-union.safetensors.*other shapes"):
+        ic_lora.add_ic_lora(model_25, wider, env.frames)
 
 
 def test_ic_loras_stack_with_loras_and_refuse_other_reference_scales(env):
