@@ -1,4 +1,5 @@
-"""Speed and memory of the full-size LTX-2 19B on a CUDA GPU in each of the pack's memory modes, with random weights.
+"""Speed and memory of the full-size LTX-2 19B (or, with `--family 2.5`, LTX-2.5 22B) on a CUDA GPU in each of the
+pack's memory modes, with random weights.
 
 At each size (default 768x512x121, the official two-stage recipe's stage 1, and 1280x704x121) and in each memory
 mode the pack offers (`memory.MemoryPolicy`: offload none, model, group, sequential, and group with CUDA streams;
@@ -27,7 +28,8 @@ Assumptions:
   VAE and vocoder in fp32), generated on the GPU for speed. They wait in plain system memory, where `load_model`
   leaves them for an offloading mode. Nothing is read from disk or downloaded.
 * Gemma 3 is not run: the prompt is random Gemma hidden states of the real shape, [1, 1024, 3840 x 49], fed to the
-  model's connectors as `conditioning.encode_text` would. Gemma's own memory (about 24 GB in bf16) is out of scope.
+  model's connectors as `conditioning.encode_text` would (for 2.5 random projected features, [1, 1024, 4096 + 2048],
+  as its encoder with the text projection returns them). Gemma's own memory (about 24 GB in bf16) is out of scope.
 * The latent upsampler waits in system memory, as the pack's loader leaves it, and follows the model's memory
   policy: on the device only while it runs. Stage 2 runs on the same weights: the official recipe adds the
   distilled LoRA there, whose memory is not counted.
@@ -66,7 +68,7 @@ from ltx2_anywhere.pipelines.components import LTX2Model
 from ltx2_anywhere.pipelines.conditioning import Conditioning
 from ltx2_anywhere.pipelines.decoding import decode_audio, decode_video
 from ltx2_anywhere.pipelines.errors import L2AError
-from ltx2_anywhere.pipelines.families import LTX2_19B, STAGE_2_DISTILLED_SIGMAS, Family, Guidance
+from ltx2_anywhere.pipelines.families import FAMILIES, STAGE_2_DISTILLED_SIGMAS, Family, Guidance
 from ltx2_anywhere.pipelines.memory import MemoryPolicy
 from ltx2_anywhere.pipelines.sampling import SamplerSettings, sample, sample_multiscale
 from ltx2_anywhere.pipelines.upsampler import Upsampler
@@ -162,9 +164,15 @@ def build_model(family: Family, config: dict, device) -> tuple[LTX2Model, Upsamp
 
 def random_conditioning(family: Family, config: dict, device) -> Conditioning:
     """What `conditioning.encode_text` returns, with random Gemma hidden states in system memory: a prompt filling a
-    quarter of the context (left padding, as the tokenizer pads) and a negative prompt of the same length."""
+    quarter of the context (left padding, as the tokenizer pads) and a negative prompt of the same length; for a
+    family whose encoder holds the text projection (LTX-2.5), random projected features."""
+    from ltx2_anywhere.pipelines.text_projection import in_text_encoder
+
     length = family.max_sequence_length
-    width = config["connectors"]["caption_channels"] * config["connectors"]["text_proj_in_factor"]
+    connectors = config["connectors"]
+    width = connectors["caption_channels"] * connectors["text_proj_in_factor"]
+    if in_text_encoder(config):
+        width = connectors["video_hidden_dim"] + connectors["audio_hidden_dim"]
     generator = torch.Generator(device).manual_seed(SEED + 1)
     embeds = [torch.empty((1, length, width), dtype=torch.bfloat16, device=device).normal_(generator=generator).cpu()
               for _ in range(2)]
@@ -429,6 +437,8 @@ def main(argv=None) -> None:
     parser.add_argument("--two-stage", type=parse_size, help="two-stage output size (default 1536x1024x121)")
     parser.add_argument("--stage1-steps", type=int, help="stage-1 steps of the two-stage run (default 2)")
     parser.add_argument("--peak-tflops", type=float, help="the card's bf16 dense peak, for a card not in the table")
+    parser.add_argument("--family", choices=list(FAMILIES), default="2.0", help="the generation (default 2.0, the "
+                        "19B; 2.5 for LTX-2.5 22B)")
     parser.add_argument("--quick", action="store_true", help="the tiny config at toy sizes: checks the script")
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL
@@ -440,10 +450,10 @@ def main(argv=None) -> None:
     if device.type != "cuda" and not args.quick:
         raise SystemExit("bench/gpu.py needs a CUDA GPU: the 19B transformer alone is 38 GB in bf16. To check the script "
                          "on this machine, run it with --quick (the tiny config on the CPU).")
-    family = tiny.tiny_family() if args.quick else LTX2_19B
+    family = tiny.tiny_family(args.family) if args.quick else FAMILIES[args.family]
     config = family.config()
 
-    header(f"{'LTX-2 tiny config (--quick)' if args.quick else 'LTX-2 19B, random weights'}: seconds per step, "
+    header(f"{family.label + ' config (--quick)' if args.quick else family.label + ', random weights'}: seconds per step, "
            "TFLOP/s and peak VRAM per memory mode, and the peak VRAM of a two-stage generation")
     peak, peak_source = bf16_peak(device, args.peak_tflops)
     if device.type == "cuda":

@@ -214,6 +214,7 @@ def _hooks(unique_id):
 
 
 VIDEO_OUTPUTS = ("VIDEO", "IMAGE", "AUDIO", "FLOAT", "STRING")
+DURATION_CHOICES = ("as set", "auto")
 VIDEO_OUTPUT_NAMES = ("video", "images", "audio", "fps", "report")
 
 
@@ -262,6 +263,12 @@ class L2A_Generate:
             "optional": {
                 "image": ("IMAGE", {"tooltip": "First frame (image-to-video)."}),
                 "end_image": ("IMAGE", {"tooltip": "Last frame."}),
+                "duration": (list(DURATION_CHOICES), {
+                    "default": DURATION_CHOICES[0],
+                    "tooltip": "as set: duration_seconds (or frames). auto: a local LTX-2.5 model's duration head "
+                    "picks 1-20 s from the prompt (8k+1 frames, in the report; the audio follows); it needs "
+                    "ltx-2.5-duration-head-bf16.safetensors in models/model_patches. Hosted providers have no "
+                    "automatic duration: auto is refused there before anything is sent."}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -270,12 +277,14 @@ class L2A_Generate:
 
     def generate(self, backend, prompt, negative_prompt, resolution, aspect_ratio, width, height, duration_seconds,
                  frames, fps, seed, generate_audio, camera, camera_scale, guidance_scale, steps, image=None,
-                 end_image=None, unique_id=None):
+                 end_image=None, duration=DURATION_CHOICES[0], unique_id=None):
         from ..pipelines.hosted.types import GenerationRequest
         from ..pipelines.sampling import resolve_seed
 
         if not prompt.strip():
             raise L2AError("prompt is empty: describe the scene, the motion and the sound you want.")
+        if duration not in DURATION_CHOICES:
+            raise L2AError(f"duration = {duration!r} is unknown: use one of {', '.join(DURATION_CHOICES)}.")
         custom = resolution == "custom"
         request = GenerationRequest(
             mode="i2v" if image is not None else "t2v", prompt=prompt, seed=resolve_seed(seed),
@@ -287,6 +296,7 @@ class L2A_Generate:
             duration=duration_seconds or None, num_frames=None if duration_seconds else frames, fps=fps,
             generate_audio=generate_audio, camera=camera, camera_scale=camera_scale,
             guidance_scale=guidance_scale or None, num_inference_steps=steps or None,
+            auto_duration=duration == "auto",
         )
         out_dir = _comfy.temp_directory() / "LTX-2"
         outcome = backend.generate(request, out_dir, _hooks(unique_id))

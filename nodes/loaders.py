@@ -68,8 +68,9 @@ def part_choices(video_vae: str, audio_vae: str) -> dict:
 
 
 def model_folders() -> dict:
-    """ComfyUI's folders of the files a model may need besides its checkpoint (LTX-2.5's VAE files)."""
-    return {"vae": _comfy.folder_paths_for("vae")}
+    """ComfyUI's folders of the files a model may need besides its checkpoint (LTX-2.5's VAE files, and its duration
+    head and diffusion-decoder VAE when a run asks for them)."""
+    return {key: _comfy.folder_paths_for(key) for key in ("vae", "model_patches")}
 
 
 class L2A_ModelLoader:

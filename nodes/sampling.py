@@ -25,7 +25,8 @@ class L2A_Sampler:
     DESCRIPTION = (
         "Generates video and audio latents together with LTX-2. Defaults follow the official pipelines: 40 steps, "
         "STG block 29 and full guidance for LTX-2 19B dev; the 8-step distilled sigmas and no guidance for "
-        "distilled models. Width/height must be multiples of 32; frames are snapped to 8k+1 (reported). With a "
+        "distilled models. Width/height must be multiples of 32; frames are snapped to 8k+1 (reported), and 0 lets "
+        "LTX-2.5's duration head choose them from the prompt. With a "
         "latent upsampler it runs multiscale, the official recipe: stage 2 of a dev model with its family's "
         "distilled LoRA, found in models/loras."
     )
@@ -45,8 +46,11 @@ class L2A_Sampler:
                                   "tooltip": "Output width in pixels, a multiple of 32."}),
                 "height": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 32,
                                    "tooltip": "Output height in pixels, a multiple of 32."}),
-                "frames": ("INT", {"default": 121, "min": 9, "max": 1025, "step": 8,
-                                   "tooltip": "Number of frames, 8k+1 (121 = 5 s at 24 fps). Others are snapped."}),
+                "frames": ("INT", {"default": 121, "min": 0, "max": 1025, "step": 1,
+                                   "tooltip": "Number of frames, 8k+1 (121 = 5 s at 24 fps). Others are snapped. "
+                                   "0 = auto (LTX-2.5): its duration head picks 1-20 s from the prompt, snapped to "
+                                   "8k+1 and shown in the report; the audio follows. Needs "
+                                   "ltx-2.5-duration-head-bf16.safetensors in models/model_patches."}),
                 "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 60.0, "step": 0.001,
                                   "tooltip": "Playback frame rate; sets the duration and so the audio length."}),
                 "steps": ("INT", {"default": 0, "min": 0, "max": 200,

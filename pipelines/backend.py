@@ -195,21 +195,38 @@ class LocalBackend:
         from .model_files import MissingModelFile
 
         try:
-            info = inspect_checkpoint(self.checkpoint, folders=self._part_folders())
+            info = inspect_checkpoint(self.checkpoint, folders=self._model_folders())
         except MissingModelFile as error:
             raise BackendUnavailable(str(error)) from None
         if self.text_encoder is None:
             check_text_encoder_for(info, inspect_text_encoder(self.text_encoder_path))
 
-    def _part_folders(self) -> dict:
-        return {"vae": self.folders_for("vae")}
+    def _find_duration_head(self) -> None:
+        """Auto duration needs the family's duration head: a family without one is the user's to fix; a missing
+        file makes the backend unavailable, naming it (before the model loads)."""
+        from .extras import find_extra
+        from .model_files import MissingModelFile
+
+        family = self.family()
+        if "duration_head" not in family.extras:
+            raise L2AError(f"duration 'auto' needs LTX-2.5's duration head, and the local model is {family.label}: "
+                           "set duration_seconds or frames.")
+        source = self.model.source if self.model is not None else self.checkpoint
+        folders = self.model.extra_folders if self.model is not None else self._model_folders()
+        try:
+            find_extra(family, source, folders, "duration_head", "duration 'auto'")
+        except MissingModelFile as error:
+            raise BackendUnavailable(str(error)) from None
+
+    def _model_folders(self) -> dict:
+        return {key: self.folders_for(key) for key in ("vae", "model_patches")}
 
     def load(self):
         from .loading import load_model, load_text_encoder
 
         device = self.require_available()
         if self.model is None:
-            self.model = load_model(self.checkpoint, dtype=self.dtype, device=device, folders=self._part_folders())
+            self.model = load_model(self.checkpoint, dtype=self.dtype, device=device, folders=self._model_folders())
         if self.text_encoder is None:
             self.text_encoder = load_text_encoder(self.text_encoder_path, dtype=self.dtype, device=device)
         if self.upsampler is None and self.upsampler_path is not None:
@@ -257,7 +274,7 @@ class LocalBackend:
                                    steps=request.num_inference_steps or 0, seed=request.seed, guidance=guidance,
                                    generate_audio=request.generate_audio,
                                    acceleration=request.acceleration or "none")
-        check_settings(settings)
+        check_settings(settings, auto_frames=request.auto_duration)
         return settings, images, notes, multiscale
 
     def generate(self, request: GenerationRequest, out_dir: Path, hooks: Hooks) -> Outcome:
@@ -267,6 +284,8 @@ class LocalBackend:
 
         settings, (image, end_image), notes, multiscale = self.check(request)
         self.require_available()
+        if request.auto_duration:
+            self._find_duration_head()
         camera = None
         if request.camera != "none" and request.camera_scale > 0:
             from .lora import camera_lora_file
@@ -303,6 +322,7 @@ def request_geometry(request: GenerationRequest, image_size: tuple[int, int] | N
     (width, height of the start image); without an image it reads 16:9, as the hosted providers and the cost badge
     read it."""
     from .checks import check_number
+    from .sampling import AUTO_FRAMES
     from .sizing import backend_aspect_ratio, resolve_frames, resolve_size
 
     fps = check_number("fps", request.fps, 1.0, 60.0) if request.fps is not None else 24.0
@@ -314,6 +334,8 @@ def request_geometry(request: GenerationRequest, image_size: tuple[int, int] | N
         width, height, size_note = resolve_size(request.resolution or "720p", aspect, image_size=image_size,
                                                 multiple=multiple)
         notes += [n for n in (note, size_note) if n]
+    if request.auto_duration:
+        return width, height, AUTO_FRAMES, fps, notes
     duration = 0.0 if request.duration is None else check_number("duration", request.duration, 0.0)
     frames, frames_note = resolve_frames(duration, request.num_frames or 121, fps)
     return width, height, frames, fps, [*notes, frames_note]

@@ -31,6 +31,10 @@ class LTX2Model:
     source_stamps: tuple = ()  # (path, size, mtime) of the files the weights were read from: re-readable while equal
     text_encoder_version: str = ""  # the gemma_version its transformer file names ("" when it names none)
     notes: tuple = ()  # what loading noticed, for the sampler's report (e.g. a file kept in another folder)
+    # ComfyUI folder key -> folders searched for the family's optional files (duration head, diffusion decoder)
+    extra_folders: dict = field(default_factory=dict)
+    # Those files once loaded (extras.py), shared by the copies a LoRA or a memory policy makes of the model
+    extras: dict = field(default_factory=dict)
 
     @property
     def audio_sample_rate(self) -> int:

@@ -1,10 +1,14 @@
-"""Latents to pixels and sound: the video VAE (optionally tiled in space and time) and audio VAE + vocoder."""
+"""Latents to pixels and sound: the video VAE (optionally tiled in space and time) or LTX-2.5's diffusion decoder,
+and the audio VAE + vocoder."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from .errors import L2AError
+
+# The video decoders: the model's conv VAE decoder, or LTX-2.5's diffusion decoder (its own file, see extras.py).
+DECODERS = ("conv", "diffusion")
 
 
 @dataclass(frozen=True)
@@ -60,18 +64,26 @@ def _configure_tiling(vae, tiling: Tiling, latent_height: int, latent_width: int
     vae.tile_sample_stride_num_frames = tiling.tile_frames - tiling.frame_overlap
 
 
-def decode_video(model, latent, tiling: Tiling | None = None):
-    """Raw video latent -> ComfyUI IMAGE [F, H, W, 3] float32 in 0..1 on the CPU."""
+def decode_video(model, latent, tiling: Tiling | None = None, decoder: str = "conv", on_progress=None):
+    """Raw video latent -> ComfyUI IMAGE [F, H, W, 3] float32 in 0..1 on the CPU.
+
+    `decoder` "diffusion" runs LTX-2.5's diffusion decoder (found and loaded on first use; `on_progress(done, total)`
+    runs before each of its attention blocks, and cancels by raising). The memory policy's forced tiling applies to
+    both decoders."""
     import torch
 
     from .memory import apply_policy, policy_of
 
-    apply_policy(model)
+    if decoder not in DECODERS:
+        raise L2AError(f"decoder = {decoder!r} is unknown: use one of {', '.join(DECODERS)}.")
     forced = policy_of(model).vae_tiling
     tiling = tiling or Tiling()
     tiling = replace(tiling, spatial=tiling.spatial or forced in ("spatial", "both"),
                      temporal=tiling.temporal or forced in ("temporal", "both"))
     tiling.check()
+    if decoder == "diffusion":
+        return _decode_with_diffusion(model, latent, tiling, on_progress)
+    apply_policy(model)
     vae = model.vae
     _configure_tiling(vae, tiling, *latent.video.shape[-2:])
     if tiling.temporal:
@@ -79,6 +91,23 @@ def decode_video(model, latent, tiling: Tiling | None = None):
     with torch.no_grad():
         frames = vae.decode(latent.video.to(model.device, vae.dtype), None, return_dict=False)[0]
     return _to_image(frames[0])
+
+
+def _decode_with_diffusion(model, latent, tiling: Tiling, on_progress):
+    """The diffusion decoder on the model's device, its noise seeded with the latent's seed; with an offloading
+    memory policy it goes back to system memory afterwards, as the model's own weights do."""
+    from .diffusion_decoder import decode_video_diffusion
+    from .extras import diffusion_decoder_of
+    from .memory import make_room, policy_of
+
+    decoder = diffusion_decoder_of(model)
+    make_room(model)
+    try:
+        return decode_video_diffusion(decoder, latent.video, latent.seed, tiling, device=model.device,
+                                      on_progress=on_progress)
+    finally:
+        if policy_of(model).offloads:
+            decoder.module.to("cpu")
 
 
 def _to_image(frames):

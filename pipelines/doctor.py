@@ -40,6 +40,7 @@ FOLDER_LAYOUT = {
     "upscale_models": ("upscale_models",),
     "loras": ("loras",),
     "vae": ("vae",),
+    "model_patches": ("model_patches",),
 }
 FOLDER_KEYS = tuple(FOLDER_LAYOUT)
 CHECKPOINT_KEYS = ("checkpoints", "diffusers", "diffusion_models")
@@ -69,6 +70,16 @@ LOADER_WIDGETS = {
         ("upsampler_name", 4, "latent_upscale_models"),
     ),
 }
+# Widget values that make a node need one of a family's optional files (LTX-2.5's): node type -> (input name, widget
+# position, the value, the extra).
+EXTRA_WIDGETS = {
+    "L2A_Sampler": ("frames", 2, 0, "duration_head"),
+    "L2A_Generate": ("duration", 16, "auto", "duration_head"),
+    "L2A_DecodeVideo": ("decoder", 6, "diffusion", "diffusion_decoder"),
+}
+EXTRA_FILES = {name: file for fam in FAMILIES.values() for name, file in fam.extras.items()}
+DIFFUSION_DECODER_NAMES = {n.lower() for fam in FAMILIES.values() if "diffusion_decoder" in fam.extras
+                           for n in fam.extras["diffusion_decoder"].names}
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,10 @@ def _widget_requirements(node_type: str, values: Any) -> list[tuple[str, str]]:
         files = [f.camera_loras[preset] for f in with_camera_loras() if preset in f.camera_loras]
         return [(files[0].name, "loras")] if files else []
     found = []
+    if node_type in EXTRA_WIDGETS:
+        name, index, asking, extra = EXTRA_WIDGETS[node_type]
+        if _value(values, name, index) == asking:
+            found.append((EXTRA_FILES[extra].name, EXTRA_FILES[extra].folder))
     for name, index, key in LOADER_WIDGETS.get(node_type, ()):
         value = _text(values, name, index)
         if key in ("checkpoints", "text_encoders") and value.startswith(DIFFUSERS_PREFIX):
@@ -273,6 +288,23 @@ def _check_vae(_index: FolderIndex, path: Path, checkpoint):
     return inspect_part(path, part, for_family)
 
 
+def _check_duration_head(_index: FolderIndex, path: Path, _checkpoint) -> dict:
+    """The head's configuration from its header, as load_duration_head reads it."""
+    from .duration import inspect_duration_head
+
+    return inspect_duration_head(path)
+
+
+def _check_diffusion_decoder(_index: FolderIndex, path: Path, _checkpoint) -> str:
+    """The video VAE file must hold the diffusion decoder (the conv VAE file has none)."""
+    from .diffusion_decoder import OFFICIAL_FILE, video_vae_kind
+
+    if video_vae_kind(path) != "diffusion":
+        raise L2AError(f"'{path.name}' is a conv video VAE without the diffusion decoder: decoder = diffusion needs "
+                       f"{OFFICIAL_FILE}.")
+    return "LTX-2.5 video VAE with the diffusion decoder"
+
+
 def _check_upsampler(_index: FolderIndex, path: Path, _checkpoint) -> tuple[Family, dict]:
     """(family, config) of the configuration the file's tensors fit, as load_upsampler decides."""
     return inspect_upsampler(path)
@@ -292,6 +324,8 @@ _CHECKS = {
     "vae": _check_vae,
     "upsampler": _check_upsampler,
     "lora": _check_lora,
+    "duration_head": _check_duration_head,
+    "diffusion_decoder": _check_diffusion_decoder,
 }
 KINDS = {
     "checkpoints": "checkpoint",
@@ -301,12 +335,13 @@ KINDS = {
     "vae": "vae",
     "latent_upscale_models": "upsampler",
     "loras": "lora",
+    "model_patches": "duration_head",
 }
 
 
 def _inspect(index: FolderIndex, req: Requirement, path: Path, checkpoint) -> tuple[str, str, str, str | None]:
     """(status, message, fix, family) of a found file, from its header."""
-    kind = KINDS.get(req.directory)
+    kind = "diffusion_decoder" if Path(req.name).name.lower() in DIFFUSION_DECODER_NAMES else KINDS.get(req.directory)
     redownload = f"download {req.name} from {req.url} into models/{req.directory}/" if req.url else (
         f"replace it with an LTX-2 file in models/{req.directory}/")
     if kind is None:
@@ -353,6 +388,10 @@ def _inspect(index: FolderIndex, req: Requirement, path: Path, checkpoint) -> tu
             return "wrong_family", (f"'{path.name}' is {what}{PART_LABELS[result.part]}, but the checkpoint "
                                     f"{checkpoint.path.name} is {checkpoint.family.label}"), fix, result.family.name
         return "present", f"{what}{PART_LABELS[result.part]}", "", result.family and result.family.name
+    if kind == "duration_head":
+        return "present", "LTX-2.5 duration head", "", None
+    if kind == "diffusion_decoder":
+        return "present", result, "", None
     if kind == "lora":
         declared = declared_by_name(path.name)
         if checkpoint is not None:
@@ -406,7 +445,8 @@ def _part_requirements(index: FolderIndex, requirements: list[Requirement], chec
     ones, unless the workflow names a file of that part already."""
     if checkpoint is None or not checkpoint.family.split:
         return []
-    named = [r for r in requirements if r.directory == "vae"]
+    named = [r for r in requirements if r.directory == "vae" and Path(r.name).name.lower() not in
+             DIFFUSION_DECODER_NAMES]  # the diffusion-decoder VAE is Decode Video's, not the model's video VAE
     covered = set()
     for req in named:
         path = index.find(req.name, req.directory)
@@ -475,14 +515,14 @@ def diagnose_workflows(paths: Iterable[str | os.PathLike],
 def family_requirements(model_family: Family, folders: Mapping[str, Iterable[str | os.PathLike]] | FolderIndex
                         ) -> list[Requirement]:
     """A family's full set from its record: both checkpoints, its part files (LTX-2.5's VAEs), a text encoder (the
-    first of its files that is there, else the first), the latent upsampler, the distilled LoRA and any camera
-    LoRAs."""
+    first of its files that is there, else the first), the latent upsampler, the distilled LoRA, any camera
+    LoRAs and its optional files (LTX-2.5's duration head and diffusion-decoder VAE)."""
     index = folders if isinstance(folders, FolderIndex) else FolderIndex(folders)
     node = f"family {model_family.name}"
     encoders = model_family.text_encoder.files
     encoder = next((f for f in encoders if index.find(f.name, f.folder)), encoders[0])
     files = [*model_family.checkpoints.values(), *model_family.parts.values(), encoder, model_family.upsampler,
-             model_family.distilled_lora, *model_family.camera_loras.values()]
+             model_family.distilled_lora, *model_family.camera_loras.values(), *model_family.extras.values()]
     return [Requirement(f.name, f.folder, f.url, node, model_family.key) for f in files]
 
 

@@ -187,8 +187,11 @@ class Family:
     # Components the checkpoint file does not hold, each in an official file of its own (diffusers component ->
     # file; "vae" also names the video VAE, "audio_vae" the audio VAE with its vocoder). Empty: all-in-one files.
     parts: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)
-    # Official files of capabilities this version does not run yet (duration head, diffusion decoder, temporal
-    # upscaler, ComfyUI-quantized files), so that a loader given one says what it is and what to use instead.
+    # Optional official files found when a run asks for them, not when the model loads: "duration_head" (automatic
+    # duration) and "diffusion_decoder" (the video VAE file holding LTX-2.5's diffusion decoder).
+    extras: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)
+    # Official files of capabilities this version does not run yet (the temporal upscaler), so that a loader given
+    # one says what it is and what to use instead.
     upcoming: Mapping[str, ModelFile] = field(default_factory=dict, hash=False)
     tiny: bool = False  # a random-weight stand-in for tests and the demo
 
@@ -202,9 +205,9 @@ class Family:
         return f"tiny-{self.name}" if self.tiny else self.name
 
     def files(self) -> list[ModelFile]:
-        """The family's full set of official files: checkpoints, parts, text encoders, upsampler, LoRAs."""
+        """The family's full set of official files: checkpoints, parts, text encoders, upsampler, LoRAs, extras."""
         return [*self.checkpoints.values(), *self.parts.values(), *self.text_encoder.files, self.upsampler,
-                self.distilled_lora, *self.camera_loras.values(), *self.ic_loras.values()]
+                self.distilled_lora, *self.camera_loras.values(), *self.ic_loras.values(), *self.extras.values()]
 
     @property
     def split(self) -> bool:
@@ -344,9 +347,11 @@ LTX25_22B = Family(
         "vae": _ltx25("ltx-2.5-video-vae-conv-bf16.safetensors", "vae"),
         "audio_vae": _ltx25("ltx-2.5-audio-vae-bf16.safetensors", "vae"),
     },
-    upcoming={
+    extras={
         "diffusion_decoder": _ltx25("ltx-2.5-video-vae-bf16.safetensors", "vae"),
         "duration_head": _ltx25("ltx-2.5-duration-head-bf16.safetensors", "model_patches"),
+    },
+    upcoming={
         "temporal_upsampler": _ltx25("ltx-2.5-latent-temporal-upscaler-x2-bf16-1.0.safetensors",
                                      "latent_upscale_models"),
     },

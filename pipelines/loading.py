@@ -251,8 +251,8 @@ def _part_family(path: Path, metadata: Mapping[str, str]) -> Family | None:
 
 
 def inspect_part(path: str | os.PathLike, part: str, for_family: Family) -> PartInfo:
-    """Check a split family's component file from its header: the right component, safetensors, not quantized, not a
-    capability this version does not run (LTX-2.5's diffusion-decoder VAE)."""
+    """Check a split family's component file from its header: the right component, safetensors, not quantized, not
+    LTX-2.5's diffusion-decoder VAE (LTX-2 Decode Video's option, not the model's video VAE)."""
     path = Path(path)
     label, wanted = PART_LABELS[part], for_family.parts[part]
     if not path.is_file():
@@ -267,7 +267,7 @@ def inspect_part(path: str | os.PathLike, part: str, for_family: Family) -> Part
         what = _component_file(keys, metadata) or "not an LTX-2 component"
         raise L2AError(f"'{path.name}' is the {what} file, not the {label}: pick {wanted.name} ({wanted.url}) as the "
                        f"{label}.")
-    diffusion = for_family.upcoming.get("diffusion_decoder")
+    diffusion = for_family.extras.get("diffusion_decoder")
     vae_class = ""
     if part == "vae":
         try:
@@ -275,8 +275,9 @@ def inspect_part(path: str | os.PathLike, part: str, for_family: Family) -> Part
         except (ValueError, AttributeError):
             vae_class = ""
     if vae_class == "CausalDiffusionVAE" or (diffusion is not None and path.name.lower() == diffusion.name.lower()):
-        raise L2AError(f"'{path.name}' is the video VAE with the diffusion decoder, which this version does not run "
-                       f"yet: use {wanted.name} ({wanted.url}), the conv decoder of the same release.")
+        raise L2AError(f"'{path.name}' is the video VAE with the diffusion decoder, which has no conv decoder: pick "
+                       f"{wanted.name} ({wanted.url}) as the {label}, and decoder = diffusion on LTX-2 Decode Video "
+                       f"to decode with '{path.name}' (it is found in models/{diffusion.folder if diffusion else 'vae'}).")
     _refuse_quantized(path, header, for_family)
     return PartInfo(path, part, _part_family(path, metadata))
 
@@ -788,6 +789,7 @@ def load_model(path: str | os.PathLike, dtype: Any = "bf16", device: Any = "cpu"
         source_stamps=stamps,
         text_encoder_version=info.text_encoder_version,
         notes=(note,) if note else (),
+        extra_folders={key: [Path(f) for f in paths] for key, paths in (folders or {}).items()},
     )
     model = model if memory is None else with_policy(model, memory)
     track(model)

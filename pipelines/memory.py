@@ -116,6 +116,16 @@ def release_all() -> int:
     return released
 
 
+def make_room(model) -> None:
+    """Before weights that are not the model's run on its device (LTX-2.5's diffusion decoder): under model offload,
+    the component resident there goes back to system memory (the others place nothing between their calls)."""
+    apply_policy(model)
+    with _lock:
+        state = _applied.get(model.transformer)
+        if state is not None and state.residency is not None:
+            state.residency.park()
+
+
 def policy_of(model) -> MemoryPolicy:
     """The policy a model carries (the defaults when it carries none)."""
     return MemoryPolicy(**model.configs.get(MEMORY_KEY, {}))

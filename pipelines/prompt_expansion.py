@@ -14,6 +14,15 @@ An image is shown to the model only when it has a vision tower (a transformers f
 Gemma3ForConditionalGeneration): it is resized to the tower's square input, normalised to [-1, 1] and spliced in as
 Gemma 3's processor does ("\\n\\n", begin-of-image, one soft token per image embedding, end-of-image, "\\n\\n").
 Otherwise the expansion runs on the text alone and the returned note says so.
+
+LTX-2.5's text encoder (Gemma 4 "unified") cannot write, so 2.5 has a dedicated prompt enhancer: Google's Gemma 4
+E2B instruct model (`google/gemma-4-E2B-it`, model type "gemma4"), kept as that repository's transformers folder in
+models/text_encoders (`gemma-4-E2B-it/`: config.json, the safetensors weights, tokenizer.json, tokenizer_config.json,
+chat_template.jinja and, for images, the processor files). Its recipe is ltx-core 1.2.0's: the Gemma 4 system
+prompts (`gemma4_t2v` / `gemma4_i2v`), the same user turns, greedy decoding with no repeated 5-gram, up to 600 new
+tokens, the chat left-padded to a multiple of 8 tokens, an image resized to a long side of 896 through the folder's
+processor. The enhancer waits in system memory and visits its device only while it writes. Official and ComfyUI
+workflows leave it off for 2.5 (users report it hurts prompt adherence); so does the pack.
 """
 
 from __future__ import annotations
@@ -33,6 +42,13 @@ DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_TEMPERATURE = 0.7
 MAX_SEED = 2**64 - 1
 IMAGE_MARKER = "<start_of_image>"
+ENHANCER_KIND = "gemma4"
+ENHANCER_REPO = "google/gemma-4-E2B-it"
+ENHANCER_FOLDER = "gemma-4-E2B-it"
+ENHANCER_MAX_NEW_TOKENS = 600
+ENHANCER_NO_REPEAT_NGRAM = 5
+ENHANCER_IMAGE_LONG_SIDE = 896
+GEMMA4_TURN_END = "<turn|>"
 _QUOTES = str.maketrans("\u2018\u2019\u201c\u201d\u2014\u2013\u00a0\u2032\u2212", "''\"\"-- '-")
 
 
@@ -48,11 +64,12 @@ class Expansion:
     fell_back: bool
 
 
-def system_prompt(mode: str) -> str:
-    """The official LTX-2 system prompt for 't2v' or 'i2v'."""
+def system_prompt(mode: str, kind: str = "gemma3") -> str:
+    """The official system prompt for 't2v' or 'i2v': Gemma 3's (LTX-2.0 / 2.3), or the Gemma 4 enhancer's."""
     if mode not in MODES:
         raise L2AError(f"mode = {mode!r} is unknown: use 't2v' (text to video) or 'i2v' (image to video).")
-    return json.loads(SYSTEM_PROMPTS_PATH.read_text(encoding="utf-8"))[mode]
+    key = f"{ENHANCER_KIND}_{mode}" if kind == ENHANCER_KIND else mode
+    return json.loads(SYSTEM_PROMPTS_PATH.read_text(encoding="utf-8"))[key]
 
 
 def user_text(prompt: str, mode: str) -> str:
@@ -161,9 +178,10 @@ def _stop_ids(text_encoder) -> list[int]:
     found = getattr(getattr(text_encoder.model, "generation_config", None), "eos_token_id", None)
     ids = list(found) if isinstance(found, (list, tuple)) else [found]
     ids.append(tokenizer.eos_token_id)
-    end_of_turn = tokenizer.convert_tokens_to_ids("<end_of_turn>")
-    if isinstance(end_of_turn, int) and end_of_turn != tokenizer.unk_token_id:
-        ids.append(end_of_turn)
+    for marker in ("<end_of_turn>", GEMMA4_TURN_END):
+        end_of_turn = tokenizer.convert_tokens_to_ids(marker)
+        if isinstance(end_of_turn, int) and end_of_turn != tokenizer.unk_token_id:
+            ids.append(end_of_turn)
     return list(dict.fromkeys(i for i in ids if isinstance(i, int)))
 
 
@@ -175,7 +193,7 @@ def _validate(prompt, mode, seed, max_new_tokens, temperature) -> None:
     if not 0 <= int(seed) <= MAX_SEED:
         raise L2AError(f"seed = {seed} is out of range: use 0 to {MAX_SEED}.")
     if int(max_new_tokens) < 1:
-        raise L2AError(f"max_new_tokens = {max_new_tokens} must be at least 1; the official value is 512.")
+        raise L2AError(f"max_new_tokens = {max_new_tokens} must be at least 1; the official value is 512 (600 for the LTX-2.5 enhancer).")
     if not 0.0 <= float(temperature) <= 2.0:
         raise L2AError(f"temperature = {temperature} is out of range: use 0 (greedy) to 2; the official value is 0.7.")
 
@@ -194,9 +212,6 @@ def expand_prompt(
 
     `callback(n)` runs after every generated token (progress, and cancel by raising).
     """
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
     _validate(prompt, mode, seed, max_new_tokens, temperature)
     prompt = prompt.strip()
     from .conditioning import ensure_on_device
@@ -206,8 +221,8 @@ def expand_prompt(
     if getattr(text_encoder, "projection", None) is not None:
         raise L2AError(
             f"{text_encoder.describe()} encodes prompts only: LTX-2.5 expands prompts with its own enhancer (Gemma 4 "
-            "E2B), which comes in a later version of LTX-2 Anywhere. Turn prompt expansion off for LTX-2.5, or "
-            "expand with a Gemma 3 text encoder."
+            f"E2B, {ENHANCER_REPO}): load it with LTX-2 Prompt Enhancer Loader and connect it to "
+            "LTX-2 Prompt Expand's enhancer input, or leave the prompt as it is."
         )
     if not hasattr(model, "generate"):
         raise L2AError(
@@ -215,6 +230,29 @@ def expand_prompt(
             "transformers folder (Gemma3ForConditionalGeneration) or ComfyUI's single file to expand prompts."
         )
     inputs, used_image = build_inputs(text_encoder, prompt, mode, image)
+    sampling = {"do_sample": True, "temperature": float(temperature)} if temperature > 0 else {"do_sample": False}
+    new = _generate(text_encoder, inputs, max_new_tokens, seed, sampling, callback)
+    note = ""
+    if image is not None and not used_image:
+        note = (f"The image was not shown to the model: {type(model).__name__} has no vision tower (ComfyUI's single "
+                "file is loaded text-only), so the expansion used the text alone.")
+    return _expansion(tokenizer, new, prompt, mode, used_image, note)
+
+
+def _expansion(tokenizer, new, prompt: str, mode: str, used_image: bool, note: str) -> Expansion:
+    reply = clean_reply(tokenizer.decode(new, skip_special_tokens=True))
+    notes = [note] if note else []
+    if not reply:
+        notes.append("The model returned no usable text, so the original prompt is kept.")
+    return Expansion(prompt=reply or prompt, note=" ".join(notes), mode=mode, used_image=used_image,
+                     new_tokens=int(new.shape[0]), fell_back=not reply)
+
+
+def _generate(encoder, inputs: dict, max_new_tokens: int, seed: int, decoding: dict, callback) -> Any:
+    """The new token ids of one generation; `callback(n)` after every token (progress, and cancel by raising)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
     start = inputs["input_ids"].shape[1]
 
     class _EachToken(StoppingCriteria):
@@ -223,34 +261,159 @@ def expand_prompt(
                 callback(int(input_ids.shape[1] - start))
             return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
-    sampling = {"do_sample": True, "temperature": float(temperature)} if temperature > 0 else {"do_sample": False}
+    tokenizer = encoder.tokenizer
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    device = torch.device(text_encoder.device)
+    device = torch.device(encoder.device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
         torch.manual_seed(int(seed))
-        output = model.generate(
+        output = encoder.model.generate(
             **inputs,
             max_new_tokens=int(max_new_tokens),
-            eos_token_id=_stop_ids(text_encoder),
+            eos_token_id=_stop_ids(encoder),
             pad_token_id=pad,
             stopping_criteria=StoppingCriteriaList([_EachToken()]),
-            **sampling,
+            **decoding,
         )
-    new = output[0, start:]
-    reply = clean_reply(tokenizer.decode(new, skip_special_tokens=True))
-    notes = []
+    return output[0, start:]
+
+
+# ---- LTX-2.5's prompt enhancer: Gemma 4 E2B -----------------------------------------------------------------------
+
+@dataclass
+class PromptEnhancer:
+    """Gemma 4 E2B and its tokenizer (and processor, for images); `device` is where it writes, system memory is
+    where it waits."""
+
+    model: Any
+    tokenizer: Any
+    processor: Any
+    source: str
+    device: Any
+    dtype: Any
+
+
+def _enhancer_fix() -> str:
+    return (f"use the transformers folder of {ENHANCER_REPO} (https://huggingface.co/{ENHANCER_REPO}) in "
+            f"models/text_encoders/{ENHANCER_FOLDER}")
+
+
+def load_enhancer(path, dtype: Any = "bf16", device: Any = "cpu") -> PromptEnhancer:
+    """Load the Gemma 4 E2B enhancer from its transformers folder (nothing is downloaded); it stays in system memory
+    until it writes."""
+    from transformers import AutoConfig, AutoTokenizer, Gemma4ForConditionalGeneration
+
+    from .weights import resolve_device, resolve_dtype
+
+    path = Path(path)
+    if not path.is_dir():
+        raise L2AError(f"the prompt enhancer loads from a transformers folder, not '{path.name}': {_enhancer_fix()}.")
+    if not (path / "config.json").is_file():
+        raise L2AError(f"'{path}' has no config.json: {_enhancer_fix()} (the whole repository).")
+    kind = getattr(AutoConfig.from_pretrained(str(path), local_files_only=True), "model_type", "")
+    if kind != ENHANCER_KIND:
+        why = {"gemma4_unified": "LTX-2.5's text encoder, which encodes prompts but does not write them",
+               "gemma3": "Gemma 3, which expands prompts by itself: connect it as the text encoder instead"}
+        raise L2AError(f"'{path.name}' is not the Gemma 4 E2B prompt enhancer (model type {kind!r}: "
+                       f"{why.get(kind, 'another model')}); {_enhancer_fix()}.")
+    target = resolve_dtype(dtype)
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    processor = None
+    if any((path / name).is_file() for name in ("processor_config.json", "preprocessor_config.json")):
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(str(path), local_files_only=True)
+    model = Gemma4ForConditionalGeneration.from_pretrained(str(path), dtype=target, local_files_only=True).eval()
+    return PromptEnhancer(model, tokenizer, processor, str(path), resolve_device(device), target)
+
+
+def _gemma4_chat(tokenizer, system: str, user: str, with_image: bool) -> str:
+    """The chat as text: the tokenizer's template, or Gemma 4's turn format when it has none."""
+    if getattr(tokenizer, "chat_template", None):
+        content: Any = [{"type": "image"}, {"type": "text", "text": user}] if with_image else user
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    bos = tokenizer.bos_token or ""
+    return f"{bos}<|turn>system\n{system}{GEMMA4_TURN_END}\n<|turn>user\n{user}{GEMMA4_TURN_END}\n<|turn>model\n"
+
+
+def _left_pad(inputs: dict, multiple: int, pad_id: int) -> dict:
+    """Left-pad the chat to a multiple of `multiple` tokens, masked out (ltx-core pads so for its attention)."""
+    import torch
+
+    length = inputs["input_ids"].shape[1]
+    extra = -length % multiple
+    if not extra:
+        return inputs
+    padded = {}
+    for name, tensor in inputs.items():
+        if name in ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids"):
+            value = pad_id if name == "input_ids" else 0
+            fill = torch.full((tensor.shape[0], extra), value, dtype=tensor.dtype, device=tensor.device)
+            tensor = torch.cat([fill, tensor], dim=1)
+        padded[name] = tensor
+    return padded
+
+
+def enhancer_inputs(enhancer: PromptEnhancer, prompt: str, mode: str, image=None) -> tuple[dict, bool]:
+    """Model inputs of the enhancement chat (with the image when the folder has a processor and a vision tower)."""
+    import torch
+
+    tokenizer = enhancer.tokenizer
+    vision = image is not None and enhancer.processor is not None and \
+        getattr(enhancer.model.config, "vision_config", None) is not None
+    text = _gemma4_chat(tokenizer, system_prompt(mode, ENHANCER_KIND), user_text(prompt, mode), vision)
+    if vision:
+        from PIL import Image
+
+        from .media import to_uint8_rgb
+
+        picture = Image.fromarray(to_uint8_rgb(image))
+        scale = ENHANCER_IMAGE_LONG_SIDE / max(picture.size)
+        picture = picture.resize((int(picture.width * scale), int(picture.height * scale)),
+                                 Image.Resampling.BICUBIC)
+        inputs = dict(enhancer.processor(text=text, images=picture, return_tensors="pt"))
+    else:
+        ids = _encode(tokenizer, text, first=True)
+        input_ids = torch.tensor([ids], dtype=torch.long)
+        inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    inputs = _left_pad(inputs, 8, pad)
+    device = torch.device(enhancer.device)
+    return {k: v.to(device) if hasattr(v, "to") else v for k, v in inputs.items()}, vision
+
+
+def enhance_prompt(enhancer: PromptEnhancer, prompt: str, mode: str = "t2v", image=None,
+                   max_new_tokens: int = ENHANCER_MAX_NEW_TOKENS,
+                   callback: Callable[[int], None] | None = None) -> Expansion:
+    """Enhance `prompt` with the Gemma 4 enhancer, ltx-core's recipe (greedy, so the same prompt always gives the
+    same text); `callback(n)` runs after every token (progress, and cancel by raising). The enhancer goes back to
+    system memory afterwards, also when cancelled."""
+    import torch
+
+    _validate(prompt, mode, DEFAULT_SEED, max_new_tokens, 0.0)
+    prompt = prompt.strip()
+    model = enhancer.model
+    device = torch.device(enhancer.device)
+    inputs, used_image = enhancer_inputs(enhancer, prompt, mode, image)
+    try:
+        model.to(device)
+        decoding = {"do_sample": False, "no_repeat_ngram_size": ENHANCER_NO_REPEAT_NGRAM}
+        new = _generate(enhancer, inputs, max_new_tokens, DEFAULT_SEED, decoding, callback)
+    finally:
+        if device.type != "cpu":
+            model.to("cpu")
+            torch.cuda.empty_cache()
+    note = ""
     if image is not None and not used_image:
-        notes.append(
-            f"The image was not shown to the model: {type(model).__name__} has no vision tower (ComfyUI's single "
-            "file is loaded text-only), so the expansion used the text alone."
-        )
-    if not reply:
-        notes.append("The model returned no usable text, so the original prompt is kept.")
-    return Expansion(
-        prompt=reply or prompt,
-        note=" ".join(notes),
-        mode=mode,
-        used_image=used_image,
-        new_tokens=int(new.shape[0]),
-        fell_back=not reply,
-    )
+        note = ("The image was not shown to the enhancer: its folder has no image processor or vision tower, so the "
+                "enhancement used the text alone.")
+    return _expansion(enhancer.tokenizer, new, prompt, mode, used_image, note)
+
+
+def passthrough(prompt: str, mode: str = "t2v") -> Expansion:
+    """LTX-2.5 without its enhancer: the prompt as it is, with the reason (enhancement is off by default for 2.5)."""
+    _validate(prompt, mode, DEFAULT_SEED, 1, 0.0)
+    note = ("LTX-2.5's text encoder does not write prompts and no enhancer is connected, so the prompt is used as it "
+            "is (enhancement is off by default for LTX-2.5: users report it hurts prompt adherence). Connect LTX-2 "
+            f"Prompt Enhancer Loader ({ENHANCER_REPO}) to enhance.")
+    return Expansion(prompt=prompt.strip(), note=note, mode=mode, used_image=False, new_tokens=0, fell_back=True)

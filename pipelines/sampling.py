@@ -20,11 +20,12 @@ from .checks import check_guidance
 from .choices import ACCELERATIONS
 from .errors import L2AError
 from .families import Guidance
-from .geometry import Geometry, audio_latent_frames, make_geometry
+from .geometry import MIN_FRAMES, Geometry, audio_latent_frames, make_geometry
 from .schedules import SCHEDULES, diffusers_sigmas, fixed_sigmas, official_sigmas
 
 MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
 MAX_STEPS = 200
+AUTO_FRAMES = 0  # SamplerSettings.num_frames: the length LTX-2.5's duration head predicts from the prompt
 # Multiscale stage 2 on a dev model: the official recipe (the family's distilled LoRA), or explicitly without it.
 
 
@@ -32,7 +33,7 @@ MAX_STEPS = 200
 class SamplerSettings:
     width: int = 768
     height: int = 512
-    num_frames: int = 121
+    num_frames: int = 121  # AUTO_FRAMES (0): the duration head's (LTX-2.5)
     fps: float = 24.0
     steps: int = 0  # 0: the model's default
     seed: int = -1  # -1: a fresh random seed, reported back
@@ -118,9 +119,12 @@ def resolve_seed(seed: int) -> int:
     return secrets.randbelow(2**53) if seed == -1 else int(seed)
 
 
-def check_settings(settings: SamplerSettings) -> Geometry:
-    """The checks that need no model, so a caller can run them before loading one."""
-    geometry = make_geometry(settings.width, settings.height, settings.num_frames, settings.fps)
+def check_settings(settings: SamplerSettings, auto_frames: bool = False) -> Geometry:
+    """The checks that need no model, so a caller can run them before loading one. With `auto_frames`, frames = 0
+    (the duration head's length) passes: everything but the length is checked, and the geometry returned then has
+    the shortest one."""
+    frames = MIN_FRAMES if auto_frames and settings.num_frames == AUTO_FRAMES else settings.num_frames
+    geometry = make_geometry(settings.width, settings.height, frames, settings.fps)
     if settings.schedule not in SCHEDULES:
         raise L2AError(f"schedule = {settings.schedule!r} is unknown: use one of {', '.join(SCHEDULES)}.")
     if settings.acceleration not in ACCELERATIONS:
@@ -177,6 +181,46 @@ def plan(model, settings: SamplerSettings) -> Plan:
         notes=tuple(notes),
         sampler=sampler,
     )
+
+
+def connector_outputs(model, embeds, mask):
+    """(video context, audio context, mask) of the text connectors for prompt features already on the device."""
+    from .text_projection import connect, in_text_encoder
+
+    if in_text_encoder(model.configs):  # the conditioning holds projected features (LTX-2.5)
+        return connect(model.connectors, embeds, mask)
+    return model.connectors(embeds, mask, padding_side="left")
+
+
+def resolve_duration(model, conditioning, settings: SamplerSettings) -> tuple[SamplerSettings, str]:
+    """Settings with auto frames (0) given the duration head's length for the positive prompt, and the report's
+    note on it, as the official pipelines do when no frame count is given: the connectors' outputs of the prompt,
+    the head's seconds clamped to 1-20 s and floored to 8k+1 at the playback frame rate. The audio follows the
+    frame count. Other settings pass through unchanged, with no note."""
+    if settings.num_frames != AUTO_FRAMES:
+        return settings, ""
+    import torch
+
+    from .duration import predict_duration
+    from .extras import duration_head_of
+    from .memory import apply_policy
+
+    if "duration_head" not in model.family.extras:
+        raise L2AError(f"frames = 0 (auto duration) needs LTX-2.5's duration head, and {model.family.label} has none: "
+                       "give a frame count (e.g. 121 = 5 s at 24 fps).")
+    check_settings(settings, auto_frames=True)
+    check_conditioning(model, conditioning)
+    head = duration_head_of(model)
+    apply_policy(model)
+    dtype = next(model.connectors.parameters()).dtype
+    with torch.no_grad():
+        video, audio, _ = connector_outputs(model, conditioning.prompt_embeds.to(model.device, dtype),
+                                            conditioning.prompt_mask.to(model.device))
+    duration = predict_duration(head, video, audio, settings.fps, ratio=model.vae.temporal_compression_ratio)
+    note = duration.describe()
+    if duration.frames < MIN_FRAMES:  # below 9 fps one second holds fewer frames than the shortest clip
+        note += f", raised to {MIN_FRAMES} frames (the shortest clip)"
+    return replace(settings, num_frames=max(duration.frames, MIN_FRAMES)), note
 
 
 def has_distilled_lora(model) -> bool:
@@ -753,8 +797,6 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
     import torch
     from diffusers.utils.torch_utils import randn_tensor
 
-    from .text_projection import connect, in_text_encoder
-
     g = p.guidance
     geo = p.geometry
     device, dtype, transformer = model.device, model.dtype, model.transformer
@@ -768,11 +810,7 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
         mask = torch.cat([conditioning.negative_mask, conditioning.prompt_mask])
     else:
         embeds, mask = conditioning.prompt_embeds, conditioning.prompt_mask
-    embeds, mask = embeds.to(device, connector_dtype), mask.to(device)
-    if in_text_encoder(model.configs):  # the conditioning holds projected features (LTX-2.5)
-        video_ctx, audio_ctx, ctx_mask = connect(model.connectors, embeds, mask)
-    else:
-        video_ctx, audio_ctx, ctx_mask = model.connectors(embeds, mask, padding_side="left")
+    video_ctx, audio_ctx, ctx_mask = connector_outputs(model, embeds.to(device, connector_dtype), mask.to(device))
     pos_video_ctx = v_pos(video_ctx, do_cfg)
     pos_audio_ctx = v_pos(audio_ctx, do_cfg)
     pos_ctx_mask = v_pos(ctx_mask, do_cfg)
@@ -911,7 +949,8 @@ def sample(
     from .lora import active_loras, lora_note
     from .memory import apply_policy
 
-    p = plan(model, settings)
+    settings, duration_note = resolve_duration(model, conditioning, settings)
+    p = _with_note(plan(model, settings), duration_note)
     check_conditioning(model, conditioning)
     if context is not None and context.audio_is_condition:
         p = audio_conditioned(p)
@@ -931,6 +970,10 @@ def sample(
 
 
 MULTISCALE_MULTIPLE = 64
+
+
+def _with_note(p: Plan, note: str) -> Plan:
+    return replace(p, notes=(note, *p.notes)) if note else p
 
 
 def _progress_from(on_step: StepCallback | None, offset: int, total: int) -> StepCallback | None:
@@ -981,9 +1024,11 @@ def sample_multiscale(
     from .memory import apply_policy
     from .upsampler import check_upsampler, upsample
 
+    make_geometry(settings.width, settings.height, settings.num_frames or MIN_FRAMES, settings.fps, MULTISCALE_MULTIPLE)
+    settings, duration_note = resolve_duration(model, conditioning, settings)  # predicted once, for both stages
     final = make_geometry(settings.width, settings.height, settings.num_frames, settings.fps, MULTISCALE_MULTIPLE)
     half = replace(settings, width=final.width // 2, height=final.height // 2, num_frames=final.num_frames)
-    p1 = plan(model, half)
+    p1 = _with_note(plan(model, half), duration_note)
     check_conditioning(model, conditioning)
     if refine_model.family.name != model.family.name:
         raise L2AError(

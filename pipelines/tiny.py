@@ -17,15 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from .families import Family, family, recognise
 from .text_projection import in_text_encoder
 
 # Part of the cache key: bump it whenever write_models_dir writes other files, so old caches are not reused.
-LAYOUT_VERSION = 5
+LAYOUT_VERSION = 6
 
 
 def tiny_family(name: str = "2.0") -> Family:
@@ -160,7 +158,7 @@ def _check_flags(tiny: Family, config: dict) -> None:
 def write_models_dir(models_dir: str | os.PathLike, name: str = "2.0", config: dict | None = None) -> dict[str, Path]:
     """Write a tiny family's full set into a ComfyUI models-folder layout under the official file names and folders
     of its record; returns the paths by role (checkpoint_dev, text_encoder, upsampler, lora_distilled, ...; a split
-    family adds part_vae, part_audio_vae)."""
+    family adds part_vae, part_audio_vae; LTX-2.5 its extras: duration_head, diffusion_decoder, prompt_enhancer)."""
     from .loading import PART_COMPONENTS, save_checkpoint, save_part
     from .upsampler import save_upsampler
 
@@ -180,12 +178,36 @@ def write_models_dir(models_dir: str | os.PathLike, name: str = "2.0", config: d
         if "vae" in PART_COMPONENTS[part]:
             metadata["config"] = json.dumps({"vae": {"_class_name": "CausalVideoAutoencoder"}})
         written[f"part_{part}"] = save_part(models_dir / file.folder / file.name, part, components, metadata)
+    written.update(_write_extras(models_dir, tiny, components))
     written.update(_write_text_encoder(models_dir, tiny, config, components))
     upsampler = tiny.upsampler
     written["upsampler"] = save_upsampler(models_dir / upsampler.folder / upsampler.name, build_upsampler(config),
                                           {**_metadata(tiny, config), "config": json.dumps(_upsampler_metadata(config))})
     written.update(write_tiny_loras(models_dir, name, config))
     return written
+
+
+def _write_extras(models_dir: Path, tiny: Family, components: dict) -> dict[str, Path]:
+    """A family's optional files (LTX-2.5): the duration head, the diffusion-decoder video VAE (the tiny VAE's
+    encoder and latent statistics, as the official file shares them with the conv one) and the Gemma 4 E2B prompt
+    enhancer's transformers folder."""
+    if not tiny.extras:
+        return {}
+    from . import convert
+    from .prompt_expansion import ENHANCER_FOLDER
+    from .tiny_extras import write_diffusion_vae, write_duration_head, write_enhancer
+
+    head, decoder = tiny.extras["duration_head"], tiny.extras["diffusion_decoder"]
+    vae = components["vae"]
+    official = convert.diffusers_to_official({"vae": vae.state_dict()})
+    encoder = {key.removeprefix("vae."): tensor for key, tensor in official.items()
+               if key.startswith("vae.encoder.")}
+    return {
+        "duration_head": write_duration_head(models_dir / head.folder / head.name),
+        "diffusion_decoder": write_diffusion_vae(models_dir / decoder.folder / decoder.name, encoder,
+                                                 statistics=(vae.latents_mean, vae.latents_std)),
+        "prompt_enhancer": write_enhancer(models_dir / "text_encoders" / ENHANCER_FOLDER),
+    }
 
 
 def _upsampler_metadata(config: dict) -> dict:
@@ -202,6 +224,7 @@ def _write_text_encoder(models_dir: Path, tiny: Family, config: dict, components
     Gemma 4 single file with the text projection of `components`' connectors."""
     from .gemma4_encoder import save_gemma4_file
     from .gemma_single_file import save_gemma_file
+    from .tiny_extras import atomic_dir_write
 
     model, tokenizer = build_text_encoder(config, tiny.max_sequence_length)
     if tiny.text_encoder.projection:
@@ -211,8 +234,8 @@ def _write_text_encoder(models_dir: Path, tiny: Family, config: dict, components
                                 tokenizer_json, tokenizer_config, _gemma_metadata(tiny))
         return {"text_encoder": path}
     folder = tiny.text_encoder.folder
-    _atomic_dir_write(models_dir / folder.folder / folder.name,
-                      lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+    atomic_dir_write(models_dir / folder.folder / folder.name,
+                     lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
     single = tiny.text_encoder.single_files[0]
     return {
         "text_encoder": models_dir / folder.folder / folder.name,
@@ -231,7 +254,7 @@ def projection_of(connectors) -> dict:
 def write_diffusers_folder(path: str | os.PathLike, name: str = "2.5") -> Path:
     """A tiny family in its diffusers layout; for 2.5 the LTX-2.5-Diffusers one: the distilled transformer in
     transformer/, the dev one in transformer_full/ (the same tiny weights), the Gemma 4 encoder in text_encoder/ and
-    tokenizer/, the text projection inside connectors/."""
+    tokenizer/, the text projection inside connectors/, and the duration_head/ and diffusion_decoder/ folders."""
     from transformers import PreTrainedTokenizerFast
 
     from .loading import save_diffusers_folder
@@ -249,6 +272,11 @@ def write_diffusers_folder(path: str | os.PathLike, name: str = "2.5") -> Path:
         tokenizer_json, tokenizer_config = gemma4_tokenizer(config, tiny.max_sequence_length)
         PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(tokenizer_json.decode()),
                                 **tokenizer_config).save_pretrained(folder / "tokenizer")
+        if tiny.extras:
+            from .tiny_extras import build_diffusion_decoder, build_duration_head
+
+            build_duration_head().save_pretrained(folder / "duration_head")
+            build_diffusion_decoder().save_pretrained(folder / "diffusion_decoder")
         return {"text_encoder": ["transformers", type(model).__name__],
                 "tokenizer": ["transformers", "PreTrainedTokenizerFast"]}
 
@@ -286,19 +314,6 @@ def write_tiny_loras(models_dir: str | os.PathLike, name: str = "2.0", config: d
     file = tiny.distilled_lora
     written["lora_distilled"] = save_lora(models_dir / file.folder / file.name, random_lora(modules, distilled, 8, 2000))
     return written
-
-
-def _atomic_dir_write(target: Path, write) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        write(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def ensure_cached(name: str = "2.0") -> Path:

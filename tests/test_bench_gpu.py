@@ -35,6 +35,13 @@ def test_quick_run_ends_on_its_figure():
     assert re.search(r"\| 256x128x17 +\| fp8 +\| none +\| \d+\.\d{3} ", run.stdout), "fp8 rows are measured"
 
 
+def test_quick_run_on_the_2_5_config_ends_on_its_figure():
+    run = run_script("--quick", "--family", "2.5", "--modes")
+    assert run.returncode == 0, f"bench/gpu.py --quick --family 2.5 failed:\n{run.stderr}"
+    assert "LTX-2.5 tiny (random weights) config" in run.stdout.splitlines()[0]
+    assert re.fullmatch(LAST_LINE, run.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_without_a_gpu_it_points_to_quick():
     run = run_script("--steps", "1")

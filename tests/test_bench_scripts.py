@@ -24,6 +24,8 @@ LAST_LINES = {
                      r"<= 1\.5x: (holds|MISSED)\)",
     "download": r"download 64 MiB: peak RSS growth \d+\.\d MB \(target <= 64 MB: (holds|MISSED)\), "
                 r"throughput \d+\.\d{3}x curl \(target >= 0\.8: (holds|MISSED)\)",
+    "diffusion_decode_cost": r"diffusion decoder / conv decoder: \d+\.\dx to \d+\.\dx the FLOPs over \d+ "
+                            r"size\(s\)",
     "lora_memory": r"LoRA runs: \d+(\.\d)? (B|kB|MB|GB) of adapters or restore copies left in memory; 19B copy "
                    r"avoided \d+\.\d GB \(target 0 B: (holds|MISSED)\)",
 }

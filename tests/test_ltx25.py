@@ -108,7 +108,8 @@ def test_the_model_loader_lists_diffusion_models_and_vae_files_and_loads_2_5(fil
         assert LTX25_22B.checkpoints["dev"].name in _model_choices()
         assert LTX25_22B.text_encoder.files[0].name in _text_encoder_choices()
         inputs = L2A_ModelLoader.INPUT_TYPES()["required"]
-        assert inputs["video_vae"][0] == ["auto", LTX25_22B.parts["audio_vae"].name, LTX25_22B.parts["vae"].name]
+        assert inputs["video_vae"][0] == ["auto", *sorted([*(p.name for p in LTX25_22B.parts.values()),
+                                                          LTX25_22B.extras["diffusion_decoder"].name])]
         model = L2A_ModelLoader().load(LTX25_22B.checkpoints["distilled"].name, "fp32", False, "none", "auto",
                                        LTX25_22B.parts["audio_vae"].name)[0]
         assert model.variant == "distilled" and model.family.name == "2.5"
@@ -374,8 +375,9 @@ def test_real_2_5_files_pass_the_header_checks(sparse, no_tensor_reads):
                                        r"\(LTX-2.5 22B's\) was chosen as the video VAE"),
     ("unknown version", r"'ltx-2.5-22b-dev-transformer-bf16.safetensors' says model_version '2.7', a generation newer"),
     ("int8", r"stores weights as I8 .*ComfyUI-quantized file \(e.g. int8-convrot or NVFP4\).*ltx-2.5-22b-dev-transformer-bf16"),
-    ("diffusion vae", r"'ltx-2.5-video-vae-bf16.safetensors' is the video VAE with the diffusion decoder, which this "
-                      r"version does not run yet: use ltx-2.5-video-vae-conv-bf16.safetensors"),
+    ("diffusion vae", r"'ltx-2.5-video-vae-bf16.safetensors' is the video VAE with the diffusion decoder, which has no "
+                      r"conv decoder: pick ltx-2.5-video-vae-conv-bf16.safetensors .* decoder = diffusion on LTX-2 "
+                      r"Decode Video"),
 ])
 def test_wrong_files_are_refused_before_any_tensor_is_read(sparse, no_tensor_reads, capsys, tmp_path, case, words):
     model, encoder, extra = sparse["t25"], sparse["stock4"], []
@@ -392,7 +394,7 @@ def test_wrong_files_are_refused_before_any_tensor_is_read(sparse, no_tensor_rea
             "model.diffusion_model.audio_adaln_single.linear.weight": ("I8", (4096, 4096)),
             "model.diffusion_model.keyframes_abs_pos_embedding": ("BF16", (1, 4096))})
     elif case == "diffusion vae":
-        diffusion = sparse["root"] / "vae" / LTX25_22B.upcoming["diffusion_decoder"].name
+        diffusion = sparse["root"] / "vae" / LTX25_22B.extras["diffusion_decoder"].name
         diffusion.symlink_to(sparse["vae"])
         extra = ["--video-vae", str(diffusion)]
     assert _cli_generate(sparse, model, encoder, *extra) == 2
@@ -421,7 +423,7 @@ def test_a_lora_is_accepted_by_its_layers_and_the_text_projection_is_left_to_the
 
 def test_the_2_5_encoder_follows_the_memory_options_and_does_not_expand(files, encoder):
     """On the CPU with fp8 storage the projection (part of the encoder) is stored in fp8 too and the features stay
-    close; prompt expansion is refused with what to do (2.5's enhancer comes later)."""
+    close; expansion with the encoder is refused with what to do (2.5 expands with its own enhancer)."""
     from ltx2_anywhere.pipelines.prompt_expansion import expand_prompt
 
     full = cond_mod._gemma_hidden_states(encoder, "a cat plays piano")[0]

@@ -55,11 +55,16 @@ def _first_input_ids(encoder, **kwargs):
 
 
 def test_system_prompts_are_the_official_texts():
+    from diffusers.pipelines.ltx2 import utils
+
     data = json.loads(pe.SYSTEM_PROMPTS_PATH.read_text(encoding="utf-8"))
-    assert set(data) == {"_source", "t2v", "i2v"}
+    assert set(data) == {"_source", "t2v", "i2v", "gemma4_t2v", "gemma4_i2v"}
     assert data["t2v"].startswith("\nYou are a Creative Assistant. Given a user's raw input prompt")
     assert data["i2v"].startswith("\nYou are a Creative Assistant writing concise, action-focused image-to-video")
     assert "Lightricks/LTX-2" in data["_source"]
+    # LTX-2.5's (ltx-core gemma4_*_system_prompt.txt), byte-identical to diffusers' copies
+    assert pe.system_prompt("t2v", "gemma4") == utils.LTX2_5_T2V_DEFAULT_SYSTEM_PROMPT
+    assert pe.system_prompt("i2v", "gemma4") == utils.LTX2_5_I2V_DEFAULT_SYSTEM_PROMPT
 
 
 @pytest.mark.parametrize(("mode", "user"), [("t2v", f"user prompt: {PROMPT}"), ("i2v", f"User Raw Input Prompt: {PROMPT}.")])
@@ -169,12 +174,14 @@ def test_node_declares_its_widgets_with_tooltips():
     assert NODE_CLASS_MAPPINGS["L2A_PromptExpand"] is L2A_PromptExpand
     spec = L2A_PromptExpand.INPUT_TYPES()
     assert list(spec["required"]) == ["text_encoder", "prompt", "mode", "seed", "max_new_tokens"]
-    assert list(spec["optional"]) == ["image"]
+    assert list(spec["optional"]) == ["image", "enhancer"]
+    assert spec["optional"]["enhancer"][0] == "L2A_PROMPT_ENHANCER"
     assert spec["required"]["mode"][0] == ["t2v", "i2v"]
     seed, tokens = spec["required"]["seed"][1], spec["required"]["max_new_tokens"][1]
     assert seed["default"] == 10 and seed["control_after_generate"]
     assert (tokens["default"], tokens["min"], tokens["max"]) == (512, 16, 2048)
     assert all(options.get("tooltip") for group in spec.values() for _type, options in group.values())
+    assert "off by default for 2.5" in L2A_PromptExpand.DESCRIPTION
     assert L2A_PromptExpand.CATEGORY == "LTX-2 Anywhere/conditioning" and L2A_PromptExpand.DESCRIPTION
     assert L2A_PromptExpand.RETURN_TYPES == ("STRING",) and L2A_PromptExpand.RETURN_NAMES == ("expanded_prompt",)
 
@@ -214,3 +221,127 @@ def test_a_text_only_encoder_without_generate_is_refused(single):
     encoder = SimpleNamespace(model=single.model.model, tokenizer=single.tokenizer, device="cpu", dtype=torch.float32)
     with pytest.raises(L2AError, match="Gemma3TextModel\\) cannot generate text"):
         pe.expand_prompt(encoder, PROMPT)
+
+
+# ---- LTX-2.5's enhancer: Gemma 4 E2B -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def enhancer(tmp_path_factory):
+    from ltx2_anywhere.pipelines import tiny_extras
+
+    folder = tiny_extras.write_enhancer(tmp_path_factory.mktemp("text_encoders") / pe.ENHANCER_FOLDER)
+    return pe.load_enhancer(folder, dtype="fp32")
+
+
+def _enhancer_call(enhancer, monkeypatch, **kwargs):
+    """The enhancement with the keyword arguments transformers' generate received (captured, then run for real)."""
+    seen = {}
+    generate = enhancer.model.generate
+
+    def capture(**generate_kwargs):
+        seen.update(generate_kwargs)
+        return generate(**generate_kwargs)
+
+    monkeypatch.setattr(enhancer.model, "generate", capture)
+    return pe.enhance_prompt(enhancer, PROMPT, **kwargs), seen
+
+
+@pytest.mark.parametrize(("mode", "user"), [("t2v", f"user prompt: {PROMPT}"), ("i2v", f"User Raw Input Prompt: {PROMPT}.")])
+def test_enhancer_runs_ltx_cores_gemma4_recipe(enhancer, monkeypatch, mode, user):
+    result, seen = _enhancer_call(enhancer, monkeypatch, mode=mode, max_new_tokens=12)
+    assert seen["do_sample"] is False and seen["no_repeat_ngram_size"] == 5 and seen["max_new_tokens"] == 12
+    ids, mask = seen["input_ids"][0], seen["attention_mask"][0]
+    assert ids.shape[0] % 8 == 0 and int((mask == 0).sum()) < 8  # left-padded to a multiple of 8, pads masked
+    assert mask[-1] == 1 and bool((ids[mask == 0] == enhancer.tokenizer.pad_token_id).all())
+    expected = enhancer.tokenizer.apply_chat_template(
+        [{"role": "system", "content": pe.system_prompt(mode, "gemma4")}, {"role": "user", "content": user}],
+        tokenize=False, add_generation_prompt=True)
+    assert ids[mask == 1].tolist() == enhancer.tokenizer(expected, add_special_tokens=False).input_ids
+    assert expected.startswith("<bos><|turn>system\nYou are given a") and expected.endswith("<|turn>model\n")
+    turn_end = enhancer.tokenizer.convert_tokens_to_ids("<turn|>")
+    assert turn_end in seen["eos_token_id"] and result.mode == mode and 1 <= result.new_tokens <= 12
+
+
+def test_enhancer_defaults_to_600_tokens_and_is_greedy(enhancer, monkeypatch):
+    torch.manual_seed(123)
+    first, seen = _enhancer_call(enhancer, monkeypatch, max_new_tokens=10)
+    torch.manual_seed(456)
+    again = pe.enhance_prompt(enhancer, PROMPT, max_new_tokens=10)
+    assert first == again and not first.fell_back
+    assert pe.enhance_prompt.__defaults__[2] == pe.ENHANCER_MAX_NEW_TOKENS == 600
+
+
+def test_enhancer_cancel_stops_generation(enhancer):
+    class Cancelled(Exception):
+        pass
+
+    counts = []
+
+    def cancel_at_three(count):
+        counts.append(count)
+        if count == 3:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        pe.enhance_prompt(enhancer, PROMPT, max_new_tokens=50, callback=cancel_at_three)
+    assert counts == [1, 2, 3]
+
+
+def test_enhancer_without_a_vision_tower_says_the_image_was_not_used(enhancer):
+    result = pe.enhance_prompt(enhancer, PROMPT, mode="i2v", image=torch.rand(1, 16, 16, 3), max_new_tokens=4)
+    assert not result.used_image and "image was not shown to the enhancer" in result.note
+
+
+def test_enhancer_folders_of_other_kinds_are_refused(tmp_path, folder):
+    with pytest.raises(L2AError, match="loads from a transformers folder, not 'model.safetensors'"):
+        pe.load_enhancer(tmp_path / "model.safetensors")
+    with pytest.raises(L2AError, match="model type 'gemma3': Gemma 3, which expands prompts by itself"):
+        pe.load_enhancer(folder.source)
+    unified = tmp_path / "gemma4-12b-with-proj-ltx-2.5"
+    unified.mkdir()
+    (unified / "config.json").write_text(json.dumps({"model_type": "gemma4_unified"}))
+    with pytest.raises(L2AError, match="LTX-2.5's text encoder, which encodes prompts but does not write them"):
+        pe.load_enhancer(unified)
+
+
+def test_node_uses_the_enhancer_and_passes_25_prompts_through_without_it(enhancer, single):
+    from types import SimpleNamespace
+
+    out = L2A_PromptExpand().expand(single, PROMPT, "t2v", 10, 16, enhancer=enhancer)
+    assert out["result"][0] == pe.enhance_prompt(enhancer, PROMPT, max_new_tokens=16).prompt
+    ltx25_encoder = SimpleNamespace(model=None, tokenizer=None, projection=object(), device="cpu")
+    out = L2A_PromptExpand().expand(ltx25_encoder, f" {PROMPT} ", "t2v", 10, 16)
+    assert out["result"] == (PROMPT,) and "enhancement is off by default for LTX-2.5" in out["ui"]["text"][1]
+
+
+def test_node_cancel_reaches_the_enhancer(enhancer):
+    from ltx2_anywhere.nodes import _comfy
+
+    calls = []
+
+    def cancel_after_two(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            _comfy.request_interrupt()
+
+    handle = enhancer.model.register_forward_hook(cancel_after_two)
+    try:
+        with pytest.raises(_comfy.interrupt_exception()):
+            L2A_PromptExpand().expand(None, PROMPT, "t2v", 10, 64, enhancer=enhancer)
+    finally:
+        handle.remove()
+    assert len(calls) == 2  # stopped at the token the Cancel came in
+    _comfy.throw_if_interrupted()
+
+
+def test_enhancer_loader_lists_gemma4_folders_only(tmp_path, monkeypatch):
+    from ltx2_anywhere.nodes import _comfy
+    from ltx2_anywhere.nodes.prompt import L2A_PromptEnhancerLoader
+
+    for name, kind in (("gemma-4-E2B-it", "gemma4"), ("gemma-3-12b-it", "gemma3")):
+        (tmp_path / "text_encoders" / name).mkdir(parents=True)
+        (tmp_path / "text_encoders" / name / "config.json").write_text(json.dumps({"model_type": kind}))
+    monkeypatch.setattr(_comfy, "folder_paths_for", lambda key: [tmp_path / key])
+    spec = L2A_PromptEnhancerLoader.INPUT_TYPES()["required"]
+    assert spec["enhancer_name"][0] == ["gemma-4-E2B-it"] and spec["dtype"][1]["default"] == "bf16"

@@ -71,6 +71,7 @@ class GenerationRequest:
     acceleration: str | None = None
     prompt_expansion: bool | None = None
     options: dict = field(default_factory=dict)  # provider-specific extras, passed through after validation
+    auto_duration: bool = False  # the model picks the length (LTX-2.5's duration head); duration/num_frames unused
 
     def check(self) -> None:
         """Refuse what no provider can render, before anything is priced or sent: an unknown mode, a number that is
@@ -208,6 +209,12 @@ class Provider(abc.ABC):
         request.check()
         if request.mode not in self.modes:
             raise L2AError(lacks_mode(self.label or self.name, request.mode))
+        if request.auto_duration:
+            # No provider's API documents a length the model chooses (fal, WaveSpeed, vibedream, ByteCompute and the
+            # LTX API all take seconds or frames), so there is no provider auto to map it to.
+            raise L2AError(f"duration 'auto' (LTX-2.5's duration head) runs on a local LTX-2.5 model only: "
+                           f"{self.label or self.name} takes a length in seconds and has no automatic duration. Set "
+                           "duration_seconds (or frames) for a hosted backend. Nothing was sent.")
         return replace(self.map_request(request, endpoint), seed=request.seed)
 
     @abc.abstractmethod

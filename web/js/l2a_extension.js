@@ -184,6 +184,11 @@ function costOf(hosted, job, prefix) {
 function costFor(node) {
   if (RUNS.includes(classOf(node))) {
     const found = hostedBehind(inputNode(node, "backend"));
+    if (found && autoDuration(node)) {
+      const prefix = found.viaFallback ? "if hosted: " : "";
+      return { text: `${prefix}duration auto: ${value(found.hosted, "provider", "fal")} has no automatic duration ` +
+        "(refused before sending)", kind: "warn" };
+    }
     if (found) {
       const job = jobOfNode(node, value(found.hosted, "provider", "fal"));
       return costOf(found.hosted, job, found.viaFallback ? "if hosted: " : "");
@@ -246,9 +251,19 @@ function snapSides(node) {
   }
 }
 
+// The sampler's frames = 0 asks for LTX-2.5's duration head (sampling.AUTO_FRAMES): kept, never snapped.
+function autoFrames(node) {
+  return classOf(node) === "L2A_Sampler" && value(node, "frames") === 0;
+}
+
+// Generate's duration "auto": the local LTX-2.5 model picks the length; no hosted provider has an automatic one.
+function autoDuration(node) {
+  return classOf(node) === GENERATE && value(node, "duration") === "auto";
+}
+
 function snapFramesWidget(node) {
   const w = widget(node, "frames");
-  if (typeof w?.value !== "number") return;
+  if (typeof w?.value !== "number" || autoFrames(node)) return;
   let frames = snapFrames(w.value);
   const max = w.options?.max;
   if (typeof max === "number" && frames > max) frames = Math.max(9, Math.floor((max - 1) / 8) * 8 + 1);
@@ -261,6 +276,15 @@ function updateHints(node) {
   const frames = widget(node, "frames");
   const seconds = widget(node, "duration_seconds");
   if (!(fps > 0)) return;
+  if (autoFrames(node)) {
+    frames.label = "frames (0 = auto: LTX-2.5's duration head)";
+    return;
+  }
+  if (autoDuration(node)) {
+    if (frames) frames.label = "frames (unused: duration auto)";
+    if (seconds) seconds.label = "duration_seconds (unused: duration auto)";
+    return;
+  }
   const byDuration = seconds && Number(seconds.value) > 0;
   if (frames && typeof frames.value === "number") {
     frames.label = byDuration ? "frames (unused)" : `frames (= ${secondsForFrames(frames.value, fps).toFixed(2)} s)`;
@@ -427,7 +451,7 @@ app.registerExtension({
       afterChange(node, "height", () => snapSides(node));
       afterChange(node, "multiscale", () => snapSides(node));
       afterChange(node, "frames", () => snapFramesWidget(node));
-      for (const other of ["fps", "duration_seconds", "resolution", "aspect_ratio", "generate_audio"]) {
+      for (const other of ["fps", "duration_seconds", "resolution", "aspect_ratio", "generate_audio", "duration"]) {
         afterChange(node, other, () => {});
       }
     }

@@ -110,6 +110,28 @@ test("sampler sizes snap to 32, to 64 with an upsampler; frames snap to 8k+1 wit
   assert.equal(get(sampler, "width").value, 768);
 });
 
+test("the sampler's frames 0 is auto and never snapped; Generate's duration auto marks the length unused and is " +
+  "refused on a hosted backend", async () => {
+  const sampler = await addNode("L2A_Sampler", { width: 768, height: 512, frames: 121, fps: 24 }, [],
+    { frames: { min: 0, max: 1025 } });
+  change(sampler, "frames", 0);
+  assert.equal(get(sampler, "frames").value, 0);
+  assert.equal(get(sampler, "frames").label, "frames (0 = auto: LTX-2.5's duration head)");
+  change(sampler, "frames", 3);
+  assert.equal(get(sampler, "frames").value, 9, "other counts still snap to 8k+1");
+
+  const hosted = await addNode("L2A_HostedBackend", { provider: "fal", endpoint: "auto", max_cost_usd: 0 });
+  const generate = await addNode("L2A_Generate", { ...GENERATE, duration: "auto" }, GENERATE_INPUTS);
+  await connect(hosted, generate, "backend");
+  assert.equal(cost(generate), "duration auto: fal has no automatic duration (refused before sending)");
+  assert.equal(get(generate, "l2a_cost").element.dataset.kind, "warn");
+  assert.equal(get(generate, "frames").label, "frames (unused: duration auto)");
+  assert.equal(get(generate, "duration_seconds").label, "duration_seconds (unused: duration auto)");
+  change(generate, "duration", "as set");
+  assert.equal(cost(generate), "≈ $0.20 (fal, 1280x704x121 = 110 MP)");
+  assert.equal(get(generate, "duration_seconds").label, "duration_seconds (= 121 frames)");
+});
+
 test("the cost line is a DOM widget that is never saved", async () => {
   const hosted = await addNode("L2A_HostedBackend", { provider: "fal", endpoint: "auto", max_cost_usd: 0 });
   const line = get(hosted, "l2a_cost");
