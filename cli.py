@@ -43,6 +43,14 @@ def _version() -> str:
         return found.group(1) if found else "unknown"
 
 
+AUTO_DURATION = "auto"
+
+
+def duration_option(text: str) -> float | str:
+    """argparse type of --duration: seconds, or "auto" (LTX-2.5's duration head picks the length)."""
+    return AUTO_DURATION if text.strip().lower() == AUTO_DURATION else finite_float(text)
+
+
 def finite_float(text: str) -> float:
     """argparse type: a finite number (NaN and infinities are refused when the command line is read)."""
     import math
@@ -100,14 +108,14 @@ def _models(args) -> tuple[Path, Path, Path]:
     return root, Path(args.model), Path(args.text_encoder)
 
 
-def _load(checkpoint, text_encoder, dtype, parts=None):
+def _load(checkpoint, text_encoder, dtype, parts=None, folders=None):
     from transformers.utils import logging as transformers_logging
 
     from .pipelines.loading import load_model, load_text_encoder
 
     transformers_logging.disable_progress_bar()
     device, dtype = _device_and_dtype(dtype)
-    return (load_model(checkpoint, dtype=dtype, device=device, parts=parts),
+    return (load_model(checkpoint, dtype=dtype, device=device, parts=parts, folders=folders),
             load_text_encoder(text_encoder, dtype=dtype, device=device))
 
 
@@ -276,7 +284,12 @@ def _geometry(args, image=None) -> tuple[int, int, int]:
         multiple = MULTISCALE_MULTIPLE if args.multiscale else 32
         width, height, note = resolve_size(args.resolution, aspect, width, height, image_size, multiple)
         print(f"  size: {note}" + (f" ({auto_note})" if auto_note else ""))
-    if args.duration is not None:
+    if args.duration == AUTO_DURATION:
+        from .pipelines.sampling import AUTO_FRAMES
+
+        frames = AUTO_FRAMES
+        print("  length: auto (LTX-2.5's duration head picks 1-20 s from the prompt)")
+    elif args.duration is not None:
         frames, note = resolve_frames(args.duration, frames, args.fps)
         print(f"  length: {note}")
     return width, height, frames
@@ -380,7 +393,8 @@ def cmd_generate_hosted(args) -> int:
         end_image=Path(args.end_image) if args.end_image else None,
         width=args.width if custom else None, height=args.height if custom else None,
         resolution=None if custom else args.resolution, aspect_ratio=args.aspect_ratio,
-        duration=args.duration, num_frames=None if args.duration else args.frames, fps=args.fps,
+        duration=None if args.duration == AUTO_DURATION else args.duration,
+        num_frames=None if args.duration else args.frames, auto_duration=args.duration == AUTO_DURATION, fps=args.fps,
         generate_audio=not args.no_audio, guidance_scale=args.cfg, num_inference_steps=args.steps or None,
         camera=args.camera, camera_scale=args.camera_scale, image_strength=args.image_strength,
         end_image_strength=args.end_image_strength, multiscale=args.multiscale or None,
@@ -446,11 +460,17 @@ def cmd_generate(args) -> int:
     settings = SamplerSettings(width=width, height=height, num_frames=frames, fps=args.fps, steps=args.steps,
                                seed=args.seed, guidance=guidance, schedule=args.schedule,
                                generate_audio=not args.no_audio, acceleration=args.acceleration)
-    check_settings(settings)
+    auto = args.duration == AUTO_DURATION
+    check_settings(settings, auto_frames=auto)
     root, checkpoint, text_encoder, info = _check_model_files(args)
+    folders = {"vae": [root / "vae"], "model_patches": [root / "model_patches"]}
+    if auto:
+        from .pipelines.extras import find_extra
+
+        find_extra(info.family, checkpoint, folders, "duration_head", "--duration auto")
     loras = _lora_plan(args, root, info)
     multiscale = _multiscale_plan(args, root, info) if args.multiscale else None
-    model, encoder = _load(checkpoint, text_encoder, args.dtype, info.parts)
+    model, encoder = _load(checkpoint, text_encoder, args.dtype, info.parts, folders)
     print(f"  model: {model.describe()}")
     model = _with_loras(model, loras)
     upsampler, refine = _multiscale(model, args, multiscale, args.dtype) if multiscale else (None, None)
@@ -777,7 +797,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--aspect-ratio", choices=["auto", "16:9", "9:16", "1:1", "4:3", "3:4", "21:9"], default="16:9",
                      help="with --resolution; auto follows --image")
     gen.add_argument("--frames", type=int, default=121)
-    gen.add_argument("--duration", type=finite_float, default=None, help="seconds; overrides --frames (nearest 8k+1)")
+    gen.add_argument("--duration", type=duration_option, default=None,
+                     help="seconds; overrides --frames (nearest 8k+1). auto: LTX-2.5's duration head picks 1-20 s from "
+                     "the prompt (needs ltx-2.5-duration-head-bf16.safetensors in <models>/model_patches)")
     gen.add_argument("--fps", type=finite_float, default=24.0)
     gen.add_argument("--steps", type=int, default=0, help="0 = the model's default")
     gen.add_argument("--seed", type=int, default=-1, help="-1 = random (reported)")

@@ -33,7 +33,7 @@ def find_extra(family, source, folders, name: str, purpose: str) -> Path:
     if official is None:
         owners = ", ".join(sorted({f.label for f in _families() if name in f.extras}))
         raise L2AError(f"{purpose} needs a {LABELS[name]}, which {family.label} does not have (it is "
-                       f"{owners}'s): use a {owners} model.")
+                       f"{owners}'s): load {owners} instead.")
     source = Path(source)
     where = [Path(f) for f in (folders or {}).get(official.folder, [])]
     if source.is_dir():

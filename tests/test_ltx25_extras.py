@@ -5,6 +5,7 @@ file), the doctor's checks of them, the enhancer folder the tiny writer leaves, 
 
 import math
 import os
+import shutil
 
 import pytest
 import torch
@@ -133,6 +134,35 @@ def test_multiscale_predicts_the_length_once_for_both_stages(files, model, condi
         hook.remove()
     assert len(calls) == 1 and latent.num_frames == _reference_frames(model, conditioning, 24.0)
     assert latent.video.shape[2] == (latent.num_frames - 1) // 8 + 1 and "auto duration" in latent.report
+
+
+def test_the_command_line_takes_duration_auto(files, tmp_path, capsys, monkeypatch):
+    """generate --duration auto: the head's length on LTX-2.5, audio as long as the video; refused before loading for
+    another family, without the head file (naming it) and on a hosted backend (nothing sent)."""
+    from ltx2_anywhere import cli
+    from ltx2_anywhere.pipelines.media import probe_video
+
+    out = tmp_path / "auto.mp4"
+    common = ["--prompt", PROMPT, "--duration", "auto", "--width", "96", "--height", "64", "--seed", "3"]
+    assert cli.main(["generate", "--family", "2.5", *common, "--out", str(out)]) == 0
+    assert "auto duration:" in capsys.readouterr().out
+    info = probe_video(out)
+    assert (info["frames"] - 1) % 8 == 0 and 24 <= info["frames"] <= 20 * 24 + 1
+    assert abs(info["audio_duration"] - info["video_duration"]) < 1 / 24 + 1024 / 48000
+    assert cli.main(["generate", "--family", "2.0", *common, "--out", str(out)]) == 2
+    assert "--duration auto needs a duration head" in capsys.readouterr().err
+    models = tmp_path / "models"
+    for folder in ("diffusion_models", "vae"):  # copies (the models folder is found from the resolved path)
+        shutil.copytree(files.root / folder, models / folder)  # and no model_patches: no duration head
+    model = models / "diffusion_models" / files.checkpoint_distilled.name
+    assert cli.main(["generate", "--model", str(model), "--text-encoder", str(files.text_encoder), *common,
+                     "--out", str(out)]) == 2
+    assert f"needs '{HEAD.name}'" in capsys.readouterr().err
+    monkeypatch.setenv("LTX_API_KEY", "ltx-KEY-auto")
+    assert cli.main(["generate", "--backend", "ltx", "--base-url", "http://127.0.0.1:9", *common,
+                     "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "has no automatic duration" in err and "Nothing was sent" in err
 
 
 def test_a_local_backend_without_the_head_is_unavailable_before_loading(files, tmp_path):

@@ -214,7 +214,7 @@ class Provider(abc.ABC):
             # LTX API all take seconds or frames), so there is no provider auto to map it to.
             raise L2AError(f"duration 'auto' (LTX-2.5's duration head) runs on a local LTX-2.5 model only: "
                            f"{self.label or self.name} takes a length in seconds and has no automatic duration. Set "
-                           "duration_seconds (or frames) for a hosted backend. Nothing was sent.")
+                           "a length in seconds or frames for a hosted backend. Nothing was sent.")
         return replace(self.map_request(request, endpoint), seed=request.seed)
 
     @abc.abstractmethod
