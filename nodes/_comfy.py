@@ -131,6 +131,19 @@ def list_model_dirs(key: str, marker: str) -> list[str]:
     return sorted(set(found))
 
 
+def folder_model_type(key: str, name: str) -> str:
+    """The `model_type` in a listed transformers folder's config.json ("" when it has none or cannot be read)."""
+    import json
+
+    from ..pipelines.errors import L2AError
+
+    try:
+        config = json.loads((resolve_path(key, name) / "config.json").read_text())
+    except (OSError, ValueError, L2AError):
+        return ""
+    return str(config.get("model_type") or "") if isinstance(config, dict) else ""
+
+
 def resolve_path(key: str, name: str) -> Path:
     """A model file or folder by its listed name; absolute paths are taken as they are. A missing one is an
     L2AError naming the folders searched."""

@@ -12,6 +12,7 @@ PLACEHOLDER = FAMILIES["2.0"]  # whose official file names a widget shows while 
 MODEL_FOLDERS = ("checkpoints", "diffusion_models")  # where the model loader looks, in this order
 AUTO = "auto"
 SAFETENSORS = (".safetensors", ".sft")
+ENHANCER_KIND = "gemma4"  # the model type of LTX-2.5's prompt enhancer, Gemma 4 E2B (its encoder is gemma4_unified)
 
 
 def _is_ltx_transformer(key: str, name: str) -> bool:
@@ -142,11 +143,12 @@ class L2A_ModelLoader:
 
 
 def _text_encoder_choices() -> list[str]:
-    """Gemma folders, then single-file Gemmas (header sniffed) that are not part of a listed folder, then diffusers
+    """Gemma folders (not the prompt enhancer's), then single-file Gemmas (header sniffed) that are not part of a listed folder, then diffusers
     folders with a text encoder (LTX-2.5-Diffusers)."""
     from ..pipelines.gemma_single_file import looks_like_gemma
 
-    folders = _comfy.list_model_dirs("text_encoders", "config.json")
+    folders = [name for name in _comfy.list_model_dirs("text_encoders", "config.json")
+               if _comfy.folder_model_type("text_encoders", name) != ENHANCER_KIND]  # Prompt Enhancer Loader's
     inside = tuple(f"{folder}/" for folder in folders if folder != ".")
     files = []
     for name in _comfy.list_files("text_encoders", SAFETENSORS):

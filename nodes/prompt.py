@@ -1,26 +1,19 @@
 """Prompt expansion: Gemma 3 (LTX-2.0 / 2.3) or LTX-2.5's Gemma 4 E2B enhancer turns a short idea into the detailed
 prompt LTX-2 was trained on."""
 
-import json
 
 from . import _comfy
 from .common import CATEGORY, DTYPES, PROMPT_ENHANCER, TEXT_ENCODER
+from .loaders import ENHANCER_KIND
 
 MAX_SEED = 2**64 - 1
-ENHANCER_KIND = "gemma4"
 ENHANCER_FOLDER = "gemma-4-E2B-it"  # pipelines.prompt_expansion.ENHANCER_FOLDER, named here to keep import cheap
 
 
 def _enhancer_choices() -> list[str]:
     """Transformers folders in models/text_encoders whose config says Gemma 4 (model type "gemma4")."""
-    found = []
-    for name in _comfy.list_model_dirs("text_encoders", "config.json"):
-        try:
-            config = json.loads((_comfy.resolve_path("text_encoders", name) / "config.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(config, dict) and config.get("model_type") == ENHANCER_KIND:
-            found.append(name)
+    found = [name for name in _comfy.list_model_dirs("text_encoders", "config.json")
+             if _comfy.folder_model_type("text_encoders", name) == ENHANCER_KIND]
     return found or [ENHANCER_FOLDER]
 
 

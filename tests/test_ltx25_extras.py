@@ -12,6 +12,7 @@ import torch
 
 from ltx2_anywhere.nodes import _comfy
 from ltx2_anywhere.nodes.hosted import L2A_Generate
+from ltx2_anywhere.nodes.loaders import L2A_TextEncoderLoader
 from ltx2_anywhere.nodes.media import L2A_DecodeVideo
 from ltx2_anywhere.nodes.prompt import L2A_PromptEnhancerLoader
 from ltx2_anywhere.nodes.sampling import L2A_Sampler
@@ -312,12 +313,14 @@ def test_the_doctor_asks_for_the_extras_a_workflow_uses(files, tmp_path):
     assert {r.name for r in doctor.required_models(plain)} == {LTX25_22B.checkpoints["distilled"].name}
 
 
-def test_the_enhancer_loader_finds_the_tiny_writers_folder(files):
+def test_the_enhancer_loader_finds_the_tiny_writers_folder_and_the_encoder_loader_leaves_it_out(files):
     from ltx2_anywhere.pipelines.prompt_expansion import ENHANCER_FOLDER, enhance_prompt
 
     _comfy.configure(models_dir=files.root)
     loader = L2A_PromptEnhancerLoader()
     assert ENHANCER_FOLDER in loader.INPUT_TYPES()["required"]["enhancer_name"][0]
+    encoders = L2A_TextEncoderLoader.INPUT_TYPES()["required"]["text_encoder_name"][0]
+    assert ENHANCER_FOLDER not in encoders and LTX25_22B.text_encoder.files[0].name in encoders  # not an encoder
     enhancer = loader.load(ENHANCER_FOLDER, "fp32", "cpu")[0]
     assert os.path.samefile(enhancer.source, files.prompt_enhancer)
     assert enhance_prompt(enhancer, PROMPT, max_new_tokens=4).prompt
