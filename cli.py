@@ -917,10 +917,39 @@ def _run_debug(args) -> int:
         return EXIT_INTERRUPTED
 
 
+def interrupt(signum, frame) -> None:
+    """SIGINT handler: KeyboardInterrupt, as Python's own, except inside an import lock's clean-up callback, where
+    CPython would print "Exception ignored" and drop it (the command would go on): there the signal is sent again a
+    moment later, once the import has moved on."""
+    import signal
+    import threading
+
+    while frame is not None:
+        if frame.f_code.co_filename == "<frozen importlib._bootstrap>" and frame.f_code.co_name == "cb":
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+            return
+        frame = frame.f_back
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     """Run a command. A user's mistake (bad input, a missing or wrong file, an unwritable output) ends in one line
     on stderr and exit status 2, Ctrl-C in exit status 130, an unexpected failure in one line and status 1;
     --debug shows the traceback instead."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return _run_command(argv)
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        return _run_command(argv)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _run_command(argv) -> int:
     try:
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt:

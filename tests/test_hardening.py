@@ -230,6 +230,26 @@ def test_ctrl_c_in_a_real_process(tiny_models, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_ctrl_c_landing_in_an_import_locks_clean_up_is_sent_again(monkeypatch):
+    """CPython drops a KeyboardInterrupt raised inside importlib's module-lock callback ("Exception ignored in
+    _get_module_lock.<locals>.cb"), so a Ctrl-C early in a command could be lost: the handler sends it again."""
+    import signal
+    import time
+
+    def cb():
+        cli.interrupt(signal.SIGINT, sys._getframe())
+
+    cb.__code__ = cb.__code__.replace(co_filename="<frozen importlib._bootstrap>")  # where CPython's callback runs
+    previous = signal.signal(signal.SIGINT, cli.interrupt)
+    try:
+        cb()  # inside the callback: no exception, the signal is sent again
+        with pytest.raises(KeyboardInterrupt):
+            time.sleep(5)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # ---- outputs never harm what is there ----------------------------------------------------------------------------
 
 
