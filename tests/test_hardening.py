@@ -213,17 +213,17 @@ def test_ctrl_c_exits_130_in_one_line_and_leaves_nothing(tiny_models, tmp_path, 
 def test_ctrl_c_in_a_real_process(tiny_models, tmp_path):
     """A real SIGINT while the command runs ends in exit status 130, one line and no traceback."""
     import signal
-    import time
 
     out = tmp_path / "clip.mp4"
-    code = ("import sys, time; from ltx2_anywhere import cli; cli._load = lambda *a: time.sleep(60); "
-            "sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.exit(cli.main(sys.argv[1:]))")
+    code = ("import sys, time; from ltx2_anywhere import cli; "
+            "cli._load = lambda *a: (sys.stdout.write('loading\\n'), sys.stdout.flush(), time.sleep(60)); "
+            "sys.exit(cli.main(sys.argv[1:]))")
     argv = ["generate", "--prompt", "a cat", "--model", tiny_models.checkpoint_dev, "--text-encoder",
             tiny_models.text_encoder, "--width", "96", "--height", "64", "--frames", "9", "--out", out]
     process = subprocess.Popen([sys.executable, "-c", code, *map(str, argv)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    assert process.stdout.readline() == "ready\n"
-    time.sleep(1.0)  # into the checks and the (sleeping) load
+    while process.stdout.readline() not in ("loading\n", ""):  # past the checks, into the (sleeping) load
+        pass
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err and err.strip().startswith("interrupted")
