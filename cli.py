@@ -295,6 +295,20 @@ def _geometry(args, image=None) -> tuple[int, int, int]:
     return width, height, frames
 
 
+def _run_hosted(args, request, out: Path):
+    """Map the request (every refusal before anything is sent), check the key, print the estimate, then run the job
+    with Ctrl-C cancelling it at the provider."""
+    from .pipelines.hosted.pricing import format_usd
+
+    backend = _hosted_backend(args)
+    prepared = backend.prepare(request)
+    _require_key(args.backend)
+    if prepared.cost:
+        print(f"  {args.backend}: estimated {format_usd(prepared.cost.usd)} ({prepared.cost.formula})")
+    with _CtrlC() as ctrl_c:
+        return backend.generate(request, out.resolve().parent, ctrl_c.hooks())
+
+
 def _hosted_backend(args):
     """A hosted backend for the CLI: keys from the environment or the user keys file, results kept in the cache."""
     from .pipelines import tiny
@@ -380,7 +394,6 @@ def _deliver(outcome, out) -> int:
 
 
 def cmd_generate_hosted(args) -> int:
-    from .pipelines.hosted.pricing import format_usd
     from .pipelines.hosted.types import GenerationRequest
     from .pipelines.sampling import resolve_seed
 
@@ -403,13 +416,7 @@ def cmd_generate_hosted(args) -> int:
     )
     for option, path in (("--image", args.image), ("--end-image", args.end_image)):
         _image_input(path, option)
-    backend = _hosted_backend(args)
-    prepared = backend.prepare(request)
-    _require_key(args.backend)
-    if prepared.cost:
-        print(f"  {args.backend}: estimated {format_usd(prepared.cost.usd)} ({prepared.cost.formula})")
-    with _CtrlC() as ctrl_c:
-        outcome = backend.generate(request, out.resolve().parent, ctrl_c.hooks())
+    outcome = _run_hosted(args, request, out)
     return _deliver(outcome, out)
 
 
@@ -623,7 +630,6 @@ def _hosted_edit(args, **fields) -> int:
     """Audio-to-video or retake on a provider: the prompt, output, inputs and key are checked and the estimate is
     printed before anything is sent; an audio-to-video result carries the given audio (encoded once, cut to the
     video), not the provider's copy of it."""
-    from .pipelines.hosted.pricing import format_usd
     from .pipelines.hosted.types import GenerationRequest
     from .pipelines.media import read_audio, replace_audio_track
     from .pipelines.sampling import resolve_seed
@@ -633,13 +639,7 @@ def _hosted_edit(args, **fields) -> int:
     if fields.get("image") is not None:
         _image_input(fields["image"], "--image")
     request = GenerationRequest(prompt=args.prompt, seed=resolve_seed(args.seed), **fields)
-    backend = _hosted_backend(args)
-    prepared = backend.prepare(request)
-    _require_key(args.backend)
-    if prepared.cost:
-        print(f"  {args.backend}: estimated {format_usd(prepared.cost.usd)} ({prepared.cost.formula})")
-    with _CtrlC() as ctrl_c:
-        outcome = backend.generate(request, out.resolve().parent, ctrl_c.hooks())
+    outcome = _run_hosted(args, request, out)
     if request.mode != "a2v":
         return _deliver(outcome, out)
     waveform, rate = read_audio(request.audio)
