@@ -1,5 +1,6 @@
 """Audio-aware editing nodes: extend a clip, generate video for given audio, retake a time window."""
 
+from ..pipelines.choices import RETAKE_PARTS
 from ..pipelines.errors import L2AError
 from . import _comfy
 from .common import CATEGORY, CONDITIONING, MODEL, rerun_when_seed_is_random, seed_input
@@ -54,10 +55,8 @@ def _video_parts(video):
     return parts.images, parts.frame_rate, parts.audio, ""
 
 
-def _clip(video, images, audio, fps, size_mode):
-    """A Clip from a VIDEO or IMAGE frames (+ AUDIO), sized to multiples of 32; changes are reported."""
-    from ..pipelines.av_edit import Clip, fit_clip
-
+def _clip_parts(video, images, audio, fps):
+    """(frames, fps, waveform, sample rate, notes) of a VIDEO or IMAGE frames, with the given AUDIO or the video's."""
     notes = []
     if video is not None:
         images, fps, own_audio, note = _video_parts(video)
@@ -70,7 +69,15 @@ def _clip(video, images, audio, fps, size_mode):
         from ..pipelines.media import audio_sample_rate
 
         waveform, rate = audio["waveform"][0], audio_sample_rate(audio)
-    clip, note = fit_clip(Clip(images.float(), float(fps), waveform, rate), size_mode)
+    return images, float(fps), waveform, rate, notes
+
+
+def _clip(video, images, audio, fps, size_mode):
+    """A Clip from a VIDEO or IMAGE frames (+ AUDIO), sized to multiples of 32; changes are reported."""
+    from ..pipelines.av_edit import Clip, fit_clip
+
+    images, fps, waveform, rate, notes = _clip_parts(video, images, audio, fps)
+    clip, note = fit_clip(Clip(images.float(), fps, waveform, rate), size_mode)
     return clip, " | ".join(n for n in [*notes, note] if n)
 
 
@@ -106,8 +113,7 @@ def _on_backend(backend, unique_id, local, hosted):
     result, notices = run_on(backend, local, hosted, lambda text: _comfy.send_status(text, unique_id))
     if notices:
         frames, audio, fps, report = result["result"]
-        report = " | ".join([*notices, report])
-        result = {"ui": {"text": [report]}, "result": (frames, audio, fps, report)}
+        result = _hosted_outputs(frames, audio, fps, " | ".join([*notices, report]))
     return result
 
 
@@ -146,6 +152,15 @@ def _run_hosted(backend, request, unique_id, note=""):
 
 def _hosted_outputs(frames, audio, fps, report):
     return {"ui": {"text": [report]}, "result": (frames, audio, float(fps), report)}
+
+
+def _hosted_clip_outputs(path, report):
+    """The node's outputs from a provider's video file: its frames, sound and rate."""
+    from ..pipelines.media import comfy_audio, read_video
+
+    frames, fps, sound = read_video(path)
+    waveform = comfy_audio(sound["waveform"][0], sound["sample_rate"]) if sound else None
+    return _hosted_outputs(frames, waveform, fps, report)
 
 
 class L2A_Extend:
@@ -216,7 +231,7 @@ class L2A_Extend:
 def _hosted_extend(backend, clip, prompt, seconds, seed, unique_id, note):
     """Extend on a provider: the clip is written to a file, uploaded, and the provider's video comes back."""
     from ..pipelines.hosted.types import GenerationRequest
-    from ..pipelines.media import comfy_audio, read_video, write_video
+    from ..pipelines.media import write_video
     from ..pipelines.sampling import resolve_seed
 
     folder = _comfy.temp_directory()
@@ -224,10 +239,7 @@ def _hosted_extend(backend, clip, prompt, seconds, seed, unique_id, note):
                          audio=clip.audio, sample_rate=clip.sample_rate)
     request = GenerationRequest(mode="extend", prompt=prompt, seed=resolve_seed(seed), video=source,
                                 duration=seconds, fps=clip.fps)
-    path, report = _run_hosted(backend, request, unique_id, note)
-    frames, fps, audio = read_video(path)
-    waveform = comfy_audio(audio["waveform"][0], audio["sample_rate"]) if audio else None
-    return _hosted_outputs(frames, waveform, fps, report)
+    return _hosted_clip_outputs(*_run_hosted(backend, request, unique_id, note))
 
 
 class L2A_AudioToVideo:
@@ -320,7 +332,7 @@ class L2A_Retake:
                                             "tooltip": "Where the window starts."}),
                 "end_seconds": ("FLOAT", {"default": 2.0, "min": 0.0, "max": 20.0, "step": 0.01,
                                           "tooltip": "Where the window ends (after start, inside the clip)."}),
-                "regenerate": (["both", "video", "audio"], {"default": "both",
+                "regenerate": (list(RETAKE_PARTS), {"default": "both",
                                                             "tooltip": "What to regenerate inside the window."}),
                 **_clip_widgets(),
                 **_shared_widgets(),
@@ -384,16 +396,12 @@ def _hosted_retake(backend, video, images, audio, fps, conditioning, prompt, sta
     """Retake on a provider: the clip goes up as it is (a file-backed VIDEO unchanged, else the frames and sound
     written to an mp4); the provider's clip comes back with its new window, picture and sound."""
     from ..pipelines.hosted.types import GenerationRequest
-    from ..pipelines.media import comfy_audio, read_video
     from ..pipelines.sampling import resolve_seed
 
     request = GenerationRequest(mode="retake", prompt=_hosted_prompt(prompt, conditioning, "retake", optional=True),
                                 seed=resolve_seed(seed), video=_clip_file(video, images, audio, fps),
                                 window_start=start, window_end=end, retake_part=regenerate)
-    path, report = _run_hosted(backend, request, unique_id)
-    frames, video_fps, sound = read_video(path)
-    waveform = comfy_audio(sound["waveform"][0], sound["sample_rate"]) if sound else None
-    return _hosted_outputs(frames, waveform, video_fps, report)
+    return _hosted_clip_outputs(*_run_hosted(backend, request, unique_id))
 
 
 def _conditioning_frame(conditioning):
@@ -428,15 +436,8 @@ def _clip_file(video, images, audio, fps):
     source = video.get_stream_source() if video is not None and hasattr(video, "get_stream_source") else None
     if isinstance(source, (str, os.PathLike)) and os.path.isfile(source) and audio is None:
         return source
-    if video is not None:
-        images, fps, own, _note = _video_parts(video)
-        audio = audio if audio is not None else own
-    if images is None:
-        raise L2AError("no clip given: connect a VIDEO (e.g. from LoadVideo) or IMAGE frames.")
-    waveform = rate = None
-    if audio is not None:
-        waveform, rate = audio["waveform"][0], int(audio["sample_rate"])
-    return write_video(_comfy.temp_directory() / f"l2a_retake_source_{resolve_seed(-1)}.mp4", images, float(fps),
+    images, fps, waveform, rate, _notes = _clip_parts(video, images, audio, fps)
+    return write_video(_comfy.temp_directory() / f"l2a_retake_source_{resolve_seed(-1)}.mp4", images, fps,
                        audio=waveform, sample_rate=rate)
 
 

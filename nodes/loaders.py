@@ -1,6 +1,9 @@
 """Loader nodes: the LTX-2 model (all-in-one checkpoint, LTX-2.5's transformer with its VAE files, or a diffusers
 folder), the text encoder (Gemma 3; LTX-2.5's Gemma 4 with the text projection) and the latent upsampler."""
 
+import functools
+
+from ..pipelines.choices import ENHANCER_KIND, TEXT_ENCODER_DEVICES
 from ..pipelines.errors import L2AError
 from ..pipelines.families import FAMILIES
 from . import _comfy
@@ -12,17 +15,27 @@ PLACEHOLDER = FAMILIES["2.0"]  # whose official file names a widget shows while 
 MODEL_FOLDERS = ("checkpoints", "diffusion_models")  # where the model loader looks, in this order
 AUTO = "auto"
 SAFETENSORS = (".safetensors", ".sft")
-ENHANCER_KIND = "gemma4"  # the model type of LTX-2.5's prompt enhancer, Gemma 4 E2B (its encoder is gemma4_unified)
 
 
 def _is_ltx_transformer(key: str, name: str) -> bool:
     """A diffusion_models file the model loader lists: an LTX name, or an LTX-2 transformer's header."""
-    from ..pipelines.weights import read_safetensors_header
-
     if "ltx" in name.lower():
         return True
     try:
-        header, _ = read_safetensors_header(_comfy.resolve_path(key, name))
+        path = _comfy.resolve_path(key, name)
+        state = path.stat()
+    except (L2AError, OSError):
+        return False
+    return _has_ltx2_transformer_keys(str(path), state.st_size, state.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _has_ltx2_transformer_keys(path: str, _size: int, _mtime_ns: int) -> bool:
+    """Read once per file version: every node list (/object_info) asks again, for two nodes."""
+    from ..pipelines.weights import read_safetensors_header
+
+    try:
+        header, _ = read_safetensors_header(path)
     except (L2AError, OSError):
         return False
     return any(k.endswith("audio_adaln_single.linear.weight") for k in header)
@@ -192,7 +205,7 @@ class L2A_TextEncoderLoader:
                     "gemma4-12b-with-proj-ltx-2.5-bf16.safetensors. All in models/text_encoders.",
                 }),
                 "dtype": (DTYPES, {"default": "bf16", "tooltip": "Precision of Gemma. bf16 needs about 24 GB."}),
-                "device": (["default", "cpu"], {
+                "device": (list(TEXT_ENCODER_DEVICES), {
                     "default": "default",
                     "tooltip": "'default' uses ComfyUI's device; 'cpu' keeps Gemma off the GPU (slow, saves VRAM).",
                 }),

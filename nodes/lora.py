@@ -126,14 +126,12 @@ class L2A_CameraLoRA:
 
     @classmethod
     def IS_CHANGED(cls, preset="none", scale=1.0, lora_name="", **_):
-        from ..pipelines.families import with_camera_loras
-        from ..pipelines.model_files import find_file
+        from ..pipelines.lora import find_camera_lora
 
         try:
             if lora_name.strip():
                 return _fingerprint(_lora_file(lora_name.strip()))
-            names = [name for f in with_camera_loras() if preset in f.camera_loras for name in f.camera_loras[preset].names]
-            found = find_file(names, _comfy.folder_paths_for("loras"))
+            found = find_camera_lora(preset, _comfy.folder_paths_for("loras"))
             return _fingerprint(found) if found else ""
         except (L2AError, OSError):
             return ""

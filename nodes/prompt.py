@@ -2,12 +2,11 @@
 prompt LTX-2 was trained on."""
 
 
+from ..pipelines.choices import ENHANCER_FOLDER, ENHANCER_KIND, TEXT_ENCODER_DEVICES
 from . import _comfy
 from .common import CATEGORY, DTYPES, PROMPT_ENHANCER, TEXT_ENCODER
-from .loaders import ENHANCER_KIND
 
 MAX_SEED = 2**64 - 1
-ENHANCER_FOLDER = "gemma-4-E2B-it"  # pipelines.prompt_expansion.ENHANCER_FOLDER, named here to keep import cheap
 
 
 def _enhancer_choices() -> list[str]:
@@ -39,7 +38,7 @@ class L2A_PromptEnhancerLoader:
                 }),
                 "dtype": (DTYPES, {"default": "bf16",
                                    "tooltip": "Precision of the enhancer; bf16 needs about 10 GB while it writes."}),
-                "device": (["default", "cpu"], {
+                "device": (list(TEXT_ENCODER_DEVICES), {
                     "default": "default",
                     "tooltip": "Where it writes: 'default' is ComfyUI's device (the GPU), 'cpu' keeps it off the "
                     "GPU (slower). Between runs it always waits in system memory.",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .checks import check_number
+from .choices import RETAKE_PARTS
 from .errors import L2AError
 from .geometry import SPATIAL, TEMPORAL, audio_latent_frames, snap_frames
 from .sampling import CleanContext, SamplerSettings, resolve_seed, sample
@@ -266,8 +267,6 @@ def audio_to_video(model, conditioning, audio, sample_rate: int, settings: Sampl
               f"(generated {total}, the audio kept as given) | {latent.report}")
     return EditResult(out, report, latent.seed, latent, context)
 
-
-RETAKE_PARTS = ("both", "video", "audio")
 
 
 def _window_weights(count: int, start: float, end: float, fade: float):

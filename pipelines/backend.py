@@ -10,20 +10,15 @@ provider has no endpoint of that family for the mode.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from .errors import L2AError
-from .families import Guidance
+from .families import FAMILIES, Guidance, declared_by_name
 from .hosted import PROVIDER_CLASSES, provider_class
 from .hosted.types import GenerationRequest
 
-FAMILY_LABELS = {"2.0": "LTX-2 19B", "2.3": "LTX-2.3 22B", "2.5": "LTX-2.5 22B"}
-# Official file names state their family (ltx2.5.md §3, the LTX-2 and LTX-2.3 releases).
-_NAMED_FAMILIES = ((re.compile(r"ltx-?2[.-]5"), "2.5"), (re.compile(r"ltx-?2\.3"), "2.3"),
-                   (re.compile(r"ltx-?2-19b"), "2.0"))
 T = TypeVar("T")
 
 
@@ -32,7 +27,8 @@ class BackendUnavailable(L2AError):
 
 
 def family_label(family: str | None) -> str:
-    return FAMILY_LABELS.get(family or "", f"LTX-{family}" if family else "an unknown family")
+    known = FAMILIES.get(family or "")
+    return known.label if known else (f"LTX-{family}" if family else "an unknown family")
 
 
 @dataclass
@@ -421,17 +417,13 @@ def _first_local(backend) -> LocalBackend | None:
 def local_family(backend: LocalBackend) -> str | None:
     """The family of a local backend's model ("2.0", "2.3", "2.5", the family record's name): the loaded model's,
     else its checkpoint header's, else the one its official file name states; None when nothing tells."""
-    if backend.model is not None:
-        return backend.model.family.name
-    if backend.checkpoint and Path(backend.checkpoint).exists():
-        from .loading import inspect_checkpoint
-
+    if backend.model is not None or (backend.checkpoint and Path(backend.checkpoint).exists()):
         try:
-            return inspect_checkpoint(backend.checkpoint).family.name
+            return backend.family().name
         except L2AError:
             pass  # a file this version cannot load may still say its family in its name
-    name = Path(str(backend.checkpoint_name or backend.checkpoint or "")).name.lower()
-    return next((family for pattern, family in _NAMED_FAMILIES if pattern.search(name)), None)
+    declared = declared_by_name(Path(str(backend.checkpoint_name or backend.checkpoint or "")).name)
+    return declared.name if declared is not None else None
 
 
 def family_refusal(provider: str, family: str, mode: str) -> str:

@@ -365,7 +365,7 @@ LTX25_22B = Family(
         absent_markers=("transformer_blocks.0.ff.net.0.proj.bias",),
         config_markers=(("transformer", "use_keyframes_abs_pos_embedding", True), ("transformer", "ff_bias", False)),
         components=("duration_head", "transformer_full"),
-        file_name=r"ltx-?2\.5",
+        file_name=r"ltx-?2[.-]5",
     ),
     audio=AudioFormat(48000),
     image_crf=18,

@@ -49,7 +49,7 @@ from .components import LTX2Model
 from .errors import L2AError
 from .families import ALL_FAMILIES, CAMERA_PRESETS, FAMILIES, Family, declared_by_name, with_camera_loras
 from .loading import build_empty, reread_problem, reread_weights
-from .model_files import require_file
+from .model_files import find_file, require_file
 from .text_projection import CONNECTOR_LAYERS
 from .weights import SAFETENSORS_SUFFIXES, read_safetensors_header, write_safetensors
 
@@ -98,6 +98,13 @@ class LoraFile:
 
 
 # ---- official files ----------------------------------------------------------------------------------------------
+
+
+def find_camera_lora(preset: str, folders: Iterable[str | os.PathLike]) -> Path | None:
+    """Any family's official camera-control LoRA of a preset in the LoRA folders, or None: what a run would pick up
+    before the model (and so its family) is known."""
+    names = [name for f in with_camera_loras() if preset in f.camera_loras for name in f.camera_loras[preset].names]
+    return find_file(names, folders)
 
 
 def camera_lora_file(model_family: Family, preset: str, folders: Iterable[str | os.PathLike]) -> Path:

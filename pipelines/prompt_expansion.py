@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .choices import ENHANCER_FOLDER, ENHANCER_KIND
 from .errors import L2AError
 
 SYSTEM_PROMPTS_PATH = Path(__file__).parent / "configs" / "system_prompts.json"
@@ -42,9 +43,7 @@ DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_TEMPERATURE = 0.7
 MAX_SEED = 2**64 - 1
 IMAGE_MARKER = "<start_of_image>"
-ENHANCER_KIND = "gemma4"
 ENHANCER_REPO = "google/gemma-4-E2B-it"
-ENHANCER_FOLDER = "gemma-4-E2B-it"
 ENHANCER_MAX_NEW_TOKENS = 600
 ENHANCER_NO_REPEAT_NGRAM = 5
 ENHANCER_IMAGE_LONG_SIDE = 896

@@ -26,7 +26,6 @@ from .schedules import SCHEDULES, diffusers_sigmas, fixed_sigmas, official_sigma
 MAX_SEED = 0xFFFF_FFFF_FFFF_FFFF
 MAX_STEPS = 200
 AUTO_FRAMES = 0  # SamplerSettings.num_frames: the length LTX-2.5's duration head predicts from the prompt
-# Multiscale stage 2 on a dev model: the official recipe (the family's distilled LoRA), or explicitly without it.
 
 
 @dataclass(frozen=True)
@@ -44,9 +43,6 @@ class SamplerSettings:
     acceleration: str = "none"
 
 
-# Acceleration presets. regular: half the steps; high: a quarter of the steps with classifier-free guidance only
-# (batched); full: the 8 distilled sigmas without guidance (distilled models, or dev models with the distilled
-# LoRA). regular and high change nothing on a distilled model.
 @dataclass
 class Latent:
     """What travels on an L2A_LATENT socket: raw video [B,C,F',H',W'] and audio [B,C,L,M] latents."""
@@ -846,7 +842,7 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
     def forward(x, ax, vctx, actx, vmask, amask, t, coords, acoords, isolate=False, stg_blocks=None):
         video_t = t.unsqueeze(-1) * (1 - video_mask) if has_video_mask else t
         audio_t = t.unsqueeze(-1) * (1 - audio_mask) if has_audio_mask else (t if per_token else None)
-        with _stg_on(transformer, stg_blocks or (), stg_video, stg_audio), _self_attention_bias(transformer, bias):
+        with _stg_on(transformer, stg_blocks or (), stg_video, stg_audio):
             out_v, out_a = transformer(
                 hidden_states=x.to(dtype),
                 audio_hidden_states=ax.to(dtype),
@@ -873,44 +869,45 @@ def _denoise(model, conditioning, p: Plan, video: _VideoTokens, audio: _AudioTok
             )
         return out_v.float(), out_a.float()
 
-    for i, t in enumerate(timesteps):
-        if check_interrupt is not None:
-            check_interrupt()
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        sigma_v = sigma * (1 - video_mask).unsqueeze(-1) if has_video_mask else sigma
-        sigma_a = sigma * (1 - audio_mask).unsqueeze(-1) if has_audio_mask else sigma
-        v, a = forward(
-            torch.cat([latents] * batch), torch.cat([audio_latents] * batch),
-            video_ctx, audio_ctx, ctx_mask, audio_ctx_mask, t.expand(batch), video_coords_b, audio_coords_b,
-        )
-        x0_v, x0_a = to_x0(latents, v_pos(v, do_cfg), sigma_v), to_x0(audio_latents, v_pos(a, do_cfg), sigma_a)
-        uncond_v = uncond_a = stg_v = stg_a = mod_v = mod_a = None
-        if do_cfg:
-            uncond_v, uncond_a = to_x0(latents, v.chunk(2)[0], sigma_v), to_x0(audio_latents, a.chunk(2)[0], sigma_a)
-        t1 = t.expand(1)
-        if stg_video or stg_audio:
-            sv, sa = forward(latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, pos_ctx_mask, t1,
-                             video_coords, audio_coords, stg_blocks=list(p.stg_blocks))
-            stg_v, stg_a = to_x0(latents, sv, sigma_v), to_x0(audio_latents, sa, sigma_a)
-        if do_mod:
-            mv, ma = forward(latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, pos_ctx_mask, t1,
-                             video_coords, audio_coords, isolate=True)
-            mod_v, mod_a = to_x0(latents, mv, sigma_v), to_x0(audio_latents, ma, sigma_a)
-        guided_v = guide(x0_v, uncond_v, stg_v, mod_v, g.video_cfg, g.stg_scale, g.modality_scale, g.rescale)
-        guided_a = guide(x0_a, uncond_a, stg_a, mod_a, g.audio_cfg, g.audio_stg_scale, g.audio_modality_scale,
-                         g.audio_rescale)
-        if has_video_mask:
-            guided_v = blend_clean(guided_v, video_mask, video.clean)
-        if has_audio_mask:
-            guided_a = blend_clean(guided_a, audio_mask, audio.clean)
-        latents = sampler.step(latents, guided_v, sigma, sigma_next, noise_like(latents))
-        audio_latents = sampler.step(audio_latents, guided_a, sigma, sigma_next, noise_like(audio_latents))
-        if sampler.draws_noise and has_video_mask:
-            latents = blend_clean(latents, video_mask, video.clean)
-        if sampler.draws_noise and has_audio_mask:
-            audio_latents = blend_clean(audio_latents, audio_mask, audio.clean)
-        if on_step is not None:
-            on_step(i + 1, total, lambda x0=guided_v: unpack_video(x0[:, :video.main_count], f, h, w))
+    with _self_attention_bias(transformer, bias):  # the reference tokens' weights, the same every pass
+        for i, t in enumerate(timesteps):
+            if check_interrupt is not None:
+                check_interrupt()
+            sigma, sigma_next = sigmas[i], sigmas[i + 1]
+            sigma_v = sigma * (1 - video_mask).unsqueeze(-1) if has_video_mask else sigma
+            sigma_a = sigma * (1 - audio_mask).unsqueeze(-1) if has_audio_mask else sigma
+            v, a = forward(
+                torch.cat([latents] * batch), torch.cat([audio_latents] * batch),
+                video_ctx, audio_ctx, ctx_mask, audio_ctx_mask, t.expand(batch), video_coords_b, audio_coords_b,
+            )
+            x0_v, x0_a = to_x0(latents, v_pos(v, do_cfg), sigma_v), to_x0(audio_latents, v_pos(a, do_cfg), sigma_a)
+            uncond_v = uncond_a = stg_v = stg_a = mod_v = mod_a = None
+            if do_cfg:
+                uncond_v, uncond_a = to_x0(latents, v.chunk(2)[0], sigma_v), to_x0(audio_latents, a.chunk(2)[0], sigma_a)
+            t1 = t.expand(1)
+            if stg_video or stg_audio:
+                sv, sa = forward(latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, pos_ctx_mask, t1,
+                                 video_coords, audio_coords, stg_blocks=list(p.stg_blocks))
+                stg_v, stg_a = to_x0(latents, sv, sigma_v), to_x0(audio_latents, sa, sigma_a)
+            if do_mod:
+                mv, ma = forward(latents, audio_latents, pos_video_ctx, pos_audio_ctx, pos_ctx_mask, pos_ctx_mask, t1,
+                                 video_coords, audio_coords, isolate=True)
+                mod_v, mod_a = to_x0(latents, mv, sigma_v), to_x0(audio_latents, ma, sigma_a)
+            guided_v = guide(x0_v, uncond_v, stg_v, mod_v, g.video_cfg, g.stg_scale, g.modality_scale, g.rescale)
+            guided_a = guide(x0_a, uncond_a, stg_a, mod_a, g.audio_cfg, g.audio_stg_scale, g.audio_modality_scale,
+                             g.audio_rescale)
+            if has_video_mask:
+                guided_v = blend_clean(guided_v, video_mask, video.clean)
+            if has_audio_mask:
+                guided_a = blend_clean(guided_a, audio_mask, audio.clean)
+            latents = sampler.step(latents, guided_v, sigma, sigma_next, noise_like(latents))
+            audio_latents = sampler.step(audio_latents, guided_a, sigma, sigma_next, noise_like(audio_latents))
+            if sampler.draws_noise and has_video_mask:
+                latents = blend_clean(latents, video_mask, video.clean)
+            if sampler.draws_noise and has_audio_mask:
+                audio_latents = blend_clean(audio_latents, audio_mask, audio.clean)
+            if on_step is not None:
+                on_step(i + 1, total, lambda x0=guided_v: unpack_video(x0[:, :video.main_count], f, h, w))
     return latents, audio_latents
 
 

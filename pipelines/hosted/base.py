@@ -18,7 +18,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -541,7 +541,7 @@ class HttpClient:
     # -- synchronous APIs ----------------------------------------------------------------------------------------
 
     def send_for_file(self, url: str, dest: Path, *, headers=None, json=None, wait_s: float, max_bytes: int | None,
-                      limit_reason: str = "", what: str, lost: str = "") -> tuple[Path, dict]:
+                      limit_reason: str = "", what: str, lost: str = "") -> tuple[Path, Mapping[str, str]]:
         """One POST whose answer body is the result file (a synchronous API such as the LTX API's v1 retake).
 
         Sent exactly once and never resent; the answer is waited for up to `wait_s` seconds while this thread checks
@@ -625,4 +625,4 @@ class HttpClient:
                 raise after_sending(err.reason) from err
             except HostedError as err:
                 raise after_sending(str(err).removeprefix(f"{what} ").rstrip(".")) from err
-            return path, dict(resp.headers)
+            return path, resp.headers

@@ -14,6 +14,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
+from ..choices import RETAKE_PARTS
 from ..errors import L2AError
 from .limits import declared_cap, download_cap
 
@@ -24,7 +25,6 @@ MODE_NAMES = {"t2v": "text-to-video", "i2v": "image-to-video", "extend": "video 
 MODE_PROVIDERS = {"t2v": ("fal", "wavespeed", "bytecompute", "ltx"), "i2v": ("fal", "wavespeed", "vibedream",
                                                                             "bytecompute", "ltx"),
                   "extend": ("fal", "wavespeed"), "a2v": ("fal", "ltx"), "retake": ("ltx",)}
-RETAKE_PARTS = ("both", "video", "audio")
 STATES = ("queued", "running", "completed", "failed", "cancelled")
 
 
