@@ -78,7 +78,10 @@ def _vae_config(metadata: Mapping[str, str]) -> dict:
 
 def video_vae_kind(path: str | os.PathLike) -> str:
     """'diffusion' or 'conv' for a video VAE file, from its header (its `config.vae._class_name`, else its keys)."""
-    entries, metadata = read_safetensors_header(path)
+    return _vae_kind(*read_safetensors_header(path))
+
+
+def _vae_kind(entries: Mapping[str, Any], metadata: Mapping[str, str]) -> str:
     name = _vae_config(metadata).get("_class_name")
     if name:
         return "diffusion" if name != CONV_CLASS else "conv"
@@ -231,18 +234,20 @@ def load_diffusion_decoder(path: str | os.PathLike, dtype: Any = "bf16", device:
     else:
         if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
             raise L2AError(f"'{path.name}' is not a safetensors file: use {OFFICIAL_FILE} (models/vae).")
-        if video_vae_kind(path) != "diffusion":
+        entries, metadata = read_safetensors_header(path)
+        if _vae_kind(entries, metadata) != "diffusion":
             raise L2AError(
                 f"'{path.name}' is the conv video VAE, which has no diffusion decoder: put {OFFICIAL_FILE} "
                 f"(Lightricks/LTX-2.5, vae/) in models/vae to decode with the diffusion decoder, or use the conv "
                 "decoder.")
-        from safetensors.torch import load_file
+        from safetensors import safe_open
 
-        _, metadata = read_safetensors_header(path)
         config = diffusers_config(_vae_config(metadata))
         with parameters_on_meta():
             module = LTX2VideoDiffusionDecoderModel(**config)
-        state = convert_official(load_file(str(path), device="cpu"))
+        with safe_open(str(path), framework="pt", device="cpu") as file:  # the decoder's tensors, not the encoder's
+            state = convert_official({key: file.get_tensor(key) for key in entries
+                                      if _decoder_key(key) is not None or "per_channel_statistics." in key})
         expected = set(module.state_dict())
         missing = sorted(expected - set(state) - set(_STATISTICS.values()))
         if missing:

@@ -26,7 +26,7 @@ from .choices import STAGE_2_OPTIONS
 from .errors import L2AError
 from .families import FAMILIES, Family, declared_by_name, with_camera_loras
 from .loading import PART_LABELS, inspect_checkpoint, inspect_part, inspect_text_encoder, part_of_file
-from .lora import check_lora, read_lora_header
+from .lora import fit_lora, read_lora_header
 from .upsampler import inspect_upsampler
 
 STATUSES = ("present", "missing", "wrong_folder", "not_ltx2", "wrong_family")
@@ -313,9 +313,7 @@ def _check_upsampler(_index: FolderIndex, path: Path, _checkpoint) -> tuple[Fami
 def _check_lora(index: FolderIndex, path: Path, checkpoint):
     """The LoRA's header, and (with a checkpoint) the loader's own fit check against its meta-device modules."""
     info = read_lora_header(path)
-    if checkpoint is not None:
-        check_lora(path, index.meta_model(checkpoint))
-    return info
+    return fit_lora(info, index.meta_model(checkpoint)) if checkpoint is not None else info
 
 
 _CHECKS = {

@@ -31,7 +31,9 @@ def find_extra(family, source, folders, name: str, purpose: str) -> Path:
 
     official = family.extras.get(name)
     if official is None:
-        owners = ", ".join(sorted({f.label for f in _families() if name in f.extras}))
+        from .families import GENERATIONS
+
+        owners = ", ".join(sorted({f.label for f in GENERATIONS if name in f.extras}))
         raise L2AError(f"{purpose} needs a {LABELS[name]}, which {family.label} does not have (it is "
                        f"{owners}'s): load {owners} instead.")
     source = Path(source)
@@ -45,12 +47,6 @@ def find_extra(family, source, folders, name: str, purpose: str) -> Path:
     elif not where:
         where = [source.resolve().parent.parent / official.folder]
     return require_file(official, where, purpose)
-
-
-def _families():
-    from .families import ALL_FAMILIES
-
-    return [f for f in ALL_FAMILIES if not f.tiny]
 
 
 def duration_head_of(model, purpose: str = "auto duration (frames = 0)"):

@@ -24,7 +24,7 @@ from .lora import (
     LoraFile,
     ReferenceScale,
     chained,
-    check_lora,
+    fit_lora,
     ic_lora_mark,
     read_lora_header,
     reference_scale,
@@ -67,8 +67,7 @@ def check_ic_lora(path: str | os.PathLike, model: LTX2Model) -> LoraFile:
             "its name does not say IC-LoRA. Load it with LTX-2 LoRA. (An IC-LoRA trained without that metadata is "
             "recognised by 'ic-lora' in its file name: rename it so, e.g. my-ic-lora-canny.safetensors.)"
         )
-    check_lora(info.path, model)
-    return info
+    return fit_lora(info, model)
 
 
 def _reference_frames(frames) -> Any:

@@ -389,9 +389,13 @@ def applicable(info: LoraFile, modules: Mapping[str, Any]) -> LoraFile:
 
 
 def check_lora(path: str | os.PathLike, model: LTX2Model) -> LoraFile:
-    """Read a LoRA's header and make sure its layers fit the loaded model (names and shapes), or raise an L2AError
-    that says what it is for. A LoRA that fits is accepted whatever family its file name states."""
-    info = read_lora_header(path)
+    """Read a LoRA's header and make sure its layers fit the loaded model (`fit_lora`)."""
+    return fit_lora(read_lora_header(path), model)
+
+
+def fit_lora(info: LoraFile, model: LTX2Model) -> LoraFile:
+    """A read LoRA whose layers fit the loaded model (names and shapes), or an L2AError that says what it is for. A
+    LoRA that fits is accepted whatever family its file name states."""
     modules = {"transformer": model.transformer, "connectors": model.connectors}
     fitting = applicable(info, modules)
     if not fitting.shapes:

@@ -103,7 +103,6 @@ class NeighborhoodSDPAProcessor:
     (it takes no FlexAttention block mask, so the decoder never builds one)."""
 
     def __call__(self, attn, hidden_states, block_mask=None):
-        batch, frames, height, width, _ = hidden_states.shape
         query, key, value = attn.project_qkv(hidden_states)
         hidden = neighborhood_attention(query, key, value, attn.kernel_size)
         return attn.to_out[0](hidden.to(hidden_states.dtype))
