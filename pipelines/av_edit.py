@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .checks import check_number
+from .checks import check_number, check_sample_rate
 from .choices import RETAKE_PARTS
 from .errors import L2AError
 from .geometry import SPATIAL, TEMPORAL, audio_latent_frames, snap_frames
@@ -225,10 +225,7 @@ MIN_AUDIO_SECONDS, MAX_AUDIO_SECONDS = 2.0, 20.0
 def check_audio_input(audio, sample_rate, fps) -> float:
     """The audio-to-video checks that need no model: a positive whole sample rate, a finite frame rate and 2-20 s of
     audio; returns the audio's length in seconds."""
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)) or not math.isfinite(sample_rate) \
-            or sample_rate <= 0 or int(sample_rate) != sample_rate:
-        raise L2AError(f"the audio's sample rate is {sample_rate!r}: it must be a positive whole number of Hz (e.g. "
-                       "24000 or 48000). The audio input is damaged: load the file again.")
+    check_sample_rate(sample_rate)
     check_number("fps", fps, 1.0, 120.0, "LTX-2 is trained at 24-30")
     seconds = audio.shape[-1] / sample_rate
     if not MIN_AUDIO_SECONDS <= seconds <= MAX_AUDIO_SECONDS:

@@ -56,3 +56,12 @@ def check_guidance(guidance) -> None:
     for item in fields(guidance):
         low, high = GUIDANCE_RANGES.get(item.name, (None, None))
         check_number(item.name, getattr(guidance, item.name), low, high)
+
+
+def check_sample_rate(sample_rate) -> int:
+    """An AUDIO's sample rate as a positive whole number of Hz, or the error that says the input is damaged."""
+    valid = isinstance(sample_rate, (int, float)) and not isinstance(sample_rate, bool) and math.isfinite(sample_rate)
+    if not valid or int(sample_rate) != sample_rate or int(sample_rate) <= 0:
+        raise L2AError(f"the audio's sample rate is {sample_rate!r}, not a positive whole number of Hz (LTX-2 makes "
+                       "24000 or 48000): the audio input is damaged, load it again.")
+    return int(sample_rate)

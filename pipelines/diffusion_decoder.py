@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import L2AError
-from .weights import SAFETENSORS_SUFFIXES, parameters_on_meta, read_safetensors_header, resolve_dtype
+from .weights import SAFETENSORS_SUFFIXES, config_section, parameters_on_meta, read_safetensors_header, resolve_dtype
 
 DIFFUSION_CLASS = "CausalDiffusionVAE"
 CONV_CLASS = "CausalVideoAutoencoder"
@@ -69,20 +69,13 @@ class DiffusionDecoder:
 
 # ---- files --------------------------------------------------------------------------------------------------------
 
-def _vae_config(metadata: Mapping[str, str]) -> dict:
-    try:
-        return json.loads(metadata.get("config") or "{}").get("vae", {}) or {}
-    except (ValueError, AttributeError):
-        return {}
-
-
 def video_vae_kind(path: str | os.PathLike) -> str:
     """'diffusion' or 'conv' for a video VAE file, from its header (its `config.vae._class_name`, else its keys)."""
     return _vae_kind(*read_safetensors_header(path))
 
 
 def _vae_kind(entries: Mapping[str, Any], metadata: Mapping[str, str]) -> str:
-    name = _vae_config(metadata).get("_class_name")
+    name = config_section(metadata, "vae").get("_class_name")
     if name:
         return "diffusion" if name != CONV_CLASS else "conv"
     diffusion_keys = ("decoder.diff_blocks.", "decoder.det_stages.")
@@ -118,14 +111,14 @@ def diffusers_config(vae_config: Mapping[str, Any]) -> dict:
     }
 
 
-def official_config(config: Mapping[str, Any], encoder: Mapping[str, Any] | None = None) -> dict:
+def official_config(config: Mapping[str, Any]) -> dict:
     """The official `config.vae` describing a diffusers decoder configuration (the inverse of diffusers_config)."""
     kernels = [list(k) for k in config["decoder_stage_kernels"]]
     return {
         "_class_name": DIFFUSION_CLASS,
         "latent_channels": config["latent_channels"],
         "model_output_type": config["decoder_model_output_type"],
-        "encoder": dict(encoder or {}),
+        "encoder": {},
         "decoder": {
             "in_channels": config["latent_channels"], "out_channels": config["out_channels"],
             "patch_size": config["patch_size"], "head_dim": config["decoder_head_dim"],
@@ -242,7 +235,7 @@ def load_diffusion_decoder(path: str | os.PathLike, dtype: Any = "bf16", device:
                 "decoder.")
         from safetensors import safe_open
 
-        config = diffusers_config(_vae_config(metadata))
+        config = diffusers_config(config_section(metadata, "vae"))
         with parameters_on_meta():
             module = LTX2VideoDiffusionDecoderModel(**config)
         with safe_open(str(path), framework="pt", device="cpu") as file:  # the decoder's tensors, not the encoder's

@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import L2AError
-from .weights import SAFETENSORS_SUFFIXES, parameters_on_meta, read_safetensors_header, resolve_dtype, write_safetensors
+from .weights import (
+    SAFETENSORS_SUFFIXES,
+    config_section,
+    parameters_on_meta,
+    read_safetensors_header,
+    resolve_dtype,
+    write_safetensors,
+)
 
 FOLDER = "duration_head"
 OFFICIAL_FILE = "ltx-2.5-duration-head-bf16.safetensors"
@@ -85,11 +92,7 @@ def inspect_duration_head(path: str | os.PathLike) -> dict:
                                    _POOLER + "query_tokens", _FUSED + "in_proj_weight")]
     if not all(n in entries for n in needed):
         raise _not_a_head(path, "no duration_head.* tensors")
-    try:
-        settings = json.loads(metadata.get("config") or "{}").get("duration_head", {}) or {}
-    except (ValueError, AttributeError):
-        settings = {}
-    return _config_from_shapes(entries, settings.get("num_pooler_heads", 4))
+    return _config_from_shapes(entries, config_section(metadata, "duration_head").get("num_pooler_heads", 4))
 
 
 def convert_official(state: dict) -> dict:

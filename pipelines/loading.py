@@ -52,6 +52,7 @@ from .memory import MemoryPolicy, apply_scaled_fp8, quantize_fp8, track, with_po
 from .text_projection import CONNECTOR_LAYERS, in_text_encoder, without_projection
 from .weights import (
     SAFETENSORS_SUFFIXES,
+    config_section,
     file_stamp,
     parameters_on_meta,
     read_safetensors_header,
@@ -268,13 +269,10 @@ def inspect_part(path: str | os.PathLike, part: str, for_family: Family) -> Part
         raise L2AError(f"'{path.name}' is the {what} file, not the {label}: pick {wanted.name} ({wanted.url}) as the "
                        f"{label}.")
     diffusion = for_family.extras.get("diffusion_decoder")
-    vae_class = ""
-    if part == "vae":
-        try:
-            vae_class = str(json.loads(metadata.get("config") or "{}").get("vae", {}).get("_class_name", ""))
-        except (ValueError, AttributeError):
-            vae_class = ""
-    if vae_class == "CausalDiffusionVAE" or (diffusion is not None and path.name.lower() == diffusion.name.lower()):
+    from .diffusion_decoder import DIFFUSION_CLASS
+
+    vae_class = str(config_section(metadata, "vae").get("_class_name", "")) if part == "vae" else ""
+    if vae_class == DIFFUSION_CLASS or (diffusion is not None and path.name.lower() == diffusion.name.lower()):
         raise L2AError(f"'{path.name}' is the video VAE with the diffusion decoder, which has no conv decoder: pick "
                        f"{wanted.name} ({wanted.url}) as the {label}, and decoder = diffusion on LTX-2 Decode Video "
                        f"to decode with '{path.name}' (it is found in models/{diffusion.folder if diffusion else 'vae'}).")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from .checks import check_sample_rate
 from .errors import L2AError
 from .outputs import check_output_file, make_folder, publish, remove_empty_folders, write_error
 
@@ -62,11 +63,7 @@ def audio_sample_rate(audio: dict) -> int:
 
 
 def _check_sample_rate(sample_rate, aac: bool) -> int:
-    valid = isinstance(sample_rate, (int, float)) and not isinstance(sample_rate, bool) and math.isfinite(sample_rate)
-    if not valid or int(sample_rate) != sample_rate or int(sample_rate) <= 0:
-        raise L2AError(f"the audio's sample rate is {sample_rate!r}, not a positive whole number of Hz (LTX-2 makes "
-                       "24000 or 48000): the audio input is damaged, load it again.")
-    rate = int(sample_rate)
+    rate = check_sample_rate(sample_rate)
     if aac and rate not in AAC_SAMPLE_RATES:
         raise L2AError(f"AAC cannot store audio at {rate} Hz; resample to one of {AAC_SAMPLE_RATES} (LTX-2 makes 24000 or 48000).")
     return rate

@@ -39,14 +39,18 @@ def _axis_mask(queries, keys, length: int, kernel: int):
     return (keys[None, :] >= start) & (keys[None, :] < start + kernel)
 
 
-def _axis(start: int, length: int, kernel: int, block: int, device):
+def _box(start: int, length: int, kernel: int, block: int) -> tuple[int, int, int]:
     """One block of queries along an axis from `start`: how many queries, where its key box starts, how long the box
-    is (plain ints, so slicing never waits on the device) and the [queries, keys] window mask."""
+    is (plain ints, so slicing never waits on the device)."""
+    first = max(0, min(start - kernel // 2, length - kernel))
+    return min(block, length - start), first, min(block + kernel - 1, length - first)
+
+
+def _axis(start: int, length: int, kernel: int, block: int, device):
+    """`_box` of a block of queries, with its [queries, keys] window mask."""
     import torch
 
-    count = min(block, length - start)
-    first = max(0, min(start - kernel // 2, length - kernel))
-    size = min(block + kernel - 1, length - first)
+    count, first, size = _box(start, length, kernel, block)
     queries = torch.arange(start, start + count, device=device)
     keys = torch.arange(first, first + size, device=device)
     return count, first, size, _axis_mask(queries, keys, length, kernel)
@@ -122,8 +126,8 @@ def attention_flops(grid: tuple[int, int, int], kernel_size: tuple[int, int, int
             continue
         total = 0
         for start in range(0, length, block):
-            first = max(0, min(start - kernel // 2, length - kernel))
-            total += min(block, length - start) * min(block + kernel - 1, length - first)
+            count, _first, size = _box(start, length, kernel, block)
+            total += count * size
         pairs *= total
     window = math.prod(grid) * math.prod(kernels)
     return 4 * pairs * heads * dim, 4 * window * heads * dim

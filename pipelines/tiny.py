@@ -19,6 +19,7 @@ import json
 import os
 from pathlib import Path
 
+from .diffusion_decoder import CONV_CLASS
 from .families import Family, family, recognise
 from .text_projection import in_text_encoder
 
@@ -47,8 +48,8 @@ def _transformer_metadata(tiny: Family, config: dict, variant: str) -> dict[str,
     return metadata
 
 
-def config_hash(tiny: Family, config: dict | None = None) -> str:
-    keyed = {"family": tiny.key, "config": tiny.config() if config is None else config, "layout": LAYOUT_VERSION}
+def config_hash(tiny: Family) -> str:
+    keyed = {"family": tiny.key, "config": tiny.config(), "layout": LAYOUT_VERSION}
     return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -155,7 +156,7 @@ def _check_flags(tiny: Family, config: dict) -> None:
         raise ValueError(f"{tiny.label}: its configs disagree with its record on where the text projection lives")
 
 
-def write_models_dir(models_dir: str | os.PathLike, name: str = "2.0", config: dict | None = None) -> dict[str, Path]:
+def write_models_dir(models_dir: str | os.PathLike, name: str = "2.0") -> dict[str, Path]:
     """Write a tiny family's full set into a ComfyUI models-folder layout under the official file names and folders
     of its record; returns the paths by role (checkpoint_dev, text_encoder, upsampler, lora_distilled, ...; a split
     family adds part_vae, part_audio_vae; LTX-2.5 its extras: duration_head, diffusion_decoder, prompt_enhancer)."""
@@ -163,7 +164,7 @@ def write_models_dir(models_dir: str | os.PathLike, name: str = "2.0", config: d
     from .upsampler import save_upsampler
 
     tiny = tiny_family(name)
-    config = tiny.config() if config is None else config
+    config = tiny.config()
     _check_flags(tiny, config)
     models_dir = Path(models_dir)
     written: dict[str, Path] = {}
@@ -176,7 +177,7 @@ def write_models_dir(models_dir: str | os.PathLike, name: str = "2.0", config: d
     for part, file in tiny.parts.items():
         metadata = _metadata(tiny, config)
         if "vae" in PART_COMPONENTS[part]:
-            metadata["config"] = json.dumps({"vae": {"_class_name": "CausalVideoAutoencoder"}})
+            metadata["config"] = json.dumps({"vae": {"_class_name": CONV_CLASS}})
         written[f"part_{part}"] = save_part(models_dir / file.folder / file.name, part, components, metadata)
     written.update(_write_extras(models_dir, tiny, components))
     written.update(_write_text_encoder(models_dir, tiny, config, components))

@@ -53,21 +53,21 @@ TINY_CHAT_TEMPLATE = (
 )
 
 
-def build_duration_head(config: dict | None = None):
+def build_duration_head():
     import torch
     from diffusers.pipelines.ltx2 import LTX2DurationHead
 
     torch.manual_seed(0)
-    return LTX2DurationHead(**(config or TINY_DURATION_HEAD)).eval()
+    return LTX2DurationHead(**TINY_DURATION_HEAD).eval()
 
 
-def build_diffusion_decoder(config: dict | None = None):
+def build_diffusion_decoder():
     """The tiny decoder with non-trivial latent statistics (mean 0 / std 1 would hide normalization bugs)."""
     import torch
     from diffusers import LTX2VideoDiffusionDecoderModel
 
     torch.manual_seed(0)
-    module = LTX2VideoDiffusionDecoderModel(**(config or TINY_DIFFUSION_DECODER)).eval()
+    module = LTX2VideoDiffusionDecoderModel(**TINY_DIFFUSION_DECODER).eval()
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
         module.latents_mean.copy_(torch.randn(module.latents_mean.shape, generator=generator) * 0.1)
@@ -75,14 +75,13 @@ def build_diffusion_decoder(config: dict | None = None):
     return module
 
 
-def build_enhancer(config: dict | None = None):
+def build_enhancer():
     """(model, tokenizer) of a tiny Gemma 4 instruct model; the tokenizer adds no BOS, like Gemma 4's."""
     import torch
     from transformers import Gemma4Config, Gemma4ForConditionalGeneration, GemmaTokenizer
 
-    config = config or TINY_ENHANCER
     torch.manual_seed(0)
-    model = Gemma4ForConditionalGeneration(Gemma4Config(**config)).eval()
+    model = Gemma4ForConditionalGeneration(Gemma4Config(**TINY_ENHANCER)).eval()
     vocab: dict[str, int] = {}
     for token in ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>", "<|turn>", "<turn|>", "<|image|>", "\u2581"):
         vocab[token] = len(vocab)
@@ -98,7 +97,7 @@ def build_enhancer(config: dict | None = None):
             if piece not in vocab:
                 merges.append((piece[:-1], piece[-1]))
                 vocab[piece] = len(vocab)
-    if len(vocab) > config["boi_token_id"]:
+    if len(vocab) > TINY_ENHANCER["boi_token_id"]:
         raise ValueError(f"tiny enhancer vocabulary has {len(vocab)} tokens, more than the special ids allow")
     tokenizer = GemmaTokenizer(vocab=vocab, merges=merges)
     tokenizer.add_special_tokens({"additional_special_tokens": ["<|turn>", "<turn|>", "<|image|>"]})
@@ -114,7 +113,7 @@ def write_duration_head(path: str | os.PathLike) -> Path:
 
 
 def write_diffusion_vae(path: str | os.PathLike, encoder_state: dict | None = None,
-                        encoder_config: dict | None = None, statistics: tuple | None = None) -> Path:
+                        statistics: tuple | None = None) -> Path:
     """The official diffusion video VAE file: `encoder_state` (official `encoder.*` keys, when given), the diffusion
     decoder and the latent statistics (`statistics` = (mean, std) when given, e.g. the conv VAE's), with its
     `config.vae` metadata."""
@@ -129,7 +128,7 @@ def write_diffusion_vae(path: str | os.PathLike, encoder_state: dict | None = No
             module.latents_mean.copy_(statistics[0])
             module.latents_std.copy_(statistics[1])
     tensors = {**(encoder_state or {}), **to_official(module.state_dict())}
-    config = {"vae": official_config(dict(module.config), encoder_config)}
+    config = {"vae": official_config(dict(module.config))}
     return write_safetensors(path, tensors, {"config": json.dumps(config)})
 
 

@@ -25,6 +25,15 @@ _MAX_HEADER_BYTES = 100 * 1024 * 1024
 REDOWNLOAD = "The file is damaged or was not fully downloaded: download it again."
 
 
+def config_section(metadata: Mapping[str, str], section: str) -> dict:
+    """One component's settings from an official file's `config` metadata (JSON); {} when it has none."""
+    try:
+        found = json.loads(metadata.get("config") or "{}").get(section, {})
+    except (ValueError, AttributeError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, dict], dict[str, str]]:
     """(tensor entries, metadata) from the header only; a truncated or corrupt file, or another format renamed
     .safetensors, raises L2AError."""

@@ -390,18 +390,25 @@ def _prepare_open(request: GenerationRequest, endpoint: str, options: dict, note
     return payload, uploads, cost_args
 
 
-def _prepare_proxy(request: GenerationRequest, endpoint: str, options: dict, notes: list[str]):
-    """Lightricks' LTX-2.3 Pro/Fast (§3.7): duration, resolution, aspect ratio and fps from short lists."""
-    payload: dict = {}
-    uploads: dict[str, Path] = {}
-    ignored = [name for name, unset in (
+def _not_sent(request: GenerationRequest, *more: tuple[str, bool]) -> list[str]:
+    """The request's settings that fal's fixed-recipe endpoints (LTX-2.3 Pro/Fast, distilled audio-to-video) have no
+    field for, where the request sets them: each (name, unset) pair, then `more` of the endpoint's own."""
+    return [name for name, unset in (
         ("negative_prompt", request.negative_prompt is None), ("seed", False),
         ("guidance_scale", request.guidance_scale is None),
         ("num_inference_steps", request.num_inference_steps is None),
         ("camera", (request.camera or "none") == "none"), ("multiscale", request.multiscale is None),
         ("acceleration", request.acceleration is None), ("prompt_expansion", request.prompt_expansion is None),
         ("image_strength", request.image_strength == 1.0), ("end_image_strength", request.end_image_strength == 1.0),
+        *more,
     ) if not unset]
+
+
+def _prepare_proxy(request: GenerationRequest, endpoint: str, options: dict, notes: list[str]):
+    """Lightricks' LTX-2.3 Pro/Fast (§3.7): duration, resolution, aspect ratio and fps from short lists."""
+    payload: dict = {}
+    uploads: dict[str, Path] = {}
+    ignored = _not_sent(request)
     if ignored:
         notes.append(f"fal's LTX-2.3 Pro/Fast ({endpoint}) has no {', '.join(ignored)}: not sent.")
     if request.mode == "extend":
@@ -496,15 +503,7 @@ def _prepare_audio(request: GenerationRequest, endpoint: str, options: dict, not
         notes.append(f"the audio's length is unknown (a URL without duration): the cost assumes the longest, "
                      f"{AUDIO_MAX_SECONDS:g} s.")
     frames = min(max(8 * math.ceil(seconds * AUDIO_FPS / 8) + 1, FRAMES[0]), FRAMES[1])
-    ignored = [name for name, unset in (
-        ("negative_prompt", request.negative_prompt is None), ("seed", False),
-        ("guidance_scale", request.guidance_scale is None),
-        ("num_inference_steps", request.num_inference_steps is None),
-        ("camera", (request.camera or "none") == "none"), ("multiscale", request.multiscale is None),
-        ("acceleration", request.acceleration is None), ("prompt_expansion", request.prompt_expansion is None),
-        ("image_strength", request.image_strength == 1.0), ("end_image_strength", request.end_image_strength == 1.0),
-        ("fps", request.fps in (None, AUDIO_FPS)), ("num_frames", request.num_frames is None),
-    ) if not unset]
+    ignored = _not_sent(request, ("fps", request.fps in (None, AUDIO_FPS)), ("num_frames", request.num_frames is None))
     if ignored:
         notes.append(f"fal's distilled audio-to-video ({endpoint}) has no {', '.join(ignored)}: not sent (its frames "
                      f"follow the audio at {AUDIO_FPS:g} fps).")
