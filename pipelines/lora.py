@@ -51,7 +51,7 @@ from .families import ALL_FAMILIES, CAMERA_PRESETS, FAMILIES, Family, declared_b
 from .loading import build_empty, reread_problem, reread_weights
 from .model_files import find_file, require_file
 from .text_projection import CONNECTOR_LAYERS
-from .weights import SAFETENSORS_SUFFIXES, read_safetensors_header, write_safetensors
+from .weights import SAFETENSORS_SUFFIXES, read_safetensors_header_bytes, write_safetensors
 
 logger = logging.getLogger(__name__)
 
@@ -148,13 +148,6 @@ def _adapter_name(path: Path, raw_header: bytes) -> str:
     return f"l2a_{stem}_{digest.hexdigest()[:10]}"
 
 
-def _read_header(path: Path) -> tuple[dict[str, dict], dict[str, str], bytes]:
-    header, metadata = read_safetensors_header(path)
-    with open(path, "rb") as f:
-        raw = f.read(int.from_bytes(f.read(8), "little"))
-    return header, metadata, raw
-
-
 def _not_a_lora(path: Path, keys: list[str]) -> L2AError:
     if any(k.startswith("vae.") for k in keys) and any(k.startswith("model.diffusion_model.") for k in keys):
         return L2AError(
@@ -203,7 +196,7 @@ def read_lora_header(path: str | os.PathLike) -> LoraFile:
             f"'{path.name}' is a {path.suffix or 'suffix-less'} file: only .safetensors LoRAs are loaded (pickle "
             "formats such as .ckpt/.pt/.bin can run code). Use the .safetensors release of this LoRA."
         )
-    header, metadata, raw = _read_header(path)
+    header, metadata, raw = read_safetensors_header_bytes(path)
     keys = list(header)
     if not any(marker in k for k in keys for marker in _LORA_MARKERS):
         raise _not_a_lora(path, keys)

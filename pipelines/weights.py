@@ -37,6 +37,12 @@ def config_section(metadata: Mapping[str, str], section: str) -> dict:
 def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, dict], dict[str, str]]:
     """(tensor entries, metadata) from the header only; a truncated or corrupt file, or another format renamed
     .safetensors, raises L2AError."""
+    header, metadata, _raw = read_safetensors_header_bytes(path)
+    return header, metadata
+
+
+def read_safetensors_header_bytes(path: str | os.PathLike) -> tuple[dict[str, dict], dict[str, str], bytes]:
+    """`read_safetensors_header` and the header's bytes as stored (what identifies a LoRA's content)."""
     path = Path(path)
     if not path.is_file():
         raise L2AError(f"'{path}' is not a file: give the path of a .safetensors file.")
@@ -68,7 +74,7 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, dict], d
             f"'{path.name}' is truncated: the header describes {end} bytes of tensor data but only "
             f"{size - 8 - length} are present. {REDOWNLOAD}"
         )
-    return header, {str(k): str(v) for k, v in metadata.items()}
+    return header, {str(k): str(v) for k, v in metadata.items()}, raw
 
 
 # File kinds recognised by their first bytes, for files renamed .safetensors: (test on the first 32 bytes, name).
